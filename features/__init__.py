@@ -1,0 +1,1 @@
+"""Data in and features out: sources, the canonical contract, validation, feature engineering."""

@@ -1,0 +1,229 @@
+"""Which of the user's columns is the date, the SKU, the units ...: detected, or given by the user.
+
+Detection compares normalised header names (lower case, letters and digits only) with ranked
+synonym lists, so ``InvoiceDate``, ``invoice_date`` and ``Invoice Date`` all match. A mapping given
+as a dict or a JSON file wins over detection for the fields it names. ``Country`` is deliberately
+not a store synonym: in most exports it is the customer's country, and splitting a shop's demand by
+it must be the user's decision (the Online Retail tenant passes ``{"store_id": "Country"}``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from features.errors import ContractError, Problem
+from features.sources.base import file_error
+
+SYNONYMS: dict[str, tuple[str, ...]] = {
+    "date": (
+        "date",
+        "ds",
+        "day",
+        "salesdate",
+        "saledate",
+        "invoicedate",
+        "orderdate",
+        "transactiondate",
+        "createdat",
+        "timestamp",
+        "datetime",
+        "weekdate",
+        "week",
+        "weekstart",
+        "weekending",
+    ),
+    "sku": (
+        "sku",
+        "stockcode",
+        "itemid",
+        "item",
+        "itemcode",
+        "itemnumber",
+        "productid",
+        "product",
+        "productcode",
+        "variantsku",
+        "articleid",
+        "article",
+        "articlenumber",
+        "ean",
+        "upc",
+        "barcode",
+        "uniqueid",
+        "deptid",
+        "dept",
+        "department",
+    ),
+    "units": (
+        "units",
+        "unitssold",
+        "qty",
+        "quantity",
+        "quantitysold",
+        "qtysold",
+        "y",
+        "demand",
+        "volume",
+        "sold",
+        "sales",
+        "unitsales",
+        "weeklysales",
+        "dailysales",
+    ),
+    "store_id": (
+        "storeid",
+        "store",
+        "storenumber",
+        "storeno",
+        "storecode",
+        "shop",
+        "shopid",
+        "locationid",
+        "location",
+        "branch",
+        "branchid",
+        "outlet",
+        "outletid",
+        "warehouse",
+        "site",
+        "siteid",
+    ),
+    "unit_price": (
+        "unitprice",
+        "price",
+        "sellingprice",
+        "salesprice",
+        "saleprice",
+        "itemprice",
+        "priceperunit",
+    ),
+    "revenue": ("revenue", "amount", "salesamount", "linetotal", "totalprice", "turnover", "netsales"),
+    "channel": ("channel", "saleschannel", "sourcename"),
+    "on_promotion": ("onpromotion", "onpromo", "promo", "promotion", "ispromo", "promoted"),
+    "invoice": (
+        "invoiceno",
+        "invoice",
+        "invoicenumber",
+        "invoiceid",
+        "orderid",
+        "ordernumber",
+        "orderno",
+        "order",
+        "transactionid",
+        "receiptid",
+        "receiptno",
+        "receipt",
+    ),
+}
+REQUIRED_FIELDS = ("date", "sku", "units")
+OPTIONS = ("date_format",)  # mapping keys whose value is a setting, not a column
+DEFAULT_STORE = "all"
+
+
+def normalise(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+def covariate_name(name: str) -> str:
+    """A safe snake_case column name for a covariate ('Fuel Price' -> 'fuel_price')."""
+    text = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+    return f"x_{text}" if text[:1].isdigit() else text
+
+
+@dataclass(frozen=True)
+class ColumnMapping:
+    """Canonical field -> the user's column; the rest are covariate candidates or ignored."""
+
+    fields: dict[str, str]
+    detected: tuple[str, ...]  # fields found by header names rather than given
+    options: dict[str, str] = field(default_factory=dict)
+    others: tuple[str, ...] = ()
+
+    def column(self, canonical: str) -> str | None:
+        return self.fields.get(canonical)
+
+
+def load_mapping(mapping: dict[str, str] | Path | None) -> dict[str, str]:
+    """The user's mapping as a dict, read from JSON when it is a path; shape errors name the file."""
+    if mapping is None:
+        return {}
+    source = "mapping"
+    if isinstance(mapping, Path):
+        source = mapping.name
+        try:
+            mapping = json.loads(mapping.read_text(encoding="utf-8-sig"))
+        except FileNotFoundError:
+            raise file_error(source, "the mapping file does not exist") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise file_error(source, f"the mapping file is not valid JSON ({exc})") from None
+    if not isinstance(mapping, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and v for k, v in mapping.items()
+    ):
+        raise file_error(
+            source, 'expected a JSON object of canonical field -> column name, e.g. {"sku": "StockCode"}'
+        )
+    unknown = sorted(set(mapping) - set(SYNONYMS) - set(OPTIONS))
+    if unknown:
+        raise file_error(
+            source, f"unknown mapping key(s) {unknown}: the keys are {sorted(SYNONYMS) + list(OPTIONS)}"
+        )
+    return dict(mapping)
+
+
+def resolve_mapping(name: str, columns: list[str], given: dict[str, str]) -> ColumnMapping:
+    """Given fields first, then detection for the rest; missing required fields are one clear error."""
+    fields = {k: v for k, v in given.items() if k in SYNONYMS}
+    problems = [
+        Problem(
+            name,
+            None,
+            column,
+            f"the mapping names column {column!r} for {key!r}, but the file has no such "
+            f"column; its columns are {columns}",
+        )
+        for key, column in fields.items()
+        if column not in columns
+    ]
+    by_norm: dict[str, str] = {}
+    for column in columns:
+        by_norm.setdefault(normalise(column), column)
+    taken = set(fields.values())
+    detected: list[str] = []
+    for canonical, synonyms in SYNONYMS.items():
+        if canonical in fields:
+            continue
+        match = next((by_norm[s] for s in synonyms if s in by_norm and by_norm[s] not in taken), None)
+        if match is not None:
+            fields[canonical] = match
+            taken.add(match)
+            detected.append(canonical)
+    twice = {c for c in fields.values() if list(fields.values()).count(c) > 1}
+    problems += [
+        Problem(name, None, c, f"column {c!r} is mapped to more than one field") for c in sorted(twice)
+    ]
+    for canonical in REQUIRED_FIELDS:
+        if canonical not in fields:
+            problems.append(Problem(name, 1, None, _missing(canonical, columns)))
+    if problems:
+        raise ContractError(problems)
+    others = tuple(c for c in columns if c not in taken)
+    options = {k: v for k, v in given.items() if k in OPTIONS}
+    return ColumnMapping(fields, tuple(detected), options, others)
+
+
+def _missing(canonical: str, columns: list[str]) -> str:
+    hint = ""
+    if len(columns) == 1:
+        hint = " The file has a single column: is the delimiter one of comma, semicolon, tab or '|'?"
+    elif any(re.fullmatch(r"[-+0-9.,/: T]*\d[-+0-9.,/: T]*", c) for c in columns):
+        hint = (
+            " The first row looks like data (a header is text such as 'date'): the file needs a header row."
+        )
+    examples = ", ".join(SYNONYMS[canonical][:5])
+    return (
+        f"no column for {canonical!r} (looked for headers such as {examples}); the file's columns are "
+        f"{columns}. Rename the column or pass a mapping such as {{{canonical!r}: '<your column>'}}.{hint}"
+    )

@@ -1,0 +1,1 @@
+"""Batch inference with an approved model version, and the forecast store it writes."""

@@ -1,0 +1,1 @@
+"""One CDK stack per concern: storage, data, ml, api, events, observability."""

@@ -1,0 +1,1 @@
+"""Forecasters, the ensemble, metrics, backtests, explanations and the model registry."""

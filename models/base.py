@@ -1,0 +1,149 @@
+"""The Forecaster protocol and the artifact manifest every saved model carries.
+
+A model directory holds ``manifest.json`` (class, library versions, feature spec, training window,
+data fingerprint) next to the model's own files. :func:`load_model` reads the manifest first and
+refuses a directory whose class is not one of ours, so nothing is ever unpickled blindly.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import platform
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, ClassVar, Protocol, Self, runtime_checkable
+
+import pandas as pd
+
+from ordernimbus.errors import OrderNimbusError
+
+MANIFEST = "manifest.json"
+FORECAST_COLUMNS = ["store_id", "sku", "target_date", "horizon_day", "mean"]
+ALLOWED_CLASSES = {
+    "seasonal_naive": "models.naive:SeasonalNaive",
+    "xgboost": "models.xgboost:GlobalXGBoost",
+    "ensemble": "models.ensemble:Ensemble",
+}
+
+
+class ModelError(OrderNimbusError):
+    title = "Model error"
+
+
+@runtime_checkable
+class Forecaster(Protocol):
+    """fit on a canonical sales frame; predict quantiles for the periods after a history's end."""
+
+    name: str
+
+    def fit(self, history: pd.DataFrame, freq: str) -> Self: ...
+
+    def predict(self, history: pd.DataFrame, horizon: int, quantiles: Sequence[float]) -> pd.DataFrame:
+        """Columns: store_id, sku, target_date, horizon_day, mean and one ``pNN`` per quantile."""
+        ...
+
+    def save(self, path: Path) -> None: ...
+
+    @classmethod
+    def load(cls, path: Path) -> Self: ...
+
+
+class BaseForecaster:
+    """Shared manifest handling; subclasses implement ``_save_state`` / ``_load_state``."""
+
+    name: ClassVar[str] = "base"
+    freq: str = "D"
+    trained_on: dict[str, Any]
+
+    def __init__(self) -> None:
+        self.trained_on = {}
+
+    def _record_training(self, history: pd.DataFrame, freq: str) -> None:
+        self.freq = freq
+        self.trained_on = {
+            "start": str(history["date"].min().date()),
+            "end": str(history["date"].max().date()),
+            "series": int(history.groupby(["store_id", "sku"]).ngroups),
+            "rows": len(history),
+        }
+
+    def manifest(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "class": ALLOWED_CLASSES[self.name],
+            "freq": self.freq,
+            "trained_on": self.trained_on,
+            "created_at": datetime.now(UTC).isoformat(),
+            "python": platform.python_version(),
+            "libraries": _library_versions(),
+        }
+
+    def save(self, path: Path) -> None:
+        path.mkdir(parents=True, exist_ok=True)
+        self._save_state(path)
+        (path / MANIFEST).write_text(json.dumps(self.manifest(), indent=2))
+
+    @classmethod
+    def load(cls, path: Path) -> Self:
+        manifest = read_manifest(path)
+        if manifest["class"] != ALLOWED_CLASSES.get(cls.name):
+            raise ModelError(f"{path} holds a {manifest['class']} model, not {cls.name}")
+        model = cls.__new__(cls)
+        BaseForecaster.__init__(model)
+        model.freq = manifest["freq"]
+        model.trained_on = manifest.get("trained_on", {})
+        model._load_state(path)
+        return model
+
+    def _save_state(self, path: Path) -> None:
+        raise NotImplementedError
+
+    def _load_state(self, path: Path) -> None:
+        raise NotImplementedError
+
+
+def read_manifest(path: Path) -> dict[str, Any]:
+    file = path / MANIFEST
+    if not file.exists():
+        raise ModelError(f"{path} is not a model directory: {MANIFEST} is missing")
+    manifest: dict[str, Any] = json.loads(file.read_text())
+    if manifest.get("class") not in ALLOWED_CLASSES.values():
+        raise ModelError(f"{file}: unknown model class {manifest.get('class')!r}; refusing to load")
+    return manifest
+
+
+def load_model(path: Path) -> Forecaster:
+    """Load any of our models from its directory, dispatching on the manifest's class."""
+    module_name, _, class_name = read_manifest(path)["class"].partition(":")
+    cls = getattr(importlib.import_module(module_name), class_name)
+    model: Forecaster = cls.load(path)
+    return model
+
+
+def _library_versions() -> dict[str, str]:
+    from importlib import metadata
+
+    out = {}
+    for dist in ("pandas", "numpy", "xgboost-cpu", "statsforecast", "gluonts", "torch"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def clean_quantiles(frame: pd.DataFrame, quantiles: Sequence[float], nonnegative: bool) -> pd.DataFrame:
+    """Sort quantile columns per row (no crossing) and clip at zero for non-negative data."""
+    import numpy as np
+
+    from models.metrics import qcol
+
+    cols = [qcol(q) for q in sorted(quantiles)]
+    values = np.sort(frame[cols].to_numpy(dtype=float), axis=1)
+    if nonnegative:
+        values = np.clip(values, 0, None)
+        frame["mean"] = frame["mean"].clip(lower=0)
+    frame[cols] = values
+    return frame

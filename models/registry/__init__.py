@@ -1,0 +1,1 @@
+"""The model registry port: SageMaker Model Registry semantics, embedded (SQLite) or on AWS."""

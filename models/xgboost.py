@@ -1,0 +1,212 @@
+"""One global XGBoost over all of a tenant's series: direct multi-horizon, quantile outputs.
+
+Why direct (one model, horizon as a feature) rather than recursive: recursive forecasting feeds
+its own medians back as lags, which compounds errors and makes quantiles meaningless beyond the
+first step. Here each training row is (origin features, target-period features, h) -> y[target], so
+every horizon is predicted from information truly available at the origin. Target-period lags are
+masked unless they are older than the origin (lag k is legal for horizon h iff k >= h).
+
+Series of very different volumes share one model by scaling: inputs and target are divided by
+the series' recent mean level at the origin, and predictions are multiplied back.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+import numpy as np
+import pandas as pd
+
+from features.engineering import FeatureSpec, build_features
+from features.frequency import pandas_alias
+from models.base import BaseForecaster, clean_quantiles
+from models.metrics import qcol
+
+_CALENDAR = ("month", "week_of_year", "day_of_week", "day_of_month", "day_of_year", "is_month_start", "is_holiday")
+_ID = ("store_code", "sku_code")
+
+
+class GlobalXGBoost(BaseForecaster):
+    name: ClassVar[str] = "xgboost"
+
+    def __init__(
+        self,
+        horizon: int = 28,
+        quantiles: Sequence[float] = (0.1, 0.5, 0.9),
+        n_estimators: int = 200,
+        learning_rate: float = 0.08,
+        max_depth: int = 7,
+        max_origins: int = 40,
+        origin_stride: int = 3,
+        max_rows: int = 1_500_000,
+        seed: int = 7,
+        country: str | None = "US",
+        n_jobs: int = 2,
+    ) -> None:
+        super().__init__()
+        self.horizon = horizon
+        self.quantiles = tuple(quantiles)
+        self.params: dict[str, Any] = {
+            "n_estimators": n_estimators, "learning_rate": learning_rate, "max_depth": max_depth,
+            "max_origins": max_origins, "origin_stride": origin_stride, "max_rows": max_rows,
+            "seed": seed, "country": country, "n_jobs": n_jobs,
+        }
+        self.columns: list[str] = []
+        self.boosters: dict[str, Any] = {}
+
+    # --- fit -------------------------------------------------------------------------------
+    def fit(self, history: pd.DataFrame, freq: str) -> Self:
+        import xgboost as xgb
+
+        self._record_training(history, freq)
+        spec = self.spec
+        feats = build_features(history, spec)
+        X, y, _ = self._examples(feats, spec, training=True)
+        self.columns = list(X.columns)
+        common = {
+            "tree_method": "hist", "learning_rate": self.params["learning_rate"],
+            "max_depth": self.params["max_depth"], "min_child_weight": 20, "subsample": 0.8,
+            "colsample_bytree": 0.8, "seed": self.params["seed"], "nthread": self.params["n_jobs"],
+            "max_bin": 128,
+        }
+        dtrain = xgb.QuantileDMatrix(X, y, max_bin=128)
+        rounds = self.params["n_estimators"]
+        q_params = {**common, "objective": "reg:quantileerror", "quantile_alpha": np.array(self.quantiles)}
+        self.boosters["quantiles"] = xgb.train(q_params, dtrain, num_boost_round=rounds)
+        m_params = {**common, "objective": "reg:squarederror"}
+        self.boosters["mean"] = xgb.train(m_params, dtrain, num_boost_round=max(rounds // 2, 50))
+        return self
+
+    @property
+    def spec(self) -> FeatureSpec:
+        return FeatureSpec.for_freq(self.freq, country=self.params["country"])
+
+    # --- predict ---------------------------------------------------------------------------
+    def predict(self, history: pd.DataFrame, horizon: int, quantiles: Sequence[float]) -> pd.DataFrame:
+        import xgboost as xgb
+
+        if horizon > self.horizon:
+            raise ValueError(f"this model was trained for horizons up to {self.horizon}, not {horizon}")
+        missing = [q for q in quantiles if q not in self.quantiles]
+        if missing:
+            raise ValueError(f"quantiles {missing} were not trained (trained: {list(self.quantiles)})")
+        spec = self.spec
+        feats = build_features(history, spec, horizon=horizon)
+        last = history["date"].max()
+        X, _, meta = self._examples(feats, spec, training=False, origin_date=last, horizon=horizon)
+        X = X.reindex(columns=self.columns)
+        dm = xgb.DMatrix(X)
+        scale = meta["scale"].to_numpy()[:, None]
+        qpred = self.boosters["quantiles"].predict(dm).reshape(len(X), -1) * scale
+        mean = self.boosters["mean"].predict(dm) * scale[:, 0]
+        out = meta[["store_id", "sku", "target_date", "horizon_day"]].copy()
+        out["mean"] = mean
+        for i, q in enumerate(self.quantiles):
+            if q in quantiles:
+                out[qcol(q)] = qpred[:, i]
+        nonneg = bool((history["units"] >= 0).all())
+        return clean_quantiles(out.reset_index(drop=True), quantiles, nonnegative=nonneg)
+
+    # --- examples --------------------------------------------------------------------------
+    def _examples(
+        self,
+        feats: pd.DataFrame,
+        spec: FeatureSpec,
+        training: bool,
+        origin_date: pd.Timestamp | None = None,
+        horizon: int | None = None,
+    ) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
+        """(origin, h) rows. ``feats`` is series-major and contiguous per series (build_features)."""
+        H = horizon or self.horizon
+        feats = feats.reset_index(drop=True)
+        series = (feats["store_id"] + "\x1f" + feats["sku"]).to_numpy()
+        boundary = np.r_[True, series[1:] != series[:-1]]
+        group = np.cumsum(boundary) - 1
+        ends = np.r_[np.nonzero(boundary)[0][1:], len(feats)]
+        series_end = ends[group]
+        dates = feats["date"].to_numpy()
+        if training:
+            last_obs = feats.loc[feats["units"].notna(), "date"].max()
+            stride = self.params["origin_stride"]
+            origins = pd.date_range(end=last_obs, periods=self.params["max_origins"] * stride,
+                                    freq=pandas_alias(spec.freq))[::stride]
+            origin_rows = np.nonzero(np.isin(dates, origins.to_numpy()) & feats["lag_1"].notna().to_numpy())[0]
+        else:
+            first_future = dates[feats["units"].isna().to_numpy()].min()
+            origin_rows = np.nonzero(dates == first_future)[0]
+        level_col = f"roll_mean_{spec.windows[1]}"
+        fallback_col = f"roll_mean_{spec.windows[-1]}"
+        level = feats[level_col].to_numpy(dtype=float)
+        level = np.where(level > 0, level, feats[fallback_col].to_numpy(dtype=float))
+        level = np.where(np.isfinite(level) & (level > 0), level, 1.0)
+
+        origin_cols = [c for c in spec.target_features if c in feats]
+        level_like = [c for c in origin_cols if c.startswith(("lag_", "roll_"))]
+        season_lags = [c for c in (f"lag_{k}" for k in _season_lags(spec)) if c in feats]
+        known = [c for c in feats.columns if c in _CALENDAR or c in _ID or c not in
+                 {*origin_cols, "store_id", "sku", "date", "units"}]
+
+        blocks_X, blocks_y, blocks_meta = [], [], []
+        for h in range(1, H + 1):
+            target = origin_rows + h - 1
+            ok = target < series_end[origin_rows]
+            o, t = origin_rows[ok], target[ok]
+            if training:
+                y = feats["units"].to_numpy(dtype=float)[t]
+                keep = np.isfinite(y)
+                o, t, y = o[keep], t[keep], y[keep]
+            scale = level[o]
+            X = pd.DataFrame({c: feats[c].to_numpy(dtype=np.float32)[o] for c in origin_cols})
+            X[level_like] = X[level_like].to_numpy() / scale[:, None]
+            for c in season_lags:
+                k = int(c.split("_")[1])
+                vals = feats[c].to_numpy(dtype=np.float32)[t] / scale
+                X[f"t{c}"] = vals if k >= h else np.nan
+            for c in known:
+                X[f"t_{c}"] = feats[c].to_numpy()[t]
+            X["h"] = h
+            X["log_level"] = np.log1p(scale)
+            blocks_X.append(X)
+            if training:
+                blocks_y.append(y / scale)
+            blocks_meta.append(pd.DataFrame({
+                "store_id": feats["store_id"].to_numpy()[o], "sku": feats["sku"].to_numpy()[o],
+                "target_date": dates[t], "horizon_day": h, "scale": scale,
+            }))
+        X_all = pd.concat(blocks_X, ignore_index=True)
+        y_all = np.concatenate(blocks_y) if training else np.empty(0)
+        meta_all = pd.concat(blocks_meta, ignore_index=True)
+        if training and len(X_all) > self.params["max_rows"]:
+            rng = np.random.default_rng(self.params["seed"])
+            pick = np.sort(rng.choice(len(X_all), self.params["max_rows"], replace=False))
+            X_all, y_all, meta_all = X_all.iloc[pick], y_all[pick], meta_all.iloc[pick]
+        return X_all, y_all, meta_all
+
+    # --- persistence -----------------------------------------------------------------------
+    def _save_state(self, path: Path) -> None:
+        for name, booster in self.boosters.items():
+            booster.save_model(path / f"xgb_{name}.ubj")
+        state = {"horizon": self.horizon, "quantiles": list(self.quantiles), "params": self.params,
+                 "columns": self.columns}
+        (path / "xgboost.json").write_text(json.dumps(state))
+
+    def _load_state(self, path: Path) -> None:
+        import xgboost as xgb
+
+        state = json.loads((path / "xgboost.json").read_text())
+        self.horizon, self.quantiles = state["horizon"], tuple(state["quantiles"])
+        self.params, self.columns = state["params"], state["columns"]
+        self.boosters = {}
+        for name in ("quantiles", "mean"):
+            booster = xgb.Booster()
+            booster.load_model(path / f"xgb_{name}.ubj")
+            self.boosters[name] = booster
+
+
+def _season_lags(spec: FeatureSpec) -> list[int]:
+    if spec.freq.startswith("W"):
+        return [1, 2, 4, 13, 26, 52]
+    return [7, 14, 21, 28, 364]

@@ -1,0 +1,394 @@
+"""The ``ordernimbus`` command line: the public contract ML engineers and scripts call.
+
+Exit codes: 0 success, 1 a pipeline or step failed, 2 bad usage or input (the message says what),
+3 not found, 4 conflict (e.g. no approved version).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ordernimbus.errors import ConflictError, NotFoundError, OrderNimbusError
+from ordernimbus.settings import Settings, get_settings
+
+app = typer.Typer(help="OrderNimbus: multi-tenant retail demand forecasting.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+pipeline_app = typer.Typer(help="Run, watch, resume and compile pipelines.", no_args_is_help=True)
+registry_app = typer.Typer(help="Review, approve and reject model versions.", no_args_is_help=True)
+forecast_app = typer.Typer(help="Read the current forecast set.", no_args_is_help=True)
+apikey_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
+app.add_typer(pipeline_app, name="pipeline")
+app.add_typer(registry_app, name="registry")
+app.add_typer(forecast_app, name="forecast")
+app.add_typer(apikey_app, name="apikey")
+
+console = Console(width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+Tenant = Annotated[str, typer.Option("--tenant", "-t", help="tenant id (lowercase letters, digits, '-')")]
+
+
+def fail(exc: OrderNimbusError) -> NoReturn:
+    err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+    code = 3 if isinstance(exc, NotFoundError) else 4 if isinstance(exc, ConflictError) else 2
+    raise typer.Exit(code)
+
+
+def settings() -> Settings:
+    return get_settings()
+
+
+# --- ingest -------------------------------------------------------------------------------
+@app.command()
+def ingest(
+    file: Annotated[Path, typer.Argument(help="CSV, Excel, Parquet or Shopify orders.json file")],
+    tenant: Tenant,
+    mapping: Annotated[Path | None, typer.Option(help="JSON file mapping canonical names to your columns")] = None,
+    lenient: Annotated[bool, typer.Option(help="quarantine bad rows instead of rejecting the upload")] = False,
+) -> None:
+    """Validate a sales file and merge it into the tenant's data (atomic, idempotent)."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
+    from features.ingest import ingest_file
+    from features.lake import SalesLake
+
+    s = settings()
+    try:
+        with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
+                      TimeRemainingColumn(), console=err, transient=True) as progress:
+            task = progress.add_task(f"reading {file.name}", total=None)
+            result = ingest_file(file, tenant, SalesLake(s.lake_dir), s.reports_dir, mapping=mapping, lenient=lenient,
+                                 max_bytes=s.api_max_body_bytes * 10,
+                                 progress=lambda done, total: progress.update(task, completed=done, total=total))
+    except OrderNimbusError as exc:
+        fail(exc)
+    u = result.upsert
+    console.print(f"[green]ingested[/] {file.name} into tenant [bold]{tenant}[/]: {u.rows_in} daily rows "
+                  f"({u.rows_new} new, {u.rows_updated} updated, {u.rows_unchanged} unchanged); "
+                  f"{u.rows_total} rows stored, frequency {u.frequency}")
+    console.print(f"quality report: {result.report_html}")
+    if result.quarantine:
+        console.print(f"[yellow]quarantined rows:[/] {result.quarantine}")
+
+
+# --- pipelines ------------------------------------------------------------------------------
+class _Live:
+    """Step events rendered as lines with status colours (one line per transition)."""
+
+    COLORS = {"Executing": "cyan", "Succeeded": "green", "Failed": "red", "Skipped": "dim", "Retrying": "yellow"}
+
+    def __call__(self, step: str, status: str, message: str) -> None:
+        color = self.COLORS.get(status, "white")
+        err.print(f"  [{color}]{status:<10}[/] {step:<22} {message}", highlight=False)
+
+
+def _report_run(run: Any) -> None:
+    table = Table(title=f"run {run.run_id} ({run.pipeline}, tenant {run.tenant_id}): {run.status}")
+    for col in ("step", "status", "seconds", "attempts", "note"):
+        table.add_column(col)
+    for s in sorted(run.steps, key=lambda s: (s.seconds is None, s.step)):
+        note = f"cache hit from {s.cached_from}" if s.cached_from else (s.error or "")
+        table.add_row(s.step, s.status, f"{s.seconds:.1f}" if s.seconds is not None else "", str(s.attempts), note[:80])
+    console.print(table)
+
+
+@pipeline_app.command("run")
+def pipeline_run(
+    name: Annotated[str, typer.Argument(help="build or forecast")],
+    tenant: Tenant,
+    until: Annotated[str | None, typer.Option(help="train only on data up to YYYY-MM-DD (build)")] = None,
+    horizon: Annotated[int | None, typer.Option(min=1, max=365, help="periods to forecast")] = None,
+) -> None:
+    """Run the build pipeline (train, evaluate, register) or the forecast pipeline (approved version)."""
+    from ordernimbus.service import run_build, run_forecast
+
+    s = settings()
+    try:
+        if name == "build":
+            run = run_build(s, tenant, until, horizon, on_event=_Live())
+        elif name == "forecast":
+            run = run_forecast(s, tenant, horizon, on_event=_Live())
+        else:
+            raise OrderNimbusError(f"unknown pipeline {name!r}: expected build or forecast")
+    except OrderNimbusError as exc:
+        fail(exc)
+    _report_run(run)
+    if run.status != "Succeeded":
+        err.print(f"[red]{run.error}[/]\nresume with: ordernimbus pipeline resume {run.run_id} --tenant {tenant}")
+        raise typer.Exit(1)
+
+
+@pipeline_app.command("resume")
+def pipeline_resume(run_id: str, tenant: Tenant) -> None:
+    """Resume a failed or interrupted run from its first unfinished step."""
+    from pipelines.local import LocalRunner
+
+    try:
+        run = LocalRunner(settings(), _Live()).resume(run_id, tenant)
+    except OrderNimbusError as exc:
+        fail(exc)
+    _report_run(run)
+    raise typer.Exit(0 if run.status == "Succeeded" else 1)
+
+
+@pipeline_app.command("runs")
+def pipeline_runs(tenant: Tenant, limit: int = 20) -> None:
+    """List the tenant's recent runs."""
+    from pipelines.records import RunStore
+
+    table = Table("run_id", "pipeline", "status", "created", "error")
+    for run in RunStore(settings().runs_db_url).list(tenant, limit):
+        table.add_row(run.run_id, run.pipeline, run.status, f"{run.created_at:%Y-%m-%d %H:%M:%S}", (run.error or "")[:60])
+    console.print(table)
+
+
+@pipeline_app.command("status")
+def pipeline_status(run_id: str, tenant: Tenant) -> None:
+    """Steps, timings and errors of one run."""
+    from pipelines.records import RunStore
+
+    run = RunStore(settings().runs_db_url).get(run_id, tenant)
+    if run is None:
+        fail(NotFoundError(f"no run {run_id!r} for tenant {tenant!r}"))
+    _report_run(run)
+
+
+@pipeline_app.command("logs")
+def pipeline_logs(run_id: str, tenant: Tenant, step: Annotated[str | None, typer.Option()] = None) -> None:
+    """Print the log of every step (or one step) of a run."""
+    from pipelines.records import RunStore
+
+    run = RunStore(settings().runs_db_url).get(run_id, tenant)
+    if run is None:
+        fail(NotFoundError(f"no run {run_id!r} for tenant {tenant!r}"))
+    for s in run.steps:
+        if (step is None or s.step == step) and s.log and Path(s.log).exists():
+            console.rule(s.step)
+            console.print(Path(s.log).read_text(), markup=False, highlight=False)
+
+
+# --- registry --------------------------------------------------------------------------------
+def _metric(m: dict[str, Any], *path: str) -> str:
+    for p in path:
+        if not isinstance(m, dict) or p not in m:
+            return "-"
+        m = m[p]
+    return f"{m:.4f}" if isinstance(m, float) else str(m)
+
+
+@registry_app.command("list")
+def registry_list(tenant: Tenant) -> None:
+    """Versions with status, gate and metrics next to the seasonal-naive baseline."""
+    from models.registry.factory import open_registry
+
+    try:
+        registry = open_registry(settings())
+        versions = registry.list_versions(tenant)
+        serving = registry.serving_version(tenant)
+    except OrderNimbusError as exc:
+        fail(exc)
+    table = Table(title=f"model versions of {tenant}")
+    for col in ("version", "status", "serving", "gate", "WAPE", "naive WAPE", "best baseline", "MASE", "coverage",
+                "created"):
+        table.add_column(col)
+    for v in versions:
+        m = v.metrics
+        table.add_row(str(v.version), v.status, "*" if serving and serving.version == v.version else "",
+                      "passed" if v.gate_passed else "FAILED", _metric(m, "ensemble", "wape"),
+                      _metric(m, "baselines", "seasonal_naive", "wape"),
+                      f"{_metric(m, 'gate', 'best_baseline')} {_metric(m, 'gate', 'best_baseline_value')}",
+                      _metric(m, "ensemble", "mase"), _metric(m, "ensemble", "coverage"), f"{v.created_at:%Y-%m-%d %H:%M}")
+    console.print(table)
+
+
+@registry_app.command("show")
+def registry_show(
+    tenant: Tenant,
+    version: Annotated[int, typer.Option("--version", "-v")],
+    html: Annotated[Path | None, typer.Option(help="write the model card HTML here")] = None,
+) -> None:
+    """A version's metrics, lineage and approval history; --html writes its model card."""
+    from models.registry.factory import open_registry
+
+    try:
+        registry = open_registry(settings())
+        v = registry.get(tenant, version)
+    except OrderNimbusError as exc:
+        fail(exc)
+    console.print_json(json.dumps({"version": v.version, "status": v.status, "gate_passed": v.gate_passed,
+                                   "artifact_uri": v.artifact_uri, "lineage": v.lineage, "reason": v.reason,
+                                   "metrics": {k: v.metrics.get(k) for k in ("ensemble", "members", "baselines", "gate")}},
+                                  default=str))
+    if html:
+        path = _write_card(registry, tenant, v, html)
+        console.print(f"model card: {path}")
+
+
+def _write_card(registry: Any, tenant: str, version: Any, out: Path) -> Path:
+    """Unpack the version's artifact (backtests, explanations) and render its model card."""
+    import tarfile
+    import tempfile
+
+    from models.registry.card import card_for, render_card_html
+
+    with tempfile.TemporaryDirectory() as tmp:
+        artifact = Path(version.artifact_uri.removeprefix("file://"))
+        artifact_dir = None
+        if artifact.exists():
+            with tarfile.open(artifact) as tar:
+                tar.extractall(tmp, filter="data")
+            artifact_dir = Path(tmp)
+        out.write_text(render_card_html(card_for(registry, tenant, version.version, artifact_dir)))
+    return out
+
+
+@registry_app.command("approve")
+def registry_approve(
+    tenant: Tenant,
+    version: Annotated[int, typer.Option("--version", "-v")],
+    reason: Annotated[str, typer.Option(help="why this version may serve (recorded in the audit log)")],
+    override: Annotated[bool, typer.Option(help="approve although the quality gate failed")] = False,
+    actor: Annotated[str, typer.Option(help="who approves")] = "cli",
+    forecast: Annotated[bool, typer.Option(help="run the forecast pipeline after approval")] = True,
+) -> None:
+    """Approve a version; it becomes the serving version and the forecast pipeline runs."""
+    from models.registry.factory import open_registry
+    from ordernimbus.service import run_forecast
+
+    s = settings()
+    try:
+        v = open_registry(s).approve(tenant, version, actor, reason, override=override)
+        console.print(f"[green]approved[/] {tenant} version {v.version}" + (" (gate override)" if override else ""))
+        if forecast:
+            run = run_forecast(s, tenant, on_event=_Live())
+            _report_run(run)
+            if run.status != "Succeeded":
+                raise typer.Exit(1)
+    except OrderNimbusError as exc:
+        fail(exc)
+
+
+@registry_app.command("reject")
+def registry_reject(
+    tenant: Tenant,
+    version: Annotated[int, typer.Option("--version", "-v")],
+    reason: Annotated[str, typer.Option(help="why (recorded in the audit log)")],
+    actor: Annotated[str, typer.Option()] = "cli",
+) -> None:
+    """Reject a version."""
+    from models.registry.factory import open_registry
+
+    try:
+        v = open_registry(settings()).reject(tenant, version, actor, reason)
+    except OrderNimbusError as exc:
+        fail(exc)
+    console.print(f"[yellow]rejected[/] {tenant} version {v.version}")
+
+
+# --- forecasts ---------------------------------------------------------------------------------
+@forecast_app.command("export")
+def forecast_export(
+    tenant: Tenant,
+    out: Annotated[Path, typer.Option(help="CSV file to write")],
+) -> None:
+    """Write the current forecast set: one row per store x sku x target_date with p10/p50/p90/mean."""
+    import csv
+    import os
+
+    from inference.store.factory import open_forecast_store
+
+    store = open_forecast_store(settings())
+    current = store.current_set(tenant)
+    if current is None:
+        fail(NotFoundError(f"tenant {tenant!r} has no forecast set yet: run `ordernimbus pipeline run forecast`"))
+    tmp = out.with_name(f".{out.name}.tmp")
+    rows = 0
+    with open(tmp, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["store_id", "sku", "target_date", "horizon_day", "p10", "p50", "p90", "mean",
+                         "model_version", "forecast_set_id", "generated_at"])
+        cursor = None
+        while True:
+            page = store.query(tenant, limit=1000, cursor=cursor, set_id=current.set_id)
+            for r in page.rows:
+                writer.writerow([_safe(r.store_id), _safe(r.sku), r.target_date.isoformat(), r.horizon_day,
+                                 r.p10, r.p50, r.p90, r.mean, r.model_version, r.forecast_set_id,
+                                 r.generated_at.isoformat()])
+                rows += 1
+            if page.next_cursor is None:
+                break
+            cursor = page.next_cursor
+    os.replace(tmp, out)
+    console.print(f"wrote {rows} forecasts of set {current.set_id} (model version {current.model_version}) to {out}")
+
+
+def _safe(text: str) -> str:
+    """Neutralise spreadsheet formula injection in identifiers we write to CSV."""
+    return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+# --- API ----------------------------------------------------------------------------------------
+@app.command()
+def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
+    """Run the forecast API with uvicorn."""
+    import uvicorn
+
+    uvicorn.run("serving.app:app", host=host, port=port, workers=workers, log_level="info")
+
+
+@apikey_app.command("create")
+def apikey_create(
+    tenant: Tenant,
+    role: Annotated[str, typer.Option(help="admin, approver, analyst or viewer")] = "viewer",
+    name: Annotated[str, typer.Option(help="a label for the key")] = "",
+) -> None:
+    """Create a key; the plaintext is printed once and stored only as a hash."""
+    from serving.auth import ApiKeyStore
+
+    try:
+        info, plaintext = ApiKeyStore(settings().db_url).create(tenant, role, name)
+    except OrderNimbusError as exc:
+        fail(exc)
+    err.print(f"created key {info.key_id} for tenant {tenant} with role {role} (shown once):")
+    print(plaintext)
+
+
+@apikey_app.command("revoke")
+def apikey_revoke(tenant: Tenant, key_id: Annotated[str, typer.Option("--key-id")]) -> None:
+    """Revoke a key immediately."""
+    from serving.auth import ApiKeyStore
+
+    try:
+        ApiKeyStore(settings().db_url).revoke(key_id, tenant)
+    except OrderNimbusError as exc:
+        fail(exc)
+    console.print(f"revoked {key_id}")
+
+
+@apikey_app.command("list")
+def apikey_list(tenant: Tenant) -> None:
+    """The tenant's keys (never their secrets)."""
+    from serving.auth import ApiKeyStore
+
+    table = Table("key_id", "role", "name", "created", "revoked")
+    for k in ApiKeyStore(settings().db_url).list(tenant):
+        table.add_row(k.key_id, k.role, k.name, str(k.created_at), str(k.revoked_at or ""))
+    console.print(table)
+
+
+def main() -> None:
+    try:
+        app()
+    except OrderNimbusError as exc:  # anything not caught by a command
+        err.print(f"error: {exc}")
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

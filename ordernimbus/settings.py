@@ -1,0 +1,89 @@
+"""Typed, layered configuration: environment (``ORDERNIMBUS_*``) over defaults.
+
+Settings are built once by :func:`get_settings` at an entrypoint (CLI command, API app factory,
+pipeline step) and passed down as a frozen object; nothing below reads the environment itself.
+All embedded state lives under one data home so a user can see, back up or delete it at once.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything configurable, with embedded (one machine, no cloud) defaults."""
+
+    model_config = SettingsConfigDict(env_prefix="ORDERNIMBUS_", frozen=True, extra="ignore")
+
+    home: Path = Field(default=Path(".ordernimbus"), description="root of all embedded state")
+    database_url: str | None = Field(
+        default=None,
+        description="forecast store + API keys; default sqlite under home; postgresql+psycopg://... in production",
+    )
+    registry_backend: Literal["local", "sagemaker"] = "local"
+    pipeline_backend: Literal["local", "sagemaker"] = "local"
+    aws_region: str = "us-east-1"
+    sagemaker_role_arn: str | None = None
+    artifacts_bucket: str | None = None
+
+    quantiles: tuple[float, ...] = (0.1, 0.5, 0.9)
+    default_horizon: int = Field(default=28, ge=1, le=365)
+    gate_max_wape_ratio: float = Field(
+        default=1.0, gt=0, description="ensemble WAPE must be <= ratio x best baseline WAPE"
+    )
+    forecast_sets_kept: int = Field(default=5, ge=1)
+    max_parallel_steps: int = Field(default=2, ge=1)
+
+    api_cors_origins: tuple[str, ...] = ()
+    api_rate_limit_per_minute: int = Field(default=6000, ge=1)
+    api_max_body_bytes: int = Field(default=110 * 1024 * 1024, ge=1024)
+
+    @field_validator("home")
+    @classmethod
+    def _absolute_home(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @property
+    def lake_dir(self) -> Path:
+        return self.home / "lake"
+
+    @property
+    def features_dir(self) -> Path:
+        return self.home / "features"
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return self.home / "artifacts"
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.home / "runs"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.home / "reports"
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'ordernimbus.db'}"
+
+    @property
+    def registry_url(self) -> str:
+        return f"sqlite:///{self.home / 'registry.db'}"
+
+    @property
+    def runs_db_url(self) -> str:
+        return f"sqlite:///{self.home / 'runs.db'}"
+
+
+@lru_cache(maxsize=8)
+def get_settings(**overrides: object) -> Settings:
+    """The process's settings; overrides are for tests and the CLI's global options."""
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    settings.home.mkdir(parents=True, exist_ok=True)
+    return settings

@@ -1,0 +1,273 @@
+"""The local runner: executes a PipelineDef on one machine, each step a subprocess.
+
+Like SageMaker Pipelines it runs independent steps in parallel (bounded by cores), caches steps by
+code + inputs + parameters (CacheConfig), retries retryable steps with backoff, evaluates the
+quality-gate condition from the evaluate step's property file, and keeps run records. A run that
+died (killed runner, failed step) is resumed from its first unfinished step.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import operator
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from ordernimbus.errors import NotFoundError, OrderNimbusError
+from ordernimbus.settings import Settings
+from ordernimbus.tenancy import tenant_dir, validate_tenant
+from pipelines.definition import PIPELINES, PipelineDef, Step
+from pipelines.records import RunRecord, RunStore
+
+Event = Callable[[str, str, str], None]  # (step, status, message)
+CODE_PACKAGES = ("features", "models", "pipelines", "inference", "ordernimbus")
+OPS = {"<=": operator.le, ">=": operator.ge}
+
+
+class PipelineFailed(OrderNimbusError):
+    title = "Pipeline run failed"
+
+
+class LocalRunner:
+    def __init__(self, settings: Settings, on_event: Event | None = None, retries: int = 2) -> None:
+        self.settings = settings
+        self.records = RunStore(settings.runs_db_url)
+        self.on_event = on_event or (lambda step, status, message: None)
+        self.retries = retries
+
+    # --- public --------------------------------------------------------------------------
+    def start(self, name: str, tenant: str, parameters: dict[str, Any]) -> RunRecord:
+        pipeline = PIPELINES[name]()
+        validate_tenant(tenant)
+        params = {p.name: p.default for p in pipeline.parameters}
+        params.update({k: v for k, v in parameters.items() if v is not None})
+        params["TenantId"] = tenant
+        _check_parameters(pipeline, params)
+        run_id = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+        self.records.create(run_id, tenant, name, params, [s.name for s in pipeline.steps])
+        return self._execute(pipeline, run_id)
+
+    def resume(self, run_id: str, tenant: str | None = None) -> RunRecord:
+        run = self.records.get(run_id, tenant)
+        if run is None:
+            raise NotFoundError(f"no pipeline run {run_id!r}" + (f" for tenant {tenant!r}" if tenant else ""))
+        if run.status == "Succeeded":
+            return run
+        for step in run.steps:
+            if step.status not in ("Succeeded", "Skipped"):
+                self.records.update_step(run_id, step.step, status="Pending", error=None)
+        self.records.update_run(run_id, status="Executing", error=None, finished_at=None)
+        return self._execute(PIPELINES[run.pipeline](), run_id)
+
+    # --- execution -----------------------------------------------------------------------
+    def _execute(self, pipeline: PipelineDef, run_id: str) -> RunRecord:
+        run = self.records.get(run_id)
+        assert run is not None
+        state = {s.step: s.status for s in run.steps}
+        outputs = {s.step: s.outputs for s in run.steps}
+        failed: str | None = None
+        with ThreadPoolExecutor(max_workers=self.settings.max_parallel_steps) as pool:
+            running: dict[Future[dict[str, str]], str] = {}
+            while True:
+                for step in self._ready(pipeline, state, run, outputs):
+                    state[step.name] = "Executing"
+                    running[pool.submit(self._run_step, pipeline, step, run, outputs)] = step.name
+                if not running:
+                    break
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    name = running.pop(future)
+                    try:
+                        outputs[name] = future.result()
+                        state[name] = "Succeeded"
+                    except PipelineFailed as exc:
+                        state[name] = "Failed"
+                        failed = failed or f"step {name} failed: {exc}"
+                if failed:  # let running steps finish (their records stay right), start nothing new
+                    wait(running)
+                    break
+        status = "Failed" if failed else "Succeeded"
+        self.records.update_run(run_id, status=status, error=failed, finished_at=datetime.now(UTC))
+        record = self.records.get(run_id)
+        assert record is not None
+        return record
+
+    def _ready(self, pipeline: PipelineDef, state: dict[str, str], run: RunRecord,
+               outputs: dict[str, dict[str, str]]) -> list[Step]:
+        cond = pipeline.condition
+        if cond and state.get(cond.step) == "Succeeded":
+            branch_taken = self._condition(pipeline, run.parameters, outputs)
+            skipped = cond.if_false if branch_taken else cond.if_true
+            for name in skipped:
+                if state[name] == "Pending":
+                    state[name] = "Skipped"
+                    self.records.update_step(run.run_id, name, status="Skipped")
+                    self.on_event(name, "Skipped", f"{cond.name} chose the other branch")
+        ready = []
+        for step in pipeline.steps:
+            if state[step.name] != "Pending":
+                continue
+            deps = {u for u, v in pipeline.edges() if v == step.name}
+            if all(state[d] == "Succeeded" for d in deps):
+                ready.append(step)
+        return ready
+
+    def _condition(self, pipeline: PipelineDef, params: dict[str, Any], outputs: dict[str, dict[str, str]]) -> bool:
+        cond = pipeline.condition
+        assert cond is not None
+        step = pipeline.step(cond.step)
+        _, output, path = next(p for p in step.property_files if p[0] == cond.property_file)
+        document = json.loads((Path(outputs[cond.step][output]) / path).read_text())
+        value: Any = document
+        for part in cond.json_path.split("."):
+            value = value[part]
+        return bool(OPS[cond.op](float(value), float(params[cond.right_param])))
+
+    def _run_step(self, pipeline: PipelineDef, step: Step, run: RunRecord,
+                  outputs: dict[str, dict[str, str]]) -> dict[str, str]:
+        base = tenant_dir(self.settings.runs_dir, run.tenant_id, run.run_id, step.name)
+        args = self._arguments(step, run)
+        inputs = {i.name: self._source(i.source, run, outputs) for i in step.inputs}
+        key = _cache_key(step, args, inputs) if step.cache else None
+        if key and (hit := self.records.cached(key)) is not None and all(Path(p).exists() for p in hit.outputs.values()):
+            self.records.update_step(run.run_id, step.name, status="Succeeded", cache_key=key, cached_from=hit.cached_from,
+                                     outputs=hit.outputs, seconds=0.0, log=hit.log, finished_at=datetime.now(UTC))
+            self.on_event(step.name, "Succeeded", f"cache hit (run {hit.cached_from})")
+            return hit.outputs
+        step_outputs = self._layout(step, base, inputs)
+        log = base / "step.log"
+        attempts = 0
+        started = time.perf_counter()
+        self.records.update_step(run.run_id, step.name, status="Executing", started_at=datetime.now(UTC),
+                                 log=str(log), cache_key=key)
+        self.on_event(step.name, "Executing", "")
+        while True:
+            attempts += 1
+            code = self._spawn(step, base, args, log, run.run_id)
+            if code == 0:
+                break
+            if not step.retryable or attempts > self.retries:
+                reason = _failure(base, log)
+                self.records.update_step(run.run_id, step.name, status="Failed", attempts=attempts, error=reason,
+                                         seconds=time.perf_counter() - started, finished_at=datetime.now(UTC))
+                self.on_event(step.name, "Failed", reason)
+                raise PipelineFailed(reason)
+            self.on_event(step.name, "Retrying", f"attempt {attempts} failed; retrying")
+            time.sleep(min(2 ** attempts, 30))
+        seconds = time.perf_counter() - started
+        self.records.update_step(run.run_id, step.name, status="Succeeded", attempts=attempts, seconds=seconds,
+                                 outputs=step_outputs, finished_at=datetime.now(UTC))
+        self.on_event(step.name, "Succeeded", f"{seconds:.1f} s")
+        return step_outputs
+
+    def _spawn(self, step: Step, base: Path, args: list[str], log: Path, run_id: str) -> int:
+        env = {**os.environ, "ORDERNIMBUS_HOME": str(self.settings.home), "ORDERNIMBUS_RUN_ID": run_id,
+               "PYTHONUNBUFFERED": "1"}
+        if step.kind == "training":
+            env["SM_MODEL_DIR"] = str(base / "model")
+            env["SM_OUTPUT_DATA_DIR"] = str(base / "output" / "data")
+            for channel in (base / "input" / "data").iterdir():
+                env[f"SM_CHANNEL_{channel.name.upper().replace('-', '_')}"] = str(channel)
+        with open(log, "a") as handle:
+            handle.write(f"--- {datetime.now(UTC).isoformat()} {step.entrypoint} {' '.join(args)}\n")
+            handle.flush()
+            proc = subprocess.run([sys.executable, "-m", step.entrypoint, "--sm-base", str(base), *args,
+                                   "--run_id", run_id], stdout=handle, stderr=subprocess.STDOUT, env=env, check=False)
+        return proc.returncode
+
+    def _layout(self, step: Step, base: Path, inputs: dict[str, Path]) -> dict[str, str]:
+        """Build the /opt/ml tree of the step: inputs linked in, output folders created (and emptied)."""
+        import shutil
+
+        if base.exists():
+            shutil.rmtree(base)
+        folder = base / ("input/data" if step.kind == "training" else "processing/input")
+        folder.mkdir(parents=True)
+        for name, source in inputs.items():
+            (folder / name).symlink_to(source.resolve())
+        if step.kind == "training":
+            outs = {"model": base / "model", "output": base / "output" / "data"}
+        else:
+            outs = {o: base / "processing" / "output" / o for o in step.outputs}
+        for path in outs.values():
+            path.mkdir(parents=True, exist_ok=True)
+        return {k: str(v) for k, v in outs.items()}
+
+    def _arguments(self, step: Step, run: RunRecord) -> list[str]:
+        out = []
+        for name, value in step.arguments:
+            resolved = run.parameters[value[6:]] if value.startswith("param:") else value
+            out += [f"--{name}", str(resolved)]
+        return out
+
+    def _source(self, source: str, run: RunRecord, outputs: dict[str, dict[str, str]]) -> Path:
+        if source.startswith("param:"):
+            value = str(run.parameters[source[6:]])
+            if not value:
+                raise PipelineFailed(f"pipeline parameter {source[6:]} is empty")
+            return Path(value.removeprefix("file://"))
+        step, _, output = source.partition("/")
+        return Path(outputs[step][output])
+
+
+def _check_parameters(pipeline: PipelineDef, params: dict[str, Any]) -> None:
+    unknown = set(params) - {p.name for p in pipeline.parameters}
+    if unknown:
+        raise OrderNimbusError(f"unknown parameters for {pipeline.name}: {sorted(unknown)}")
+    for p in pipeline.parameters:
+        caster = {"String": str, "Integer": int, "Float": float}[p.type]
+        try:
+            params[p.name] = caster(params[p.name])
+        except (TypeError, ValueError):
+            raise OrderNimbusError(f"parameter {p.name}: expected {p.type}, got {params[p.name]!r}") from None
+    if "Horizon" in params and not 1 <= int(params["Horizon"]) <= 365:
+        raise OrderNimbusError(f"parameter Horizon: expected 1..365 periods, got {params['Horizon']}")
+
+
+@cache
+def code_version() -> str:
+    """Hash of our own source: a code change invalidates every cached step."""
+    root = Path(__file__).resolve().parent.parent
+    digest = hashlib.sha256()
+    for package in CODE_PACKAGES:
+        for file in sorted((root / package).rglob("*.py")):
+            digest.update(file.relative_to(root).as_posix().encode())
+            digest.update(file.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _cache_key(step: Step, args: list[str], inputs: dict[str, Path]) -> str:
+    digest = hashlib.sha256(f"{step.name}|{step.entrypoint}|{code_version()}|{args}".encode())
+    for name in sorted(inputs):
+        digest.update(name.encode())
+        digest.update(_content_hash(inputs[name]).encode())
+    return digest.hexdigest()[:32]
+
+
+def _content_hash(path: Path) -> str:
+    digest = hashlib.sha256()
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    for file in files:
+        digest.update(file.name.encode())
+        with open(file, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def _failure(base: Path, log: Path) -> str:
+    failure = base / "output" / "failure"
+    if failure.exists():
+        return failure.read_text().strip()
+    tail = log.read_text().strip().splitlines()[-5:] if log.exists() else []
+    return " | ".join(tail) or "step exited with an error"

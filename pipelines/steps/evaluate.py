@@ -1,0 +1,46 @@
+"""Evaluate step: blend the members, score everything on the same windows, write evaluation.json.
+
+Its ``model`` output is the ensemble directory (members, weights, interval scale, backtest) that
+registration packages as the version's model.tar.gz.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pandas as pd
+
+from models.base import load_model
+from models.ensemble import Ensemble
+from models.evaluation import evaluate
+from pipelines.contract import StepContext
+from pipelines.steps._io import quantiles_arg, read_sales, run_step
+
+
+def main(ctx: StepContext) -> None:
+    horizon = int(ctx.param("horizon", "28"))
+    quantiles = quantiles_arg(ctx.param("quantiles", "0.1,0.5,0.9"))
+    ratio = float(ctx.param("gate_max_wape_ratio", "1.0"))
+    sales, meta = read_sales(ctx.input("sales"))
+    members = sorted(p.name.removeprefix("model-") for p in (ctx.base / "processing" / "input").glob("model-*"))
+    backtests = {m: pd.read_parquet(ctx.input(f"backtest-{m}") / "backtest.parquet") for m in members}
+    result = evaluate(sales, meta["frequency"], horizon, quantiles, backtests, ratio)
+    (ctx.output("evaluation") / "evaluation.json").write_text(json.dumps(result.metrics, indent=2))
+    ensemble = Ensemble({m: load_model(ctx.input(f"model-{m}")) for m in members}, result.weights,
+                        result.interval_scale)
+    ensemble.freq = meta["frequency"]
+    ensemble.trained_on = {"start": meta["start"], "end": meta["end"], "series": int(meta["series"]),
+                           "rows": int(meta["rows"]), "fingerprint": meta["fingerprint"]}
+    out = ctx.output("model")
+    ensemble.save(out)
+    # the artifact's backtest contract (read by the model card): one row per series x date x window x model
+    result.backtest.rename(columns={"target_date": "date"}).to_parquet(out / "backtest.parquet", index=False)
+    shutil.copy(ctx.input("sales") / "meta.json", out / "data_meta.json")
+    gate = result.metrics["gate"]
+    print(f"ensemble WAPE {gate['ensemble_value']:.4f} vs {gate['best_baseline']} {gate['best_baseline_value']:.4f}"
+          f" (ratio {gate['wape_ratio']:.3f}, gate {'passed' if gate['passed'] else 'FAILED'}); weights {result.weights}")
+
+
+if __name__ == "__main__":
+    run_step(main)

@@ -1,0 +1,25 @@
+"""Liveness (no dependencies at all) and readiness (the database answers)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException
+
+from ordernimbus import __version__
+from serving.deps import ServicesDep
+from serving.schemas import HealthPublic
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/health", response_model=HealthPublic)
+def health() -> HealthPublic:
+    return HealthPublic(status="ok", version=__version__)
+
+
+@router.get("/ready", response_model=HealthPublic, responses={503: {"description": "database unreachable"}})
+def ready(svc: ServicesDep) -> HealthPublic:
+    try:
+        svc.store().ping()
+    except Exception as exc:  # any failure to reach the database means "not ready"
+        raise HTTPException(503, f"database unreachable ({type(exc).__name__})") from None
+    return HealthPublic(status="ready", version=__version__)

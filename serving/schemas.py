@@ -1,0 +1,108 @@
+"""Public shapes of the API (FastAPI template naming: ...Public for responses, ...Create for bodies)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from inference.store.base import ForecastRow, ForecastSet
+from serving.auth import KeyInfo, Role
+
+
+class HealthPublic(BaseModel):
+    status: str
+    version: str
+
+
+class ForecastSetPublic(BaseModel):
+    set_id: str
+    model_version: int
+    generated_at: datetime
+    completed_at: datetime | None
+    rows: int
+    series: int
+    start_date: date | None
+    end_date: date | None
+    status: str
+    is_current: bool
+    metadata: dict[str, Any]
+
+    @classmethod
+    def of(cls, fs: ForecastSet) -> ForecastSetPublic:
+        return cls(
+            set_id=fs.set_id,
+            model_version=fs.model_version,
+            generated_at=fs.generated_at,
+            completed_at=fs.completed_at,
+            rows=fs.rows,
+            series=fs.series,
+            start_date=fs.start_date,
+            end_date=fs.end_date,
+            status=fs.status,
+            is_current=fs.is_current,
+            metadata=fs.metadata,
+        )
+
+
+class ForecastItemPublic(BaseModel):
+    store_id: str
+    sku: str
+    target_date: date
+    horizon_day: int
+    p10: float
+    p50: float
+    p90: float
+    mean: float
+    model_version: int
+
+    @classmethod
+    def of(cls, row: ForecastRow) -> ForecastItemPublic:
+        return cls(
+            store_id=row.store_id,
+            sku=row.sku,
+            target_date=row.target_date,
+            horizon_day=row.horizon_day,
+            p10=row.p10,
+            p50=row.p50,
+            p90=row.p90,
+            mean=row.mean,
+            model_version=row.model_version,
+        )
+
+
+class ForecastPagePublic(BaseModel):
+    forecast_set: ForecastSetPublic
+    items: list[ForecastItemPublic]
+    next_cursor: str | None = Field(description="pass back as ?cursor= for the next page; null on the last")
+
+
+class KeyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: Role
+    name: str = Field(default="", max_length=200)
+
+
+class KeyPublic(BaseModel):
+    key_id: str
+    role: Role
+    name: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+    @classmethod
+    def of(cls, info: KeyInfo) -> KeyPublic:
+        return cls(
+            key_id=info.key_id,
+            role=info.role,
+            name=info.name,
+            created_at=info.created_at,
+            revoked_at=info.revoked_at,
+        )
+
+
+class KeyCreatedPublic(BaseModel):
+    key: KeyPublic
+    api_key: str = Field(description="the key itself: shown once, store it now")

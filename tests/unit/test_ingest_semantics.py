@@ -1,0 +1,273 @@
+"""Upload semantics: idempotent, corrective, atomic, strict vs lenient, per-tenant, reported."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.ingest import IngestResult, UploadRejectedError, ingest_file
+from features.lake import SalesLake
+
+TODAY = date(2024, 6, 30)
+HEADER = "date,sku,store,units\n"
+
+
+def hash_dir(folder: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(folder.rglob("*")):
+        digest.update(str(path.relative_to(folder)).encode())
+        if path.is_file():
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def daily_csv(
+    path: Path, days: int = 10, skus: int = 3, bump: dict[tuple[int, int], float] | None = None
+) -> Path:
+    """A small daily file: units = day + sku (plus any bump), two stores."""
+    lines = [HEADER]
+    for day in range(1, days + 1):
+        for sku in range(skus):
+            for store in (1, 2):
+                units = day + sku + (bump or {}).get((day, sku), 0)
+                lines.append(f"2024-03-{day:02d},S{sku},{store},{units}\n")
+    path.write_text("".join(lines))
+    return path
+
+
+def ingest(
+    path: Path, lake: SalesLake, tmp_path: Path, tenant: str = "acme", **kwargs: object
+) -> IngestResult:
+    return ingest_file(path, tenant, lake, tmp_path / "reports", today=TODAY, **kwargs)  # type: ignore[arg-type]
+
+
+def record(frame: pd.DataFrame, store: str, sku: str, day: str) -> dict[Any, Any]:
+    """The one stored record of a key, as a dict."""
+    match = frame[(frame["store_id"] == store) & (frame["sku"] == sku) & (frame["date"] == pd.Timestamp(day))]
+    assert len(match) == 1
+    return match.iloc[0].to_dict()
+
+
+@pytest.fixture
+def lake(tmp_path: Path) -> SalesLake:
+    return SalesLake(tmp_path / "lake")
+
+
+def test_same_file_twice_changes_nothing(lake: SalesLake, tmp_path: Path) -> None:
+    path = daily_csv(tmp_path / "sales.csv")
+    first = ingest(path, lake, tmp_path)
+    assert (first.upsert.rows_new, first.upsert.rows_updated, first.upsert.rows_total) == (60, 0, 60)
+    stored = lake.path("acme")
+    before, mtime = stored.read_bytes(), stored.stat().st_mtime_ns
+    second = ingest(path, lake, tmp_path)
+    assert (second.upsert.rows_new, second.upsert.rows_updated, second.upsert.rows_unchanged) == (0, 0, 60)
+    assert stored.read_bytes() == before
+    assert stored.stat().st_mtime_ns == mtime
+    assert second.report_json != first.report_json  # every upload gets its own report
+
+
+def test_later_upload_corrects_earlier_days_and_adds_new_ones(lake: SalesLake, tmp_path: Path) -> None:
+    ingest(daily_csv(tmp_path / "a.csv", days=10), lake, tmp_path)
+    correction = daily_csv(tmp_path / "b.csv", days=12, bump={(3, 1): 100.0})
+    result = ingest(correction, lake, tmp_path)
+    # day 3 x sku 1 x 2 stores corrected; days 11-12 x 3 skus x 2 stores new
+    assert (result.upsert.rows_updated, result.upsert.rows_new, result.upsert.rows_unchanged) == (2, 12, 58)
+    stored = lake.read("acme")
+    assert len(stored) == 72
+    day3 = stored[(stored["sku"] == "S1") & (stored["date"] == "2024-03-03")]
+    assert day3["units"].tolist() == [104.0, 104.0]
+
+
+def test_failed_upload_leaves_the_lake_exactly_as_before(lake: SalesLake, tmp_path: Path) -> None:
+    ingest(daily_csv(tmp_path / "a.csv"), lake, tmp_path)
+    before = hash_dir(tmp_path / "lake" / "acme")
+    bad = tmp_path / "bad.csv"
+    bad.write_text(HEADER + "2024-03-01,S0,1,5\n2024-03-02,S0,1,oops\n")
+    with pytest.raises(UploadRejectedError):
+        ingest(bad, lake, tmp_path)
+    assert hash_dir(tmp_path / "lake" / "acme") == before
+
+
+def test_upload_whose_merge_fails_is_refused_without_a_trace(lake: SalesLake, tmp_path: Path) -> None:
+    """Weekly data on top of three daily days leaves no single frequency: the lake refuses the merge."""
+    ingest(daily_csv(tmp_path / "daily.csv", days=3), lake, tmp_path)
+    before = hash_dir(tmp_path / "lake" / "acme")
+    weekly = tmp_path / "weekly.csv"
+    weeks = pd.date_range("2023-01-04", periods=12, freq="7D")
+    weekly.write_text(HEADER + "".join(f"{d.date()},S0,1,5\n" for d in weeks))
+    with pytest.raises(
+        UploadRejectedError, match=r"mostly 7 days apart, but some are \[1, 345\] days apart"
+    ) as caught:
+        ingest(weekly, lake, tmp_path)
+    assert hash_dir(tmp_path / "lake" / "acme") == before
+    assert caught.value.report_json is not None
+    assert json.loads(caught.value.report_json.read_text())["records"]["frequency"] == "W-WED"
+
+
+def test_strict_mode_lists_the_first_20_problems_by_row(lake: SalesLake, tmp_path: Path) -> None:
+    path = tmp_path / "many.csv"
+    rows = [f"2024-03-{1 + i % 28:02d},S{i},1,{'x' if i % 3 == 0 else i}\n" for i in range(90)]
+    path.write_text(HEADER + "".join(rows))
+    with pytest.raises(UploadRejectedError) as caught:
+        ingest(path, lake, tmp_path)
+    error = caught.value
+    assert error.total == 30
+    assert len(error.problems) == 20
+    assert [p.row for p in error.problems] == [2 + 3 * k for k in range(20)]
+    assert {p.column for p in error.problems} == {"units"}
+    assert "and 10 more" in str(error)
+    assert not lake.exists("acme")
+
+
+def test_lenient_mode_stores_good_rows_and_quarantines_the_rest(lake: SalesLake, tmp_path: Path) -> None:
+    path = tmp_path / "mixed.csv"
+    path.write_text(
+        HEADER
+        + "2024-03-01,S0,1,5\n"
+        + "2024-03-02,S0,1,lots\n"  # row 3
+        + "2024-03-03,\"=cmd|' /C calc'!A0\",1,5\n"  # row 4
+        + "2024-03-04,S0,1,7\n"
+        + "1989-12-31,S0,1,2\n"  # row 6
+    )
+    result = ingest(path, lake, tmp_path, lenient=True)
+    assert result.upsert.rows_new == 2
+    assert result.source_rows == 5
+    assert result.report["rows"]["rejected"] == 3
+    assert result.quarantine is not None
+    assert result.quarantine.parent == result.report_json.parent
+    with open(result.quarantine, newline="", encoding="utf-8") as handle:
+        quarantined = list(csv.DictReader(handle))
+    assert [int(r["row"]) for r in quarantined] == [3, 4, 6]
+    assert "expected a number, got 'lots'" in quarantined[0]["reasons"]
+    assert "formula" in quarantined[1]["reasons"]
+    assert "before 1990" in quarantined[2]["reasons"]
+    # the refused formula is written back neutralised, never as a live formula
+    assert quarantined[1]["sku"] == "'=cmd|' /C calc'!A0"
+    assert all(not v.startswith(("=", "@", "+")) for r in quarantined for v in r.values())
+    assert lake.read("acme")["units"].tolist() == [5.0, 7.0]
+
+
+def test_lenient_upload_with_no_good_row_is_refused(lake: SalesLake, tmp_path: Path) -> None:
+    path = tmp_path / "allbad.csv"
+    path.write_text(HEADER + "2024-03-01,S0,1,x\n2024-03-02,S0,1,y\n")
+    with pytest.raises(UploadRejectedError, match="every row was rejected"):
+        ingest(path, lake, tmp_path, lenient=True)
+    assert not lake.exists("acme")
+
+
+def test_tenants_are_isolated(lake: SalesLake, tmp_path: Path) -> None:
+    ingest(daily_csv(tmp_path / "a.csv", days=2), lake, tmp_path, tenant="alpha")
+    ingest(daily_csv(tmp_path / "b.csv", days=5), lake, tmp_path, tenant="beta")
+    assert len(lake.read("alpha")) == 12
+    assert len(lake.read("beta")) == 30
+    assert set(lake.read("alpha")["tenant_id"]) == {"alpha"}
+    assert sorted(p.name for p in (tmp_path / "reports").iterdir()) == ["alpha", "beta"]
+    assert all(p.parent.name == "uploads" for p in (tmp_path / "reports" / "alpha").glob("*/*"))
+
+
+def test_negative_daily_units_are_kept_and_warned(lake: SalesLake, tmp_path: Path) -> None:
+    path = tmp_path / "returns.csv"
+    path.write_text(HEADER + "2024-03-01,S0,1,5\n2024-03-02,S0,1,-3\n2024-03-03,S0,1,4\n")
+    result = ingest(path, lake, tmp_path)
+    assert lake.read("acme")["units"].tolist() == [5.0, -3.0, 4.0]
+    assert result.report["checks"]["negative_units"]["records"] == 1
+    assert any("negative net units" in w for w in result.report["warnings"])
+
+
+def test_progress_reports_bytes_up_to_the_file_size(lake: SalesLake, tmp_path: Path) -> None:
+    path = daily_csv(tmp_path / "p.csv", days=28, skus=20)
+    seen: list[tuple[int, int]] = []
+    ingest(path, lake, tmp_path, progress=lambda done, total: seen.append((done, total)))
+    size = path.stat().st_size
+    assert seen[-1] == (size, size)
+    assert all(total == size for _, total in seen)
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+
+
+def test_report_files_are_written_and_html_is_escaped(lake: SalesLake, tmp_path: Path) -> None:
+    path = tmp_path / "x.csv"
+    hostile = "<script>alert(1)</script>"
+    path.write_text(
+        HEADER
+        + "".join(f"2024-03-{d:02d},{hostile},1,{d}\n" for d in (1, 2, 5))
+        + "2024-03-04,S1,1,1\n2024-03-09,S1,1,1\n"
+    )
+    result = ingest(path, lake, tmp_path)
+    assert result.report_json.parent == tmp_path / "reports" / "acme" / "uploads" / result.report["upload_id"]
+    report = json.loads(result.report_json.read_text())
+    assert report == json.loads(json.dumps(result.report, default=str))
+    assert report["status"] == "accepted"
+    assert report["lake"]["rows_new"] == 5
+    page = result.report_html.read_text()
+    assert hostile not in page
+    assert "&lt;script&gt;" in page  # the hostile sku shows up, escaped, in the gaps table
+    assert "accepted" in page
+
+
+def test_transaction_lines_are_summed_per_day(lake: SalesLake, tmp_path: Path) -> None:
+    """An invoice column makes rows transaction lines: cancellations ('C...') net off on their day."""
+    path = tmp_path / "tx.csv"
+    path.write_text(
+        "InvoiceNo,StockCode,Quantity,InvoiceDate,UnitPrice,Country\n"
+        "536365,A,6,2010-12-01 08:26:00,2.00,UK\n"
+        "536366,A,4,2010-12-01 09:00:00,3.00,UK\n"
+        "C536367,A,-2,2010-12-01 10:00:00,2.00,UK\n"
+        "536368,A,1,2010-12-02 10:00:00,0,UK\n"
+        "536369,B,3,2010-12-02 11:00:00,1.50,France\n"
+    )
+    result = ingest(path, lake, tmp_path, mapping={"store_id": "Country"})
+    stored = lake.read("acme")
+    day1 = record(stored, "UK", "A", "2010-12-01")
+    assert day1["units"] == 8
+    assert day1["revenue"] == pytest.approx(6 * 2 + 4 * 3 - 2 * 2)
+    assert day1["unit_price"] == pytest.approx((6 * 2 + 4 * 3) / 10)
+    day2 = record(stored, "UK", "A", "2010-12-02")
+    assert day2["units"] == 1
+    assert day2["revenue"] == 0
+    assert np.isnan(day2["unit_price"])
+    assert result.report["level"] == "transactions"
+    assert result.report["rows"]["cancellations"] == 1
+    assert result.report["records"]["series"] == 2
+
+
+def test_cancellation_with_a_positive_quantity_counts_as_a_return(lake: SalesLake, tmp_path: Path) -> None:
+    path = tmp_path / "tx.csv"
+    path.write_text(
+        "InvoiceNo,StockCode,Quantity,InvoiceDate,UnitPrice\n"
+        "536365,A,6,2010-12-01 08:26:00,2.00\n"
+        "C536367,A,2,2010-12-01 10:00:00,2.00\n"
+    )
+    ingest(path, lake, tmp_path)
+    assert lake.read("acme")["units"].tolist() == [4.0]
+
+
+def test_invoices_that_all_start_with_c_are_not_cancellations(lake: SalesLake, tmp_path: Path) -> None:
+    path = tmp_path / "tx.csv"
+    path.write_text("order_id,sku,qty,date\nC1001,A,2,2024-01-01\nC1002,A,3,2024-01-01\n")
+    ingest(path, lake, tmp_path)
+    assert lake.read("acme")["units"].tolist() == [5.0]
+
+
+def test_daily_covariates_are_kept_and_text_columns_ignored(lake: SalesLake, tmp_path: Path) -> None:
+    path = tmp_path / "w.csv"
+    path.write_text(
+        "Store,Dept,Date,Weekly_Sales,IsHoliday,Type,Temperature,MarkDown1\n"
+        "1,1,2010-02-05,24924.5,FALSE,A,42.31,\n"
+        "1,1,2010-02-12,46039.49,TRUE,A,38.51,\n"
+        "1,1,2010-02-19,41595.55,FALSE,A,39.93,120.5\n"
+    )
+    result = ingest(path, lake, tmp_path, mapping={"sku": "Dept", "units": "Weekly_Sales"})
+    stored = lake.read("acme")
+    assert stored["isholiday"].tolist() == [0.0, 1.0, 0.0]
+    assert stored["markdown1"].isna().tolist() == [True, True, False]
+    assert "type" not in stored
+    assert result.report["mapping"]["ignored_columns"] == ["Type"]
+    assert result.upsert.frequency == "W-FRI"

@@ -1,0 +1,242 @@
+"""Readers: delimiters, encodings, gzip, Excel and Parquet all give the same records, streamed."""
+
+from __future__ import annotations
+
+import codecs
+import datetime as dt
+import gzip
+from pathlib import Path
+
+import numpy as np
+import openpyxl
+import pandas as pd
+import pytest
+
+from features.ingest import ingest_file
+from features.lake import SalesLake
+from features.sources.csv import CsvSource, sniff_delimiter
+from features.sources.excel import ExcelSource
+from features.sources.parquet import ParquetSource
+
+TODAY = dt.date(2024, 6, 30)
+ROWS = [
+    ("2024-01-01", "café-1", "1", "3"),
+    ("2024-01-02", "café-1", "1", "4"),
+    ("2024-01-02", "Bär €", "2", "5"),
+]
+
+
+def _body(delimiter: str = ",") -> str:
+    return "\n".join(delimiter.join(r) for r in [("date", "sku", "store", "units"), *ROWS]) + "\n"
+
+
+def _stored(path: Path, tmp_path: Path, **kwargs: object) -> pd.DataFrame:
+    lake = SalesLake(tmp_path / "lake")
+    ingest_file(path, "acme", lake, tmp_path / "reports", today=TODAY, **kwargs)  # type: ignore[arg-type]
+    return lake.read("acme")[["store_id", "sku", "date", "units"]]
+
+
+EXPECTED = pd.DataFrame(
+    {
+        "store_id": ["1", "1", "2"],
+        "sku": ["café-1", "café-1", "Bär €"],
+        "date": pd.to_datetime(["2024-01-01", "2024-01-02", "2024-01-02"]),
+        "units": [3.0, 4.0, 5.0],
+    }
+).sort_values(["store_id", "sku", "date"], ignore_index=True)
+
+
+@pytest.mark.parametrize("delimiter", [",", ";", "\t", "|"])
+def test_any_delimiter(delimiter: str, tmp_path: Path) -> None:
+    path = tmp_path / "d.csv"
+    path.write_text(_body(delimiter), encoding="utf-8")
+    pd.testing.assert_frame_equal(_stored(path, tmp_path), EXPECTED)
+
+
+@pytest.mark.parametrize(
+    ("encoding", "bom"),
+    [
+        ("utf-8", b""),
+        ("utf-8", codecs.BOM_UTF8),
+        ("cp1252", b""),
+        ("latin-1", b""),
+        ("utf-16-le", codecs.BOM_UTF16_LE),
+    ],
+)
+def test_encodings_with_and_without_bom(encoding: str, bom: bytes, tmp_path: Path) -> None:
+    body = _body().replace("€", "E") if encoding == "latin-1" else _body()
+    path = tmp_path / "e.csv"
+    path.write_bytes(bom + body.encode(encoding))
+    expected = (
+        EXPECTED.assign(sku=EXPECTED["sku"].str.replace("€", "E")) if encoding == "latin-1" else EXPECTED
+    )
+    pd.testing.assert_frame_equal(_stored(path, tmp_path), expected)
+
+
+def test_latin1_byte_far_beyond_the_sample_is_still_decoded(tmp_path: Path) -> None:
+    """The encoding is decided on the whole file, not its first kilobytes."""
+    lines = (
+        ["date,sku,units"]
+        + [f"2024-01-{1 + i % 28:02d},A{i},1" for i in range(30_000)]
+        + ["2024-01-01,Müller,2"]
+    )
+    path = tmp_path / "late.csv"
+    path.write_bytes("\n".join(lines).encode("cp1252"))
+    source = CsvSource(path, path.name, None)
+    assert path.stat().st_size > 300_000
+    assert source.encoding == "cp1252"
+    assert "Müller" in set(_stored(path, tmp_path)["sku"])
+
+
+def test_gzip_gives_the_same_records_and_counts_compressed_bytes(tmp_path: Path) -> None:
+    path = tmp_path / "d.csv.gz"
+    path.write_bytes(gzip.compress(_body().encode()))
+    seen: list[tuple[int, int]] = []
+    pd.testing.assert_frame_equal(
+        _stored(path, tmp_path, progress=lambda d, t: seen.append((d, t))), EXPECTED
+    )
+    assert seen[-1] == (path.stat().st_size, path.stat().st_size)
+
+
+def test_csv_is_read_in_chunks_with_file_row_numbers(tmp_path: Path) -> None:
+    path = tmp_path / "big.csv"
+    path.write_text("date,sku,units\n" + "".join(f"2024-01-01,S{i},{i}\n" for i in range(2_500)))
+    seen: list[int] = []
+    source = CsvSource(path, path.name, lambda done, total: seen.append(done), chunk_rows=1_000)
+    chunks = list(source.chunks())
+    assert [len(c.frame) for c in chunks] == [1_000, 1_000, 500]
+    assert chunks[1].rows[0] == 1_002  # header is row 1, first data row is row 2
+    assert chunks[2].frame.iloc[0].tolist() == ["2024-01-01", "S2000", "2000"]
+    assert len(seen) == 4
+    assert seen[-1] == path.stat().st_size
+
+
+def test_blank_lines_are_skipped_but_rows_keep_their_numbers(tmp_path: Path) -> None:
+    from features.ingest import UploadRejectedError
+
+    path = tmp_path / "blank.csv"
+    path.write_text("date,sku,units\n2024-01-01,A,1\n\n,,\n2024-01-02,A,x\n")
+    with pytest.raises(UploadRejectedError) as caught:
+        _stored(path, tmp_path)
+    assert caught.value.problems[0].row == 5
+
+
+def test_sniffer_prefers_the_delimiter_that_splits_consistently() -> None:
+    assert sniff_delimiter('date;sku;name\n2024-01-01;A;"Smith, J"\n') == ";"
+    assert sniff_delimiter("date,sku\n2024-01-01,A\n") == ","
+    assert sniff_delimiter("only\none\n") == ","
+
+
+def test_semicolon_file_with_decimal_commas(tmp_path: Path) -> None:
+    path = tmp_path / "eu.csv"
+    path.write_text("Datum;Artikel;Menge;Preis\n01.02.2024;A;3;1.234,50\n02.02.2024;A;2,5;9,99\n")
+    lake = SalesLake(tmp_path / "lake")
+    result = ingest_file(
+        path,
+        "acme",
+        lake,
+        tmp_path / "r",
+        today=TODAY,
+        mapping={"date": "Datum", "sku": "Artikel", "units": "Menge", "unit_price": "Preis"},
+    )
+    stored = lake.read("acme")
+    assert stored["date"].dt.strftime("%Y-%m-%d").tolist() == ["2024-02-01", "2024-02-02"]
+    assert stored["units"].tolist() == [3.0, 2.5]
+    assert stored["unit_price"].tolist() == [1234.5, 9.99]
+    assert result.report["source"]["date_format"] == "%d.%m.%Y"
+
+
+def _workbook(path: Path, rows: list[list[object]]) -> Path:
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.title = "Sales"
+    for row in rows:
+        sheet.append(row)
+    book.save(path)
+    return path
+
+
+def test_excel_with_title_rows_dates_and_numeric_ids(tmp_path: Path) -> None:
+    path = _workbook(
+        tmp_path / "s.xlsx",
+        [
+            [],
+            ["Date", "Item ID", "Store", "Qty", "Price"],
+            [dt.datetime(2024, 1, 1), 1001, 1.0, 3, 2.5],
+            [dt.datetime(2024, 1, 2, 15, 30), 1001, 1.0, 4, 2.5],
+            ["2024-01-03", "1001", "1", 5, "2.50"],
+        ],
+    )
+    source = ExcelSource(path, path.name, None)
+    assert source.columns == ["Date", "Item ID", "Store", "Qty", "Price"]
+    assert source.info.details == {"sheet": "Sales", "header_row": 2}
+    assert next(iter(source.chunks())).rows.tolist() == [3, 4, 5]
+    stored = _stored(path, tmp_path)
+    assert stored["sku"].unique().tolist() == ["1001"]
+    assert stored["store_id"].unique().tolist() == ["1"]
+    assert stored["units"].tolist() == [
+        3.0,
+        4.0,
+        5.0,
+    ]  # one line per day: a time of day makes it transactions
+
+
+def test_excel_chunks_and_progress(tmp_path: Path) -> None:
+    rows: list[list[object]] = [["date", "sku", "units"]]
+    rows += [[dt.datetime(2024, 1, 1 + i % 28), f"S{i}", i] for i in range(120)]
+    path = _workbook(tmp_path / "c.xlsx", rows)
+    seen: list[int] = []
+    chunks = list(ExcelSource(path, path.name, lambda d, t: seen.append(d), chunk_rows=50).chunks())
+    assert [len(c.frame) for c in chunks] == [50, 50, 20]
+    assert chunks[2].rows[-1] == 121
+    assert seen[-1] == path.stat().st_size
+
+
+def test_parquet_dates_of_every_kind(tmp_path: Path) -> None:
+    frame = pd.DataFrame(
+        {
+            "date": [dt.date(2024, 1, 1), dt.date(2024, 1, 2)],
+            "ts": pd.to_datetime(["2024-01-01 23:30", "2024-01-02 00:10"]).tz_localize("America/New_York"),
+            "text": ["2024-01-01", "2024-01-02"],
+            "sku": [1, 1],
+            "units": np.array([3, 4], dtype=np.int32),
+            "promo": [True, False],
+        }
+    )
+    path = tmp_path / "p.parquet"
+    frame.to_parquet(path, index=False)
+    chunk = next(iter(ParquetSource(path, path.name, None).chunks()))
+    assert chunk.rows.tolist() == [1, 2]
+    for column in ("date", "ts", "text"):
+        lake = SalesLake(tmp_path / column)
+        ingest_file(path, "acme", lake, tmp_path / "r", today=TODAY, mapping={"date": column})
+        stored = lake.read("acme")
+        # a zoned timestamp keeps its local (wall clock) date, not the UTC one
+        assert stored["date"].dt.strftime("%Y-%m-%d").tolist() == ["2024-01-01", "2024-01-02"], column
+        assert stored["on_promotion"].tolist() == [1.0, 0.0]
+
+
+def test_covariate_empty_in_the_first_chunk_is_kept_and_an_empty_one_dropped(tmp_path: Path) -> None:
+    """Walmart-like: markdowns start late in a file sorted by date (the first 100,000-row chunk has none)."""
+    weeks = pd.date_range("2010-02-05", periods=130, freq="7D").strftime("%Y-%m-%d")
+    depts = 1_000
+    frame = pd.DataFrame(
+        {
+            "date": np.repeat(weeks, depts),
+            "store": 1,
+            "dept": np.tile(np.arange(depts), len(weeks)),
+            "weekly_sales": 100.0,
+        }
+    )
+    late = frame.index >= 110_000
+    frame["markdown1"] = np.where(late, "2.5", "")
+    frame["unused"] = ""
+    path = tmp_path / "w.csv"
+    frame.to_csv(path, index=False)
+    lake = SalesLake(tmp_path / "lake")
+    result = ingest_file(path, "acme", lake, tmp_path / "r", today=TODAY)
+    stored = lake.read("acme")
+    assert stored["markdown1"].notna().sum() == late.sum() == 20_000
+    assert "unused" not in stored
+    assert result.report["mapping"]["covariates"] == ["markdown1"]
+    assert result.report["mapping"]["ignored_columns"] == ["unused"]
