@@ -9,7 +9,10 @@ that and Alembic is not even imported, which keeps the API's cold start short.
 
 from __future__ import annotations
 
+import fcntl
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -19,7 +22,7 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent
 # Our own version table, so another Alembic history in the same database cannot collide with ours.
 VERSION_TABLE = "ordernimbus_store_version"
 # Kept in step with versions/ by a test (the newest revision id there).
-HEAD_REVISION = "0003_forecasts_sku_index"
+HEAD_REVISION = "0004_operations"
 # Any constant works as long as nothing else in the database uses it: "ONmigrat" as bytes.
 _PG_LOCK_KEY = 0x4F4E6D6967726174
 log = logging.getLogger(__name__)
@@ -49,6 +52,32 @@ def current_revision(engine: Engine) -> str | None:
 
 
 def _migrate(engine: Engine) -> None:
+    with _sqlite_file_lock(engine):
+        _migrate_locked(engine)
+
+
+@contextmanager
+def _sqlite_file_lock(engine: Engine) -> Iterator[None]:
+    """Serialise the first open of a SQLite file across processes.
+
+    The first connection to a fresh file switches it to WAL, which needs an exclusive lock that
+    SQLite may refuse at once (no busy wait) while another process is doing the same; an OS file
+    lock beside the database makes the second opener wait for the first to finish migrating.
+    """
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not database or database == ":memory:":
+        yield
+        return
+    lock_path = Path(database).expanduser().with_name(Path(database).name + ".migrate-lock")
+    with open(lock_path, "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _migrate_locked(engine: Engine) -> None:
     found = current_revision(engine)
     if found == HEAD_REVISION:
         return
