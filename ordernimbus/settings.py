@@ -11,8 +11,18 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ShopifyWebhook(BaseModel):
+    """One shop's webhooks: the shop's signing secret decides the tenant (never the payload)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    shop: str = Field(description="X-Shopify-Shop-Domain, e.g. acme.myshopify.com")
+    tenant: str
+    secret: SecretStr
 
 
 class Settings(BaseSettings):
@@ -42,6 +52,20 @@ class Settings(BaseSettings):
     api_cors_origins: tuple[str, ...] = ()
     api_rate_limit_per_minute: int = Field(default=6000, ge=1)
     api_max_body_bytes: int = Field(default=110 * 1024 * 1024, ge=1024)
+    api_rate_limit_per_tenant_per_minute: int = Field(
+        default=30000, ge=1, description="all keys and tokens of one tenant together"
+    )
+    api_jwt_jwks_path: Path | None = Field(
+        default=None, description="JWKS file (e.g. the Cognito pool's jwks.json); unset = no bearer tokens"
+    )
+    api_jwt_issuer: str | None = None
+    api_jwt_audience: str | None = Field(default=None, description="app client id: aud (id) or client_id")
+    api_jwt_tenant_claim: str = "custom:tenant_id"
+    api_jwt_groups_claim: str = "cognito:groups"
+    api_jwt_group_prefix: str = Field(default="", description="group '<prefix><role>' grants role")
+    shopify_webhooks: tuple[ShopifyWebhook, ...] = Field(
+        default=(), description='JSON list of {"shop": "x.myshopify.com", "tenant": ..., "secret": ...}'
+    )
 
     @field_validator("home")
     @classmethod
