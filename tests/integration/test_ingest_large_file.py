@@ -19,17 +19,24 @@ ROOT = Path(__file__).parents[2]
 TARGET_BYTES = 100 * 1024 * 1024
 
 CHILD = """
-import json, resource, sys
+import json, sys
 from datetime import date
 from pathlib import Path
 from features.ingest import ingest_file
 from features.lake import SalesLake
+def peak_rss_mb():
+    # VmHWM belongs to this process's own address space. ru_maxrss does not: Linux carries it
+    # across exec, so a child of a large pytest process would report the parent's peak.
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
 path, root = Path(sys.argv[1]), Path(sys.argv[2])
 updates = []
 result = ingest_file(path, "big", SalesLake(root / "lake"), root / "reports", mapping={"store_id": "Country"},
                      progress=lambda done, total: updates.append((done, total)), today=date(2026, 1, 1))
 print(json.dumps({"rows": result.source_rows, "records": result.upsert.rows_total, "updates": updates,
-                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "rss_mb": peak_rss_mb()}))
 """
 
 
