@@ -120,3 +120,18 @@ jobs = sa.Table(
     sa.Column("updated_at", _TZ, nullable=False),
     sa.Column("created_by", sa.String(32)),
 )
+monitor_decisions = sa.Table(
+    "monitor_decisions",
+    store_metadata,
+    sa.Column("tenant_id", sa.String(63), primary_key=True),
+    sa.Column("check_id", sa.String(36), primary_key=True),
+    sa.Column("checked_at", _TZ, nullable=False),
+    sa.Column("origin", sa.String(16), nullable=False),
+    sa.Column("retrain", sa.Boolean, nullable=False),
+    sa.Column("action", sa.String(16), nullable=False),
+    sa.Column("reasons", _JSON, nullable=False),
+    sa.Column("run_id", sa.String(256)),
+    sa.Column("model_version", sa.Integer),
+    sa.Column("actuals_through", sa.Date),
+    sa.Column("details", _JSON, nullable=False),
+)

@@ -10,6 +10,8 @@ tenant and an index serves it.
 - ``accuracy``: realised accuracy of past forecast sets against actuals, one row per check ×
   level (total / store / sku) × key; monitoring appends, the API reads.
 - ``jobs``: pipeline runs started through the API (``POST /v1/forecasts/generate``).
+- ``monitor_decisions``: every monitoring check of a tenant, whether it retrains and why (the
+  rules that fired, the evidence, the run it started or what held it back); monitoring writes.
 
 Revision ID: 0004_operations
 Revises: 0003_forecasts_sku_index
@@ -92,9 +94,26 @@ def upgrade() -> None:
         sa.Column("created_by", sa.String(32), nullable=True),
     )
     op.create_index("ix_jobs_tenant", "jobs", ["tenant_id", "created_at"])
+    op.create_table(
+        "monitor_decisions",
+        sa.Column("tenant_id", sa.String(63), primary_key=True),
+        sa.Column("check_id", sa.String(36), primary_key=True),
+        sa.Column("checked_at", TZ, nullable=False),
+        sa.Column("origin", sa.String(16), nullable=False),
+        sa.Column("retrain", sa.Boolean, nullable=False),
+        sa.Column("action", sa.String(16), nullable=False),
+        sa.Column("reasons", JSON, nullable=False),
+        sa.Column("run_id", sa.String(256), nullable=True),
+        sa.Column("model_version", sa.Integer, nullable=True),
+        sa.Column("actuals_through", sa.Date, nullable=True),
+        sa.Column("details", JSON, nullable=False),
+    )
+    op.create_index("ix_monitor_decisions_checked", "monitor_decisions", ["tenant_id", "checked_at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_monitor_decisions_checked", table_name="monitor_decisions")
+    op.drop_table("monitor_decisions")
     op.drop_index("ix_jobs_tenant", table_name="jobs")
     op.drop_table("jobs")
     op.drop_index("ix_accuracy_checked", table_name="accuracy")
