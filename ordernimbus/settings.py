@@ -25,6 +25,28 @@ class ShopifyWebhook(BaseModel):
     secret: SecretStr
 
 
+class RetrainPolicy(BaseModel):
+    """When monitoring retrains a tenant's model; any rule that fires is enough (see monitoring/policy.py).
+
+    Thresholds live here, not in monitoring code, so a tenant can be given its own policy
+    (``tenant_retrain_policies``) without a release.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    accuracy_margin: float = Field(
+        default=0.25, ge=0, description="retrain when WAPE > the version's backtest WAPE x (1 + margin) ..."
+    )
+    accuracy_days: int = Field(default=3, ge=1, description="... on this many consecutive days")
+    accuracy_window_days: int = Field(default=7, ge=1, description="a day's WAPE spans these trailing days")
+    drift_share: float = Field(default=0.5, gt=0, le=1, description="retrain if this share of columns drifts")
+    psi_threshold: float = Field(default=0.1, gt=0, description="retrain when the target's PSI exceeds this")
+    schedule_days: int = Field(default=7, ge=0, description="retrain when the last build is older; 0 = never")
+    cooldown_hours: float = Field(default=24, ge=0, description="no automatic build this soon after one")
+    current_weeks: int = Field(default=2, ge=1, description="latest weeks compared with training")
+    automatic: bool = Field(default=True, description="False: only manual requests start a build")
+
+
 class Settings(BaseSettings):
     """Everything configurable, with embedded (one machine, no cloud) defaults."""
 
@@ -66,6 +88,25 @@ class Settings(BaseSettings):
     shopify_webhooks: tuple[ShopifyWebhook, ...] = Field(
         default=(), description='JSON list of {"shop": "x.myshopify.com", "tenant": ..., "secret": ...}'
     )
+
+    retrain_policy: RetrainPolicy = Field(default_factory=RetrainPolicy, description="every tenant's default")
+    tenant_retrain_policies: dict[str, dict[str, float | int | bool]] = Field(
+        default_factory=dict, description='per-tenant overrides: {"acme": {"psi_threshold": 0.2}}'
+    )
+
+    @field_validator("tenant_retrain_policies")
+    @classmethod
+    def _valid_overrides(
+        cls, value: dict[str, dict[str, float | int | bool]]
+    ) -> dict[str, dict[str, float | int | bool]]:
+        for overrides in value.values():  # fail at startup, not at the first check of that tenant
+            RetrainPolicy(**overrides)  # type: ignore[arg-type]
+        return value
+
+    def policy_for(self, tenant: str) -> RetrainPolicy:
+        """The tenant's retraining policy: the default with the tenant's overrides applied."""
+        overrides = self.tenant_retrain_policies.get(tenant, {})
+        return RetrainPolicy(**{**self.retrain_policy.model_dump(), **overrides})
 
     @field_validator("home")
     @classmethod
