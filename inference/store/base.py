@@ -23,6 +23,19 @@ FORECAST_COLUMNS = (
     "p90",
     "mean",
 )
+# One recommendation per series of a set (inference/inventory.py computes them from the quantiles).
+INVENTORY_COLUMNS = (
+    "store_id",
+    "sku",
+    "lead_time_days",
+    "service_level",
+    "lead_time_demand",
+    "safety_stock",
+    "reorder_point",
+    "order_quantity",
+    "on_hand",
+    "stockout_risk",
+)
 
 
 @dataclass(frozen=True)
@@ -76,10 +89,10 @@ class ForecastDataError(ForecastStoreError):
 
     title = "Invalid forecast rows"
 
-    def __init__(self, row: int, column: str | None, message: str) -> None:
+    def __init__(self, row: int, column: str | None, message: str, what: str = "forecast") -> None:
         self.row = row
         self.column = column
-        where = f"forecast row {row}" + (f", column {column!r}" if column else "")
+        where = f"{what} row {row}" + (f", column {column!r}" if column else "")
         super().__init__(f"{where}: {message}")
 
 
@@ -102,8 +115,10 @@ class ForecastStore(Protocol):
         model_version: int,
         chunks: Iterable[Sequence[tuple[Any, ...]]],
         metadata: dict[str, Any] | None = None,
+        inventory: Iterable[Sequence[tuple[Any, ...]]] | None = None,
     ) -> ForecastSet:
-        """Write every chunk (tuples in FORECAST_COLUMNS order), then make the set current atomically."""
+        """Write every chunk (tuples in FORECAST_COLUMNS order) and the set's inventory
+        recommendations (INVENTORY_COLUMNS order), then make the set current atomically."""
         ...
 
     def current_set(self, tenant: str) -> ForecastSet | None: ...

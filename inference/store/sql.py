@@ -2,7 +2,8 @@
 
 A set is written in three steps so that a crash anywhere leaves the previous set current:
 1. its row goes in as ``writing`` (committed, so an abandoned set can be found and swept later);
-2. every row is bulk loaded in one transaction (COPY on PostgreSQL, executemany on SQLite);
+2. every row is bulk loaded in one transaction (COPY on PostgreSQL, executemany on SQLite),
+   then the set's inventory recommendations, keyed by its id (inference/store/inventory.py);
 3. one short transaction marks it ``complete`` and points ``current_sets`` at it.
 Readers only look at complete sets, inside one snapshot (REPEATABLE READ on PostgreSQL, a WAL
 read transaction on SQLite), so they see the old set or the new one, never a mix or a gap.
@@ -34,10 +35,11 @@ from inference.store.base import (
     Page,
 )
 from inference.store.engine import create_engine_for
+from inference.store.inventory import load_inventory
 from inference.store.keyset import CursorKey, decode_cursor, encode_cursor, filters_fingerprint
 from inference.store.migrations import migrate
 from inference.store.rows import RowChecker
-from inference.store.tables import current_sets, forecast_sets, forecasts
+from inference.store.tables import current_sets, forecast_sets, forecasts, inventory_recommendations
 from ordernimbus.tenancy import validate_tenant
 
 log = logging.getLogger(__name__)
@@ -106,8 +108,13 @@ class SqlForecastStore:
         model_version: int,
         chunks: Iterable[Sequence[tuple[Any, ...]]],
         metadata: dict[str, Any] | None = None,
+        inventory: Iterable[Sequence[tuple[Any, ...]]] | None = None,
     ) -> ForecastSet:
-        """Load every chunk invisibly, then make the set current in one transaction."""
+        """Load every chunk invisibly, then make the set current in one transaction.
+
+        ``inventory`` (rows in INVENTORY_COLUMNS order) is iterated only after the last forecast
+        chunk, so a caller may compute it while its forecast chunks stream past.
+        """
         validate_tenant(tenant)
         model_version = _registry_version(model_version)
         meta = dict(metadata or {})
@@ -137,6 +144,9 @@ class SqlForecastStore:
                 self._load_executemany(tenant, set_id, chunks, checker)
             if checker.rows == 0:
                 raise ForecastStoreError("no forecast rows were given: an empty set is never published")
+            if inventory is not None:
+                with self._writer() as conn:
+                    load_inventory(conn, tenant, set_id, inventory, checker.series)
             self._refresh_statistics()
             published = self._publish(tenant, set_id, checker)
         except BaseException:
@@ -358,6 +368,27 @@ class SqlForecastStore:
             next_cursor = encode_cursor(tenant, key, fingerprint)
         return Page(rows=rows, next_cursor=next_cursor, forecast_set=found)
 
+    def iter_set(self, tenant: str, set_id: str, batch_rows: int = 10_000) -> Iterator[list[tuple[Any, ...]]]:
+        """Every row of one complete set in key order, in batches, from one snapshot (for exports).
+
+        Rows are tuples in FORECAST_COLUMNS order; PostgreSQL streams them through a server-side
+        cursor, so memory stays at one batch whatever the set's size.
+        """
+        validate_tenant(tenant)
+        with self._reader() as conn:
+            found = self._find_set(conn, tenant, set_id, complete_only=True)
+            if found is None:
+                raise _set_not_found(tenant, set_id)
+            f = forecasts.c
+            stmt = (
+                sa.select(f.store_id, f.sku, f.target_date, f.horizon_day, f.p10, f.p50, f.p90, f["mean"])
+                .where(f.tenant_id == tenant, f.forecast_set_id == set_id)
+                .order_by(f.store_id, f.sku, f.target_date)
+            )
+            result = conn.execution_options(yield_per=batch_rows).execute(stmt)
+            for partition in result.partitions():
+                yield [tuple(row) for row in partition]
+
     # -- plumbing ------------------------------------------------------------------------------
 
     @contextmanager
@@ -428,6 +459,10 @@ def _page_statement(
 def _delete_sets(conn: Connection, tenant: str, set_ids: Sequence[str]) -> None:
     if not set_ids:
         return
+    r = inventory_recommendations.c
+    conn.execute(
+        inventory_recommendations.delete().where(r.tenant_id == tenant, r.forecast_set_id.in_(set_ids))
+    )
     conn.execute(
         forecasts.delete().where(forecasts.c.tenant_id == tenant, forecasts.c.forecast_set_id.in_(set_ids))
     )
