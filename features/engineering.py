@@ -1,24 +1,40 @@
 """Pure, vectorised feature transforms for daily and weekly retail series.
 
-The frame is pivoted once to a dense (period x series) matrix so every lag and rolling statistic is
-a single C-level pass over all series at once, then stacked back to long format. A feature at
-period ``t`` only uses the target up to ``t - 1`` (everything is shifted by one period first), so a
-feature row is exactly what was knowable the morning of its own date: the point-in-time rule that
-makes the offline store safe for training. Calendar, price and promotion columns are *known-future*
-covariates (AutoGluon's term): they describe the target period itself.
+The sales are laid out once as a dense (period x series) matrix, so every lag and window statistic
+is one numpy pass over all series at once (``features.rolling``), then the cells of each series are
+gathered into a long frame, series-major. A target feature at period ``t`` only uses the target up
+to ``t - 1`` (everything is shifted by one period first), so a feature row is exactly what was
+knowable the morning of its own date: the point-in-time rule that makes the offline store safe for
+training. Calendar, promotion and numeric covariates are *known-future* (AutoGluon's term): they
+describe the target period itself. Prices observed with sales are not known ahead (a price on a
+day exists because something sold), so by default the price of a period is the last one seen
+*before* it.
+
+Every feature of a period depends on at most ``spec.lookback`` earlier periods (counts such as
+periods-since-sale are capped there), which is what lets :func:`build_features` recompute only
+the tail of the history after an upload (``since=``) and get exactly the values a full run gives.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+import zlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from features.frequency import base, pandas_alias
+from features.calendar import calendar_columns, calendar_frame, country_code
+from features.frequency import base, pandas_alias, season_length, year_length
+from features.rolling import forward_fill, last_index, rolling_extreme, rolling_mean, rolling_mean_std, shift
 
-_HOLIDAY_YEARS = range(1990, 2040)
+KEYS = ("store_id", "sku")
+HIERARCHY = ("category", "department")  # string columns of the series turned into categorical codes
+PRICE = "unit_price"
+PRICE_FEATURES = ("relative_price", "price_change", "promo_price_cut")
+PROMO_CUT = 0.9  # a price at most 90 % of its recent mean is treated as a promotion
+_NOT_COVARIATES = {"tenant_id", "store_id", "sku", "date", "units", "revenue", "channel"}
 
 
 @dataclass(frozen=True)
@@ -31,25 +47,55 @@ class FeatureSpec:
     stats: tuple[str, ...] = ("mean", "std", "min", "max")
     country: str | None = "US"
     covariates: tuple[str, ...] = field(default=())
+    price_known_ahead: bool = False  # True for a price list known in advance (not derived from sales)
+    store_countries: tuple[tuple[str, str], ...] = ()  # store_id -> ISO country, when ids don't say
 
     @classmethod
     def for_freq(cls, freq: str, country: str | None = "US") -> FeatureSpec:
+        """Lags of the last four seasons plus the seasonal-year lag; windows of 1, 4 and 13 seasons.
+
+        Daily: lags 1-28 and 364 (so 7/14/28/364 are all there), windows 7/28/91 days. Weekly: lags
+        1-13, 26 and 52 (the same quarter, half year and year), windows 4/13/52 weeks.
+        """
+        season, year = season_length(freq), year_length(freq)
         if base(freq) == "W":
-            return cls(freq=freq, lags=(*range(1, 14), 26, 52), windows=(4, 13, 52), country=country)
-        return cls(freq=freq, country=country)
+            return cls(
+                freq=freq, lags=(*range(1, 14), year // 2, year), windows=(4, 13, year), country=country
+            )
+        return cls(
+            freq=freq,
+            lags=(*range(1, 4 * season + 1), year),
+            windows=(season, 4 * season, 13 * season),
+            country=country,
+        )
 
     @property
     def version(self) -> str:
-        import hashlib
-
         text = repr((self.freq, self.lags, self.windows, self.stats, self.country, self.covariates))
+        if self.price_known_ahead or self.store_countries:
+            text += repr((self.price_known_ahead, self.store_countries))
         return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+    @property
+    def lookback(self) -> int:
+        """Periods of history any feature of a period may depend on (counts are capped here)."""
+        return max(*self.lags, *self.windows)
 
     @property
     def target_features(self) -> list[str]:
         cols = [f"lag_{k}" for k in self.lags]
         cols += [f"roll_{s}_{w}" for w in self.windows for s in self.stats]
         return [*cols, "periods_since_sale", "zero_run", "zero_share"]
+
+    @property
+    def calendar_features(self) -> list[str]:
+        return list(calendar_columns(self.freq))
+
+    def store_country(self, store_id: str) -> str | None:
+        explicit = dict(self.store_countries)
+        if store_id in explicit:
+            return explicit[store_id]
+        return country_code(store_id) or self.country
 
 
 def to_wide(sales: pd.DataFrame, freq: str, end: pd.Timestamp | None = None) -> pd.DataFrame:
@@ -65,40 +111,59 @@ def to_wide(sales: pd.DataFrame, freq: str, end: pd.Timestamp | None = None) -> 
     return wide.fillna(0.0).where(started).astype("float32")
 
 
-def target_features(wide: pd.DataFrame, spec: FeatureSpec) -> dict[str, pd.DataFrame]:
-    """Lags, rolling statistics and intermittency features, each a frame shaped like ``wide``."""
-    past = wide.shift(1)
-    out: dict[str, pd.DataFrame] = {f"lag_{k}": wide.shift(k) for k in spec.lags}
-    for w in spec.windows:
-        roll = past.rolling(w, min_periods=1)
-        for stat in spec.stats:
-            out[f"roll_{stat}_{w}"] = getattr(roll, stat)()
-    sold = (past > 0).astype("float32").where(past.notna())
-    out["periods_since_sale"] = _periods_since(sold)
-    out["zero_run"] = _zero_run(past)
-    out["zero_share"] = (past == 0).astype("float32").where(past.notna()).rolling(
-        spec.windows[1], min_periods=1
-    ).mean()
-    return out
+@dataclass(frozen=True)
+class _Grid:
+    """The dense layout: series, the periods computed (a window of them with ``since``), cell positions."""
 
+    series: pd.MultiIndex  # sorted (store_id, sku)
+    dates: pd.DatetimeIndex  # periods of the computed window, future periods included
+    observed: int  # number of leading periods in ``dates`` that are history (the rest are the horizon)
+    start: np.ndarray  # per series: first row of ``dates`` in which the series exists
+    out_from: int  # first row of ``dates`` that is returned
 
-def calendar_features(dates: pd.DatetimeIndex, spec: FeatureSpec) -> pd.DataFrame:
-    """Known-future calendar covariates of each period, including public holidays of the country."""
-    frame = pd.DataFrame(index=dates)
-    frame["month"] = dates.month
-    frame["week_of_year"] = dates.isocalendar().week.to_numpy().astype(int)
-    if base(spec.freq) == "D":
-        frame["day_of_week"] = dates.dayofweek
-        frame["day_of_month"] = dates.day
-        frame["day_of_year"] = dates.dayofyear
-        frame["is_month_start"] = (dates.day <= 3).astype(int)  # pay-day effect
-    holidays = _holiday_dates(spec.country)
-    if base(spec.freq) == "D":
-        frame["is_holiday"] = dates.normalize().isin(holidays).astype(int)
-    else:  # the week contains a holiday
-        week_of = pd.DatetimeIndex(holidays).to_period(pandas_alias(spec.freq))
-        frame["is_holiday"] = dates.to_period(pandas_alias(spec.freq)).isin(week_of).astype(int)
-    return frame.astype("int16")
+    @classmethod
+    def build(cls, sales: pd.DataFrame, spec: FeatureSpec, horizon: int, since: pd.Timestamp | None) -> _Grid:
+        alias = pandas_alias(spec.freq)
+        full = pd.date_range(sales["date"].min(), sales["date"].max(), freq=alias)
+        first = sales.groupby(list(KEYS), sort=True)["date"].min()
+        skip = 0
+        if since is not None:
+            out = int(full.searchsorted(pd.Timestamp(since)))
+            skip = max(0, out - spec.lookback)
+        dates = pd.DatetimeIndex(full[skip:])
+        if horizon:
+            dates = pd.DatetimeIndex(
+                dates.append(pd.date_range(full[-1], periods=horizon + 1, freq=alias)[1:])
+            )
+        start = np.maximum(full.searchsorted(first.to_numpy()) - skip, 0)
+        out_from = 0 if since is None else int(dates.searchsorted(pd.Timestamp(since)))
+        keys = first.index
+        series = pd.MultiIndex.from_arrays(
+            [keys.get_level_values(0), keys.get_level_values(1)], names=list(KEYS)
+        )
+        return cls(series, dates, len(full) - skip, start, out_from)
+
+    @property
+    def origin(self) -> int:
+        """Absolute number of the first period (periods since 1970-01-01 in this frequency)."""
+        days = int(self.dates[0].value // 86_400_000_000_000)
+        return days if len(self.dates) < 2 or (self.dates[1] - self.dates[0]).days == 1 else days // 7
+
+    def dense(self, sales: pd.DataFrame, column: str) -> np.ndarray:
+        """``column`` as a (series x period) float64 matrix, NaN where the frame has no row."""
+        out = np.full((len(self.series), len(self.dates)), np.nan)
+        periods = self.dates.get_indexer(pd.DatetimeIndex(sales["date"]))
+        series = self.series.get_indexer(pd.MultiIndex.from_arrays([sales["store_id"], sales["sku"]]))
+        ok = periods >= 0
+        out[series[ok], periods[ok]] = pd.to_numeric(sales[column], errors="coerce").to_numpy(dtype=float)[ok]
+        return out
+
+    def cells(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Mask of the returned cells, and their (series, period); series-major, periods ascending."""
+        idx = np.arange(len(self.dates))[None, :]
+        mask = idx >= np.maximum(self.start, self.out_from)[:, None]
+        series, period = np.nonzero(mask)
+        return mask, series, period
 
 
 def build_features(
@@ -106,101 +171,150 @@ def build_features(
     spec: FeatureSpec,
     horizon: int = 0,
     end: pd.Timestamp | None = None,
+    since: pd.Timestamp | None = None,
 ) -> pd.DataFrame:
     """Long feature frame: one row per series x period (plus ``horizon`` future periods with NaN units).
 
     Columns: store_id, sku, date, units, target features, calendar features, known-future covariates
-    (price, promotion, numeric extras: carried forward into the future periods), and categorical codes.
+    (price features, promotion, numeric extras: carried forward into the future periods), and the
+    hierarchy as categorical codes. Rows are series-major and contiguous per series.
+
+    ``since`` returns only periods from ``since`` on, computed from the ``spec.lookback`` periods
+    before it: the values equal those of a full run (``sales`` must still hold every series' first
+    row, which is how a series' start is known; older rows are not read past that).
     """
-    wide = to_wide(sales, spec.freq, end)
-    if horizon:
-        future = pd.date_range(wide.index[-1], periods=horizon + 1, freq=pandas_alias(spec.freq))[1:]
-        wide = pd.concat([wide, pd.DataFrame(np.nan, index=future, columns=wide.columns, dtype="float32")])
-    feats = target_features(wide, spec)
-    alive = wide.notna().cummax()  # from a series' first period on, future periods included
-    long = _stack(wide, "units", alive)
-    for name, frame in feats.items():
-        long[name] = _stack(frame, name, alive)[name].to_numpy()
-    cal = calendar_features(pd.DatetimeIndex(long["date"].unique()).sort_values(), spec)
-    long = long.join(cal, on="date")
-    long = _add_covariates(long, sales, spec)
-    long["store_code"] = stable_code(long["store_id"])
-    long["sku_code"] = stable_code(long["sku"])
-    return long
+    if end is not None:
+        sales = sales[sales["date"] <= pd.Timestamp(end)]
+    grid = _Grid.build(sales, spec, horizon, since)
+    if since is not None:
+        sales = sales[sales["date"] >= grid.dates[0]]
+    units = grid.dense(sales, "units")
+    idx = np.arange(len(grid.dates))[None, :]
+    started = idx >= grid.start[:, None]
+    units = np.where(started & (idx < grid.observed) & np.isnan(units), 0.0, units)
+    mask, series, period = grid.cells()
+    out: dict[str, np.ndarray] = {
+        "store_id": grid.series.get_level_values(0).to_numpy()[series],
+        "sku": grid.series.get_level_values(1).to_numpy()[series],
+        "date": grid.dates.to_numpy()[period],
+        "units": units[mask].astype("float32"),
+    }
+    for name, matrix in target_matrices(units, spec, grid.origin):
+        out[name] = matrix[mask].astype("float32")
+    out.update(_calendar(grid, spec, series, period))
+    out.update(_covariates(grid, sales, spec, mask))
+    out.update(_hierarchy(grid, sales, series))
+    return pd.DataFrame(out, copy=False)
 
 
-def _add_covariates(long: pd.DataFrame, sales: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
-    """Price, promotion and extra numeric columns of the target period; unknown future carried forward."""
-    extra = [c for c in _covariate_columns(sales) if c in sales.columns]
-    if not extra:
-        return long
-    cov = sales[["store_id", "sku", "date", *extra]]
-    long = long.merge(cov, on=["store_id", "sku", "date"], how="left")
-    long[extra] = long.groupby(["store_id", "sku"], sort=False)[extra].ffill()
-    if "unit_price" in extra:
-        grouped = long.groupby(["store_id", "sku"], sort=False)["unit_price"]
-        ref = grouped.transform(lambda s: s.shift(1).rolling(spec.windows[1], min_periods=1).mean())
-        long["relative_price"] = (long["unit_price"] / ref).astype("float32")
-        long["price_change"] = (long["unit_price"] / grouped.shift(1) - 1).astype("float32")
-    return long
+def target_matrices(
+    units: np.ndarray, spec: FeatureSpec, origin: int = 0
+) -> Iterator[tuple[str, np.ndarray]]:
+    """Lags, window statistics and intermittency features, each a matrix shaped like ``units``.
+
+    ``origin`` is the absolute period number of row 0 (see :func:`features.rolling.window_sum`).
+    A generator, so a caller that gathers each matrix into its long column holds one at a time.
+    """
+    for k in spec.lags:
+        yield f"lag_{k}", shift(units, k)
+    past = shift(units, 1)
+    for w in spec.windows:
+        mean, std = rolling_mean_std(past, w, origin)
+        for stat in spec.stats:
+            value = {"mean": mean, "std": std}.get(stat)
+            yield f"roll_{stat}_{w}", value if value is not None else rolling_extreme(past, w, stat)
+        del mean, std
+    known = ~np.isnan(past)
+    idx = np.arange(units.shape[1])[None, :]
+    first = np.argmax(~np.isnan(units), axis=1)[:, None]
+    last_sale = last_index(known & (past > 0))
+    since_sale = idx - np.where(last_sale >= 0, last_sale, first)
+    yield "periods_since_sale", np.where(known, np.minimum(since_sale, spec.lookback), np.nan)
+    zero_run = idx - last_index(~(known & (past == 0)))
+    yield "zero_run", np.where(known, np.minimum(zero_run, spec.lookback), np.nan)
+    zero = np.where(known, (past == 0).astype(float), np.nan)
+    yield "zero_share", rolling_mean(zero, spec.windows[1], origin)
 
 
-def _covariate_columns(sales: pd.DataFrame) -> list[str]:
-    skip = {"tenant_id", "store_id", "sku", "date", "units", "revenue", "channel"}
-    return [c for c in sales.columns if c not in skip and pd.api.types.is_numeric_dtype(sales[c])]
+def calendar_features(dates: pd.DatetimeIndex, spec: FeatureSpec, country: str | None = None) -> pd.DataFrame:
+    """Known-future calendar covariates of each period for a store in ``country`` (default: the spec's)."""
+    return calendar_frame(pd.DatetimeIndex(dates), spec.freq, country or spec.country)
 
 
-def _stack(wide: pd.DataFrame, name: str, alive: pd.DataFrame) -> pd.DataFrame:
-    values = wide.to_numpy()
-    mask = alive.to_numpy()
-    rows, cols = np.nonzero(mask.T)  # series-major order: each series' periods contiguous
-    keys = wide.columns
-    return pd.DataFrame(
-        {
-            "store_id": keys.get_level_values(0).to_numpy()[rows],
-            "sku": keys.get_level_values(1).to_numpy()[rows],
-            "date": wide.index.to_numpy()[cols],
-            name: values[cols, rows],
-        }
-    )
+def _calendar(
+    grid: _Grid, spec: FeatureSpec, series: np.ndarray, period: np.ndarray
+) -> dict[str, np.ndarray]:
+    stores = pd.Series(grid.series.get_level_values(0).astype(str))
+    by_store = {store: spec.store_country(store) for store in stores.unique()}
+    codes, uniques = pd.factorize(stores.map(by_store).astype(object), use_na_sentinel=False)
+    frames = [calendar_frame(grid.dates, spec.freq, c) for c in uniques]
+    flat = codes[series] * len(grid.dates) + period  # row of the (country, period) table
+    table = np.concatenate([f.to_numpy() for f in frames])
+    return {name: table[flat, j] for j, name in enumerate(frames[0].columns)}
 
 
-def _periods_since(sold: pd.DataFrame) -> pd.DataFrame:
-    """Periods since the last period with a sale (counting from the series' first period if none)."""
-    arr = sold.to_numpy()
-    n = arr.shape[0]
-    idx = np.arange(n, dtype="float32")[:, None]
-    last_sale = np.where(arr == 1, idx, np.nan)
-    last_sale = pd.DataFrame(last_sale).ffill().to_numpy()
-    first = np.where(~np.isnan(arr), idx, np.nan)
-    first = pd.DataFrame(first).bfill().iloc[0].to_numpy()[None, :]
-    since = idx - np.where(np.isnan(last_sale), first - 1, last_sale)
-    return pd.DataFrame(np.where(np.isnan(arr), np.nan, since), index=sold.index, columns=sold.columns)
+def _covariates(
+    grid: _Grid, sales: pd.DataFrame, spec: FeatureSpec, mask: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Known-future numeric columns carried forward ``lookback`` periods, and the price features."""
+    taken = {*spec.target_features, *spec.calendar_features, *PRICE_FEATURES, "store_code", "sku_code"}
+    out: dict[str, np.ndarray] = {}
+    for name in covariate_columns(sales):
+        if name == PRICE:
+            out.update(_price(grid, grid.dense(sales, name), spec, mask))
+            continue
+        filled = forward_fill(grid.dense(sales, name), spec.lookback)
+        out[f"cov_{name}" if name in taken else name] = filled[mask].astype("float32")
+    return out
 
 
-def _zero_run(past: pd.DataFrame) -> pd.DataFrame:
-    """Length of the run of zero periods ending at the previous period."""
-    zero = (past == 0).to_numpy()
-    run = np.zeros(zero.shape, dtype="float32")
-    for i in range(1, zero.shape[0]):
-        run[i] = np.where(zero[i], run[i - 1] + 1, 0)
-    run[0] = zero[0]
-    return pd.DataFrame(np.where(past.isna(), np.nan, run), index=past.index, columns=past.columns)
+def _price(grid: _Grid, price: np.ndarray, spec: FeatureSpec, mask: np.ndarray) -> dict[str, np.ndarray]:
+    """Price in effect, its ratio to the mean of the previous ``windows[1]`` periods, change, cut flag."""
+    seen = price if spec.price_known_ahead else shift(price, 1)
+    current = forward_fill(seen, price_carry_limit(spec))
+    reference = rolling_mean(shift(current, 1), spec.windows[1], grid.origin)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        relative = current / reference
+        change = current / shift(current, 1) - 1.0
+    cut = np.where(np.isnan(relative), np.nan, (relative <= PROMO_CUT).astype(float))
+    values = {PRICE: current, "relative_price": relative, "price_change": change, "promo_price_cut": cut}
+    return {name: np.where(np.isfinite(m), m, np.nan)[mask].astype("float32") for name, m in values.items()}
 
 
-def _holiday_dates(country: str | None) -> pd.DatetimeIndex:
-    if not country:
-        return pd.DatetimeIndex([])
-    import holidays
+def price_carry_limit(spec: FeatureSpec) -> int:
+    """How many periods a price is carried forward: as far as keeps every price feature in ``lookback``.
 
-    cal = holidays.country_holidays(country, years=_HOLIDAY_YEARS)
-    return pd.DatetimeIndex(sorted(pd.Timestamp(d) for d in cal))
+    The relative price of ``t`` averages the prices of the ``windows[1]`` periods before it, each
+    carried from at most this far back, so the sum stays within the lookback.
+    """
+    return spec.lookback - spec.windows[1] - 1
+
+
+def _hierarchy(grid: _Grid, sales: pd.DataFrame, series: np.ndarray) -> dict[str, np.ndarray]:
+    out = {
+        "store_code": stable_code(pd.Series(grid.series.get_level_values(0)))[series],
+        "sku_code": stable_code(pd.Series(grid.series.get_level_values(1)))[series],
+    }
+    for name in HIERARCHY:
+        if name in sales.columns:
+            per_series = sales.groupby(list(KEYS), sort=True)[name].first().reindex(grid.series)
+            out[f"{name}_code"] = stable_code(per_series.fillna("").astype(str).reset_index(drop=True))[
+                series
+            ]
+    return out
+
+
+def covariate_columns(sales: pd.DataFrame) -> list[str]:
+    """Numeric columns of the sales frame other than the key and the target (booleans included)."""
+    return [
+        c
+        for c in sales.columns
+        if c not in _NOT_COVARIATES and not str(c).startswith("_") and pd.api.types.is_numeric_dtype(sales[c])
+    ]
 
 
 def stable_code(ids: pd.Series) -> np.ndarray:
     """A per-id integer that is the same in every process and every chunk of series (CRC32)."""
-    import zlib
-
     uniques = pd.unique(ids)
     codes = {u: zlib.crc32(str(u).encode()) % (1 << 24) for u in uniques}
     return ids.map(codes).to_numpy(dtype="int32")

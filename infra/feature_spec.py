@@ -30,6 +30,12 @@ CALENDAR: Final = (
     "day_of_year",
     "is_month_start",
     "is_holiday",
+    # appended with the issue-4 calendar (pay days, retail events, distance to public holidays)
+    "is_month_end",
+    "is_payday",
+    "is_event",
+    "days_to_holiday",
+    "days_since_holiday",
 )
 
 _KEYS: tuple[tuple[str, FeatureType], ...] = (
