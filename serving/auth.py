@@ -62,11 +62,22 @@ class KeyInfo:
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: the tenant and role come from the key's row, never from the request."""
+    """Who is calling: the tenant and role come from the key's row (or a verified token), never
+    from the request. An API key holds exactly one role; a token may hold several (``roles``)."""
 
     tenant_id: str
     role: Role
     key_id: str
+    roles: frozenset[Role] = frozenset()
+    actor: str = ""
+
+    def holds(self, allowed: frozenset[Role]) -> bool:
+        return self.role in allowed or bool(self.roles & allowed)
+
+    @property
+    def who(self) -> str:
+        """The name recorded in audit logs and job rows."""
+        return self.actor or f"key:{self.key_id}"
 
 
 def hash_key(plaintext: str) -> str:

@@ -42,6 +42,9 @@ def problem(
         "instance": request.url.path,
         **extensions,
     }
+    request_id = request.scope.get("state", {}).get("request_id")
+    if request_id:
+        body["request_id"] = request_id
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
 
 
@@ -72,7 +75,29 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
 
 async def _domain_error(request: Request, exc: OrderNimbusError) -> JSONResponse:
     slug = re.sub(r"(?<!^)(?=[A-Z])", "-", type(exc).__name__).lower().removesuffix("-error")
-    return problem(request, exc.status, str(exc), title=exc.title, type_=f"urn:ordernimbus:problem:{slug}")
+    return problem(
+        request,
+        exc.status,
+        str(exc),
+        title=exc.title,
+        type_=f"urn:ordernimbus:problem:{slug}",
+        **_extensions(exc),
+    )
+
+
+def _extensions(exc: OrderNimbusError) -> dict[str, Any]:
+    """Machine-readable parts of an error: the located input problems, the conflicting job."""
+    extra: dict[str, Any] = {}
+    found = getattr(exc, "problems", None)
+    if isinstance(found, list):
+        extra["problems"] = [
+            {k: getattr(p, k, None) for k in ("file", "row", "column", "message")} for p in found
+        ]
+        extra["total"] = getattr(exc, "total", len(found))
+    job_id = getattr(exc, "job_id", None)
+    if isinstance(job_id, str):
+        extra["job_id"] = job_id
+    return extra
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from collections.abc import Mapping
+from datetime import UTC, date, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -70,6 +71,95 @@ class ForecastItemPublic(BaseModel):
             mean=row.mean,
             model_version=row.model_version,
         )
+
+
+class ForecastPointPublic(BaseModel):
+    target_date: date
+    horizon_day: int
+    p10: float
+    p50: float
+    p90: float
+    mean: float
+
+    @classmethod
+    def of(cls, row: ForecastRow) -> ForecastPointPublic:
+        return cls(
+            target_date=row.target_date,
+            horizon_day=row.horizon_day,
+            p10=row.p10,
+            p50=row.p50,
+            p90=row.p90,
+            mean=row.mean,
+        )
+
+
+class SalesPointPublic(BaseModel):
+    date: date
+    units: float
+    unit_price: float | None
+
+
+class SeriesForecastPublic(BaseModel):
+    """One series: its forecast and the actuals just before it, for a chart."""
+
+    store_id: str
+    sku: str
+    forecast_set: ForecastSetPublic
+    forecast: list[ForecastPointPublic]
+    history: list[SalesPointPublic] = Field(description="actuals before the first forecast day, oldest first")
+
+
+class SalesHistoryPublic(BaseModel):
+    store_id: str
+    sku: str
+    items: list[SalesPointPublic]
+
+
+class AccuracyPublic(BaseModel):
+    """Realised accuracy of one forecast set against actuals (WAPE, bias as a share of actual units)."""
+
+    check_id: str
+    level: str
+    store_id: str | None = Field(description="null at the total level")
+    sku: str | None = Field(description="null at the total and store levels")
+    forecast_set_id: str
+    model_version: int
+    checked_at: datetime
+    start_date: date
+    end_date: date
+    n: int = Field(description="actual values scored")
+    wape: float | None
+    bias: float | None
+    pinball: float | None
+    coverage: float | None
+
+    @classmethod
+    def of(cls, row: Mapping[str, Any]) -> AccuracyPublic:
+        values = {k: row[k] for k in cls.model_fields if k not in ("store_id", "sku", "checked_at")}
+        at = row["checked_at"]
+        return cls(**values, checked_at=at.replace(tzinfo=UTC) if at.tzinfo is None else at,
+                   store_id=row["store_id"] or None, sku=row["sku"] or None)  # fmt: skip
+
+
+class AccuracyPagePublic(BaseModel):
+    check_id: str | None = Field(description="the accuracy check read; null when none has run yet")
+    checked_at: datetime | None
+    level: str
+    items: list[AccuracyPublic]
+    next_cursor: str | None
+
+
+class AccuracyTrendPublic(BaseModel):
+    level: str
+    store_id: str | None
+    sku: str | None
+    items: list[AccuracyPublic] = Field(description="one row per check, oldest first")
+
+
+class CurrentSetPublic(ForecastSetPublic):
+    accuracy: AccuracyPublic | None = Field(
+        description="total realised accuracy; null until actuals are scored"
+    )
 
 
 class ForecastPagePublic(BaseModel):

@@ -1,16 +1,31 @@
-"""Forecast reads for the caller's tenant; the tenant comes from the API key, never the request."""
+"""Forecast reads for the caller's tenant; the tenant comes from the credential, never the request.
+
+``/forecasts`` pages through the current set; ``/forecasts/series`` is one series' forecast with its
+recent actuals for a chart; ``/forecasts/current`` is the set's metadata with its realised accuracy.
+A category filter is not offered: the sales contract (DESIGN.md §4) has no category attribute yet.
+"""
 
 from __future__ import annotations
 
-from datetime import date
+import hashlib
+from datetime import date, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response
 
 from inference.store.base import ForecastSetNotFoundError
-from serving import caching
-from serving.deps import CurrentPrincipal, Store
-from serving.schemas import ForecastItemPublic, ForecastPagePublic, ForecastSetPublic
+from serving import caching, reads
+from serving.deps import CurrentPrincipal, ServicesDep, Store
+from serving.schemas import (
+    AccuracyPublic,
+    CurrentSetPublic,
+    ForecastItemPublic,
+    ForecastPagePublic,
+    ForecastPointPublic,
+    ForecastSetPublic,
+    SalesPointPublic,
+    SeriesForecastPublic,
+)
 
 router = APIRouter(prefix="/forecasts", tags=["forecasts"])
 _ID = Query(min_length=1, max_length=128)
@@ -47,22 +62,78 @@ def list_forecasts(
     )
 
 
-@router.get("/current", response_model=ForecastSetPublic, responses={304: {"description": "not modified"}})
+@router.get("/current", response_model=CurrentSetPublic, responses={304: {"description": "not modified"}})
 def current_forecast_set(
     *,
     caller: CurrentPrincipal,
     store: Store,
+    svc: ServicesDep,
     response: Response,
     if_none_match: Annotated[str | None, Header()] = None,
-) -> ForecastSetPublic | Response:
-    """Metadata of the tenant's current forecast set: model version, coverage, when it was made."""
+) -> CurrentSetPublic | Response:
+    """Metadata of the tenant's current forecast set: model version, coverage, when it was made,
+    and its realised accuracy once actuals for its dates have been scored (else null)."""
     fs = store.current_set(caller.tenant_id)
     if fs is None:
-        raise ForecastSetNotFoundError(
-            f"tenant {caller.tenant_id!r} has no complete forecast set yet: run the forecast pipeline first"
-        )
-    etag = caching.strong_etag("current", fs.set_id)
+        raise _no_set(caller.tenant_id)
+    scored = reads.total_accuracy_of_set(svc.engine, caller.tenant_id, fs.set_id)
+    etag = caching.strong_etag("current", fs.set_id, scored["check_id"] if scored else None)
     if caching.matches(if_none_match, etag):
         return caching.not_modified(etag)
     response.headers.update(caching.cache_headers(etag))
-    return ForecastSetPublic.of(fs)
+    base = ForecastSetPublic.of(fs).model_dump()
+    return CurrentSetPublic(**base, accuracy=AccuracyPublic.of(scored) if scored else None)
+
+
+@router.get(
+    "/series",
+    response_model=SeriesForecastPublic,
+    responses={304: {"description": "not modified"}, 404: {"description": "no forecast for this series"}},
+)
+def series_forecast(
+    *,
+    caller: CurrentPrincipal,
+    store: Store,
+    svc: ServicesDep,
+    response: Response,
+    store_id: Annotated[str, _ID],
+    sku: Annotated[str, _ID],
+    history_days: Annotated[
+        int, Query(ge=0, le=reads.MAX_HISTORY_DAYS, description="days of actuals before the forecast")
+    ] = 90,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> SeriesForecastPublic | Response:
+    """One series' forecast (every horizon day) with its recent actuals, ready to chart."""
+    page = store.query(caller.tenant_id, store_id=store_id, sku=sku, limit=1000)
+    fs = page.forecast_set
+    assert fs is not None
+    if not page.rows:
+        raise ForecastSetNotFoundError(
+            f"the current forecast set has no forecast for store_id {store_id!r}, sku {sku!r}"
+        )
+    first = page.rows[0].target_date
+    history = (
+        reads.sales(svc.engine, caller.tenant_id, store_id, sku, start=first - timedelta(days=history_days),
+                    end=first - timedelta(days=1), limit=history_days)
+        if history_days else []
+    )  # fmt: skip
+    digest = hashlib.sha256(
+        repr([(h["date"], h["units"], h["unit_price"]) for h in history]).encode()
+    ).hexdigest()
+    etag = caching.strong_etag("series", fs.set_id, store_id, sku, history_days, digest)
+    if caching.matches(if_none_match, etag):
+        return caching.not_modified(etag)
+    response.headers.update(caching.cache_headers(etag))
+    return SeriesForecastPublic(
+        store_id=store_id,
+        sku=sku,
+        forecast_set=ForecastSetPublic.of(fs),
+        forecast=[ForecastPointPublic.of(row) for row in page.rows],
+        history=[SalesPointPublic(**h) for h in history],
+    )
+
+
+def _no_set(tenant: str) -> ForecastSetNotFoundError:
+    return ForecastSetNotFoundError(
+        f"tenant {tenant!r} has no complete forecast set yet: run the forecast pipeline first"
+    )

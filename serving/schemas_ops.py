@@ -1,0 +1,139 @@
+"""Public shapes of the operational routes: inventory, jobs, registry, uploads, explanations."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from inference.store.jobs import Job, JobStatus
+from models.registry.base import AuditEntry, ModelVersion
+
+
+class InventoryItemPublic(BaseModel):
+    store_id: str
+    sku: str
+    lead_time_days: int
+    service_level: float = Field(description="cycle service level the advice is computed for")
+    lead_time_demand: float = Field(description="median forecast summed over the lead time")
+    safety_stock: float
+    reorder_point: float = Field(description="order when stock on hand falls below this")
+    order_quantity: float
+    on_hand: float | None = Field(description="stock on hand when known")
+    stockout_risk: bool = Field(description="on hand is below the reorder point")
+
+    @classmethod
+    def of(cls, row: Mapping[str, Any]) -> InventoryItemPublic:
+        return cls(**{k: row[k] for k in cls.model_fields})
+
+
+class InventoryPagePublic(BaseModel):
+    forecast_set_id: str
+    model_version: int
+    items: list[InventoryItemPublic]
+    next_cursor: str | None
+
+
+class JobPublic(BaseModel):
+    job_id: str
+    kind: str
+    status: JobStatus
+    progress: float = Field(description="share of the pipeline's steps finished, 0 to 1")
+    message: str | None
+    run_id: str | None = Field(description="the pipeline run (ordernimbus pipeline status RUN)")
+    parameters: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+    created_by: str | None
+
+    @classmethod
+    def of(cls, job: Job) -> JobPublic:
+        return cls(**{k: getattr(job, k) for k in cls.model_fields})
+
+
+class GenerateCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    horizon: int | None = Field(default=None, ge=1, le=365, description="default: the version's horizon")
+
+
+class ModelVersionPublic(BaseModel):
+    version: int
+    status: str
+    serving: bool = Field(description="the version forecasts are made with (latest approved)")
+    gate_passed: bool
+    artifact_uri: str
+    metrics: dict[str, Any]
+    lineage: dict[str, Any]
+    created_at: datetime
+    created_by: str
+    approved_at: datetime | None
+    decided_by: str | None
+    reason: str | None
+    override: bool
+
+    @classmethod
+    def of(cls, v: ModelVersion, serving: int | None) -> ModelVersionPublic:
+        fields = {k: getattr(v, k) for k in cls.model_fields if k != "serving"}
+        return cls(**fields, serving=v.version == serving)
+
+
+class DecisionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=1024, description="recorded in the audit log")
+    override: bool = Field(default=False, description="approve although the quality gate failed")
+    forecast: bool = Field(default=True, description="approve only: start the forecast pipeline")
+
+
+class DecisionPublic(BaseModel):
+    version: ModelVersionPublic
+    job: JobPublic | None = Field(description="the forecast run started by an approval")
+    note: str | None = Field(description="why no forecast run was started, when one was asked for")
+
+
+class AuditEntryPublic(BaseModel):
+    at: datetime
+    actor: str
+    action: str
+    version: int | None
+    detail: dict[str, Any]
+
+    @classmethod
+    def of(cls, e: AuditEntry) -> AuditEntryPublic:
+        return cls(at=e.at, actor=e.actor, action=e.action, version=e.version, detail=e.detail)
+
+
+class DriverPublic(BaseModel):
+    feature: str
+    importance: float = Field(description="mean |SHAP| on the model's scale")
+
+
+class ExplanationPublic(BaseModel):
+    model_version: int
+    store_id: str | None
+    sku: str | None
+    drivers: list[DriverPublic] = Field(description="the series' top drivers, else the model's global ones")
+    scope: str = Field(description="'series' when drivers are this SKU's own, 'global' otherwise")
+    global_drivers: list[DriverPublic]
+
+
+class UploadPublic(BaseModel):
+    filename: str
+    rows_in: int
+    rows_new: int
+    rows_updated: int
+    rows_unchanged: int
+    rows_total: int
+    frequency: str
+    source_rows: int
+    quarantined: bool = Field(description="lenient mode left rows out (see the report)")
+    report: dict[str, Any] = Field(description="the quality report (JSON)")
+
+
+class ShopifyWebhookPublic(BaseModel):
+    order_events: int
+    days_updated: int
+    rows_total: int
