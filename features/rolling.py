@@ -42,9 +42,10 @@ def window_sum(x: np.ndarray, w: int, origin: int = 0) -> np.ndarray:
     """
     m, n = x.shape
     cube, lead = _blocks(x.astype(np.float64, copy=False), w, origin, 0.0)
-    prefix = np.cumsum(cube, axis=2)
-    suffix = (prefix[:, :, -1:] - prefix + cube).reshape(m, -1)  # sum from each period to its block's end
-    prefix = prefix.reshape(m, -1)
+    prefix = np.cumsum(cube, axis=2).reshape(m, -1)
+    # Sum from each period to its block's end, added in that order (not total - prefix, whose rounding
+    # would depend on values before the period and so differ between a tail run and a full run).
+    suffix = np.cumsum(cube[:, :, ::-1], axis=2)[:, :, ::-1].reshape(m, -1)
     out = prefix[:, lead : lead + n] + suffix[:, lead - w + 1 : lead - w + 1 + n]
     whole = np.nonzero((np.arange(lead, lead + n) + 1) % w == 0)[0]  # windows that are exactly one block
     out[:, whole] = prefix[:, lead + whole]
