@@ -69,6 +69,14 @@ class Settings(BaseSettings):
         default=1.0, gt=0, description="ensemble WAPE must be <= ratio x best baseline WAPE"
     )
     forecast_sets_kept: int = Field(default=5, ge=1)
+    # Inventory advice published with every forecast set (formula in inference/inventory.py).
+    inventory_lead_time_days: int = Field(default=7, ge=1, le=365, description="days from order to delivery")
+    inventory_service_level: float = Field(
+        default=0.95, ge=0.5, le=0.999, description="probability of no stock-out while an order is under way"
+    )
+    inventory_review_days: int = Field(default=7, ge=1, le=365, description="days between two orders")
+    sales_history_days: int = Field(default=365, ge=7, le=3660, description="actuals kept for API charts")
+    transform_workers: int = Field(default=0, ge=0, description="batch transform processes; 0 = one per core")
     max_parallel_steps: int = Field(default=2, ge=1)
 
     api_cors_origins: tuple[str, ...] = ()

@@ -144,7 +144,7 @@ def build_pipeline() -> PipelineDef:
                  arguments=(("tenant", "param:TenantId"), ("until", "param:Until"))),
             Step("Features", "processing", "pipelines.steps.features",
                  inputs=(Input("sales", "Validate/sales"),), outputs=("features",),
-                 arguments=(("tenant", "param:TenantId"),)),
+                 arguments=(("tenant", "param:TenantId"),), cache=False),  # writes the feature store
             *trains,
             Step("Evaluate", "processing", "pipelines.steps.evaluate",
                  inputs=tuple(evaluate_inputs), outputs=("evaluation", "model"),
@@ -180,14 +180,15 @@ def forecast_pipeline() -> PipelineDef:
         ),
         steps=(
             Step("Prepare", "processing", "pipelines.steps.prepare",
-                 inputs=(Input("raw", "param:InputDataUri"),), outputs=("batch",),
+                 inputs=(Input("raw", "param:InputDataUri"),), outputs=("batch", "history"),
                  arguments=(("tenant", "param:TenantId"), ("horizon", "param:Horizon"),
                             ("quantiles", "param:Quantiles"))),
             Step("Transform", "transform", "pipelines.steps.transform",
                  inputs=(Input("model", "param:ModelDataUri"), Input("batch", "Prepare/batch")),
                  outputs=("predictions",), instance_type_param="TransformInstanceType", retryable=True),
             Step("Publish", "processing", "pipelines.steps.publish",
-                 inputs=(Input("predictions", "Transform/predictions"),), outputs=(),
+                 inputs=(Input("predictions", "Transform/predictions"), Input("history", "Prepare/history")),
+                 outputs=(),
                  arguments=(("tenant", "param:TenantId"), ("model_version", "param:ModelVersion")), cache=False),
         ),
     )

@@ -1,12 +1,19 @@
-"""Prepare step: one JSON line per series with the history tail the models need (Batch Transform input)."""
+"""Prepare step: one JSON line per series with the history tail the models need (Batch Transform input).
+
+Its second output, ``history/history.parquet``, holds the last ``history_days`` of actuals per
+series (units, and unit price / stock on hand where the tenant sends them): Publish loads them into
+the store's ``sales_history`` for the API's charts and takes the stock on hand for inventory advice.
+"""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 
 from features.frequency import base
+from ordernimbus.settings import get_settings
 from ordernimbus.tenancy import validate_tenant
 from pipelines.contract import StepContext
 from pipelines.steps._io import SALES, run_step
@@ -14,6 +21,8 @@ from pipelines.steps._io import SALES, run_step
 # History the models look back over: a year of lags plus the longest rolling window, with margin.
 TAIL = {"D": 500, "W": 120}
 SERIES_PER_FILE = 2000
+HISTORY = "history.parquet"
+HISTORY_COLUMNS = ("store_id", "sku", "date", "units", "unit_price", "on_hand")
 
 
 def main(ctx: StepContext) -> None:
@@ -22,27 +31,46 @@ def main(ctx: StepContext) -> None:
 
     sales = pd.read_parquet(ctx.input("raw") / SALES)
     freq = detect_frequency(sales)
+    history_days = int(ctx.param("history_days", str(get_settings().sales_history_days)))
+    write_history(sales, history_days, ctx.output("history") / HISTORY)
     days = TAIL[base(freq)] * (7 if base(freq) == "W" else 1)
     sales = sales[sales["date"] > sales["date"].max() - pd.Timedelta(days=days)]
     columns = [c for c in sales.columns if c not in ("tenant_id", "store_id", "sku")]
     out = ctx.output("batch")
-    request = {"horizon": int(ctx.param("horizon", "28")), "quantiles": ctx.param("quantiles", "0.1,0.5,0.9"),
-               "frequency": freq, "last_date": str(sales["date"].max().date())}
+    request = {
+        "horizon": int(ctx.param("horizon", "28")),
+        "quantiles": ctx.param("quantiles", "0.1,0.5,0.9"),
+        "frequency": freq,
+        "last_date": str(sales["date"].max().date()),
+    }
     (out / "request.json").write_text(json.dumps(request))
-    handle, n_series, n_file = None, 0, 0
+    lines: list[str] = []
+    n_series, n_file = 0, 0
     for (store, sku), group in sales.groupby(["store_id", "sku"], sort=True):
-        if n_series % SERIES_PER_FILE == 0:
-            if handle:
-                handle.close()
-            handle = open(out / f"part-{n_file:05d}.jsonl", "w")  # noqa: SIM115
-            n_file += 1
         history = {c: group[c].tolist() for c in columns}
         history["date"] = group["date"].dt.strftime("%Y-%m-%d").tolist()
-        handle.write(json.dumps({"store_id": store, "sku": sku, "history": history}, allow_nan=True) + "\n")
+        lines.append(json.dumps({"store_id": store, "sku": sku, "history": history}, allow_nan=True) + "\n")
         n_series += 1
-    if handle:
-        handle.close()
+        if len(lines) == SERIES_PER_FILE:
+            n_file = _write_part(out, n_file, lines)
+    if lines:
+        n_file = _write_part(out, n_file, lines)
     print(f"prepared {n_series} series in {n_file} file(s), history since {sales['date'].min().date()}")
+
+
+def _write_part(out: Path, n_file: int, lines: list[str]) -> int:
+    """Write one part file of whole series lines; empties ``lines``, returns the next file number."""
+    (out / f"part-{n_file:05d}.jsonl").write_text("".join(lines))
+    lines.clear()
+    return n_file + 1
+
+
+def write_history(sales: pd.DataFrame, days: int, path: Path) -> None:
+    """The last ``days`` days of actuals (up to the tenant's last date), series by series."""
+    recent = sales[sales["date"] > sales["date"].max() - pd.Timedelta(days=days)]
+    frame = pd.DataFrame({c: recent[c] if c in recent.columns else None for c in HISTORY_COLUMNS})
+    frame = frame.astype({"store_id": str, "sku": str, "units": float, "unit_price": float, "on_hand": float})
+    frame.sort_values(["store_id", "sku", "date"]).to_parquet(path, index=False)
 
 
 if __name__ == "__main__":
