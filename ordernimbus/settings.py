@@ -58,6 +58,10 @@ class Settings(BaseSettings):
         description="forecast store + API keys; default sqlite under home; postgresql+psycopg://... in production",
     )
     registry_backend: Literal["local", "sagemaker"] = "local"
+    feature_store_backend: Literal["local", "sagemaker"] = "local"
+    feature_store_offline_uri: str | None = Field(
+        default=None, description="offline feature store root (fsspec URI); default <home>/features/offline"
+    )
     pipeline_backend: Literal["local", "sagemaker"] = "local"
     aws_region: str = "us-east-1"
     sagemaker_role_arn: str | None = None

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from realcuts import store_item_cut
 
 from features.calendar import calendar_frame, country_code
 from features.engineering import FeatureSpec, build_features
 from features.rolling import rolling_extreme, rolling_mean_std, window_sum
-from realcuts import store_item_cut
 
 
 def intermittent_sales(seed: int, series: int = 6, days: int = 500) -> pd.DataFrame:
@@ -149,11 +149,9 @@ def test_lags_match_sql_on_weekly_walmart_shape() -> None:
 
 
 def test_holidays_follow_the_store_country() -> None:
-    assert (
-        country_code("United Kingdom") == "GB"
-        and country_code("EIRE") == "IE"
-        and country_code("Nowhere") is None
-    )
+    assert country_code("United Kingdom") == "GB"
+    assert country_code("EIRE") == "IE"
+    assert country_code("Nowhere") is None
     days = pd.date_range("2011-04-20", "2011-12-31", freq="D")
     uk, us = calendar_frame(days, "D", "GB"), calendar_frame(days, "D", "US")
     wedding, july4, black_friday = (
@@ -161,15 +159,15 @@ def test_holidays_follow_the_store_country() -> None:
         pd.Timestamp("2011-07-04"),
         pd.Timestamp("2011-11-25"),
     )
-    assert uk.loc[wedding, "is_holiday"] == 1 and us.loc[wedding, "is_holiday"] == 0
-    assert us.loc[july4, "is_holiday"] == 1 and uk.loc[july4, "is_holiday"] == 0
+    assert uk.loc[wedding, "is_holiday"] == 1
+    assert us.loc[wedding, "is_holiday"] == 0
+    assert us.loc[july4, "is_holiday"] == 1
+    assert uk.loc[july4, "is_holiday"] == 0
     assert uk.loc[black_friday, "is_event"] == 1
     assert us.loc[pd.Timestamp("2011-07-01"), "days_to_holiday"] == 3
     assert us.loc[pd.Timestamp("2011-07-06"), "days_since_holiday"] == 2
-    assert (
-        uk.loc[pd.Timestamp("2011-06-15"), "is_payday"] == 1
-        and uk.loc[pd.Timestamp("2011-06-30"), "is_payday"] == 1
-    )
+    assert uk.loc[pd.Timestamp("2011-06-15"), "is_payday"] == 1
+    assert uk.loc[pd.Timestamp("2011-06-30"), "is_payday"] == 1
     sales = pd.DataFrame(
         {"store_id": ["United Kingdom", "Acme Store 1"], "sku": "a", "date": wedding, "units": 1.0}
     )
@@ -187,7 +185,8 @@ def test_price_features_use_only_prices_seen_before_the_day() -> None:
     assert f.loc[dates[31], "unit_price"] == pytest.approx(7.0)
     assert f.loc[dates[31], "relative_price"] == pytest.approx(0.7)
     assert f.loc[dates[31], "price_change"] == pytest.approx(-0.3)
-    assert f.loc[dates[31], "promo_price_cut"] == 1.0 and f.loc[dates[30], "promo_price_cut"] == 0.0
+    assert f.loc[dates[31], "promo_price_cut"] == 1.0
+    assert f.loc[dates[30], "promo_price_cut"] == 0.0
     known = build_features(sales, FeatureSpec(price_known_ahead=True)).set_index("date")
     assert known.loc[dates[30], "unit_price"] == pytest.approx(7.0)
 
