@@ -144,7 +144,7 @@ def build_pipeline() -> PipelineDef:
                  arguments=(("tenant", "param:TenantId"), ("until", "param:Until"))),
             Step("Features", "processing", "pipelines.steps.features",
                  inputs=(Input("sales", "Validate/sales"),), outputs=("features",),
-                 arguments=(("tenant", "param:TenantId"),), cache=False),  # writes the feature store
+                 arguments=(("tenant", "param:TenantId"),)),
             *trains,
             Step("Evaluate", "processing", "pipelines.steps.evaluate",
                  inputs=tuple(evaluate_inputs), outputs=("evaluation", "model"),
