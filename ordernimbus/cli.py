@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ordernimbus import cli_features as features_cli
+from ordernimbus.cli_sagemaker import sagemaker_app
 from ordernimbus.errors import ConflictError, NotFoundError, OrderNimbusError
 from ordernimbus.settings import Settings, get_settings
 
@@ -25,6 +26,7 @@ pipeline_app = typer.Typer(help="Run, watch, resume and compile pipelines.", no_
 registry_app = typer.Typer(help="Review, approve and reject model versions.", no_args_is_help=True)
 forecast_app = typer.Typer(help="Read the current forecast set.", no_args_is_help=True)
 apikey_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
+pipeline_app.add_typer(sagemaker_app)  # definition, upsert, start, describe (SageMaker)
 app.add_typer(pipeline_app, name="pipeline")
 app.add_typer(registry_app, name="registry")
 app.add_typer(forecast_app, name="forecast")

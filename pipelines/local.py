@@ -8,6 +8,7 @@ died (killed runner, failed step) is resumed from its first unfinished step.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import operator
@@ -16,14 +17,15 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from ordernimbus.errors import NotFoundError, OrderNimbusError
+from ordernimbus.errors import ConflictError, NotFoundError, OrderNimbusError
 from ordernimbus.settings import Settings
 from ordernimbus.tenancy import tenant_dir, validate_tenant
 from pipelines.definition import PIPELINES, PipelineDef, Step
@@ -32,9 +34,24 @@ from pipelines.records import RunRecord, RunStore
 Event = Callable[[str, str, str], None]  # (step, status, message)
 CODE_PACKAGES = ("features", "models", "pipelines", "inference", "ordernimbus")
 OPS = {"<=": operator.le, ">=": operator.ge}
+RUN_LOCK = ".runner.lock"
+# Each step runs under this guard: it asks the kernel to SIGKILL it when the runner dies (a killed
+# runner must not leave an orphan step writing into the directories a resume is about to reuse),
+# then runs the entrypoint module exactly as ``python -m`` would.
+_CHILD_GUARD = (
+    "import ctypes, os, runpy, signal, sys\n"
+    "try:\n"
+    "    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG\n"
+    "except (OSError, AttributeError):\n"
+    "    pass\n"
+    "if os.getppid() != int(sys.argv[1]):\n"
+    "    sys.exit('runner died before the step started')\n"
+    "sys.argv = sys.argv[2:]\n"
+    "runpy.run_module(sys.argv[0], run_name='__main__', alter_sys=True)\n"
+)
 
 
-class PipelineFailed(OrderNimbusError):
+class PipelineFailed(OrderNimbusError):  # noqa: N818 - public name used by callers
     title = "Pipeline run failed"
 
 
@@ -55,7 +72,8 @@ class LocalRunner:
         _check_parameters(pipeline, params)
         run_id = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
         self.records.create(run_id, tenant, name, params, [s.name for s in pipeline.steps])
-        return self._execute(pipeline, run_id)
+        with self._run_lock(tenant, run_id):
+            return self._execute(pipeline, run_id)
 
     def resume(self, run_id: str, tenant: str | None = None) -> RunRecord:
         run = self.records.get(run_id, tenant)
@@ -63,11 +81,52 @@ class LocalRunner:
             raise NotFoundError(f"no pipeline run {run_id!r}" + (f" for tenant {tenant!r}" if tenant else ""))
         if run.status == "Succeeded":
             return run
-        for step in run.steps:
-            if step.status not in ("Succeeded", "Skipped"):
-                self.records.update_step(run_id, step.step, status="Pending", error=None)
-        self.records.update_run(run_id, status="Executing", error=None, finished_at=None)
-        return self._execute(PIPELINES[run.pipeline](), run_id)
+        with self._run_lock(run.tenant_id, run_id):  # raises if the run's runner is still alive
+            for step in run.steps:
+                if step.status == "Executing":
+                    self._mark_orphaned(run_id, step.step, step.log)
+            for step in run.steps:
+                if step.status not in ("Succeeded", "Skipped"):
+                    self.records.update_step(run_id, step.step, status="Pending", error=None)
+            self.records.update_run(run_id, status="Executing", error=None, finished_at=None)
+            return self._execute(PIPELINES[run.pipeline](), run_id)
+
+    @contextmanager
+    def _run_lock(self, tenant: str, run_id: str) -> Iterator[None]:
+        """An exclusive lock held by the process executing a run; the kernel drops it when that dies.
+
+        So a run still marked Executing is live exactly when its lock is taken, whatever killed it
+        (SIGKILL, OOM, a reboot) and without trusting a PID that may have been reused.
+        """
+        path = tenant_dir(self.settings.runs_dir, tenant, run_id, RUN_LOCK)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a+") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.seek(0)
+                holder = handle.read().strip() or "?"
+                raise ConflictError(
+                    f"run {run_id} is still executing in runner process {holder}; wait for it "
+                    "(ordernimbus pipeline status) or stop that process before resuming"
+                ) from None
+            handle.seek(0)
+            handle.truncate()
+            handle.write(str(os.getpid()))
+            handle.flush()
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _mark_orphaned(self, run_id: str, step: str, log: str | None) -> None:
+        """A step left Executing by a dead runner failed: record why, so the resume reads right."""
+        reason = "the runner process died while this step was executing (killed or crashed)"
+        self.records.update_step(run_id, step, status="Failed", error=reason, finished_at=datetime.now(UTC))
+        if log and Path(log).parent.exists():
+            with open(log, "a") as handle:
+                handle.write(f"--- {datetime.now(UTC).isoformat()} {reason}\n")
+        self.on_event(step, "Failed", reason)
 
     # --- execution -----------------------------------------------------------------------
     def _execute(self, pipeline: PipelineDef, run_id: str) -> RunRecord:
@@ -102,8 +161,9 @@ class LocalRunner:
         assert record is not None
         return record
 
-    def _ready(self, pipeline: PipelineDef, state: dict[str, str], run: RunRecord,
-               outputs: dict[str, dict[str, str]]) -> list[Step]:
+    def _ready(
+        self, pipeline: PipelineDef, state: dict[str, str], run: RunRecord, outputs: dict[str, dict[str, str]]
+    ) -> list[Step]:
         cond = pipeline.condition
         if cond and state.get(cond.step) == "Succeeded":
             branch_taken = self._condition(pipeline, run.parameters, outputs)
@@ -122,7 +182,9 @@ class LocalRunner:
                 ready.append(step)
         return ready
 
-    def _condition(self, pipeline: PipelineDef, params: dict[str, Any], outputs: dict[str, dict[str, str]]) -> bool:
+    def _condition(
+        self, pipeline: PipelineDef, params: dict[str, Any], outputs: dict[str, dict[str, str]]
+    ) -> bool:
         cond = pipeline.condition
         assert cond is not None
         step = pipeline.step(cond.step)
@@ -133,46 +195,90 @@ class LocalRunner:
             value = value[part]
         return bool(OPS[cond.op](float(value), float(params[cond.right_param])))
 
-    def _run_step(self, pipeline: PipelineDef, step: Step, run: RunRecord,
-                  outputs: dict[str, dict[str, str]]) -> dict[str, str]:
+    def _run_step(
+        self, pipeline: PipelineDef, step: Step, run: RunRecord, outputs: dict[str, dict[str, str]]
+    ) -> dict[str, str]:
         base = tenant_dir(self.settings.runs_dir, run.tenant_id, run.run_id, step.name)
         args = self._arguments(step, run)
         inputs = {i.name: self._source(i.source, run, outputs) for i in step.inputs}
         key = _cache_key(step, args, inputs) if step.cache else None
-        if key and (hit := self.records.cached(key)) is not None and all(Path(p).exists() for p in hit.outputs.values()):
-            self.records.update_step(run.run_id, step.name, status="Succeeded", cache_key=key, cached_from=hit.cached_from,
-                                     outputs=hit.outputs, seconds=0.0, log=hit.log, finished_at=datetime.now(UTC))
+        if (
+            key
+            and (hit := self.records.cached(key)) is not None
+            and all(Path(p).exists() for p in hit.outputs.values())
+        ):
+            self.records.update_step(
+                run.run_id,
+                step.name,
+                status="Succeeded",
+                cache_key=key,
+                cached_from=hit.cached_from,
+                outputs=hit.outputs,
+                seconds=0.0,
+                log=hit.log,
+                finished_at=datetime.now(UTC),
+            )
             self.on_event(step.name, "Succeeded", f"cache hit (run {hit.cached_from})")
             return hit.outputs
+        previous_log = Path(run.step(step.name).log or base / "step.log")
+        carried = previous_log.read_text() if previous_log.exists() else ""  # a resume keeps the history
         step_outputs = self._layout(step, base, inputs)
         log = base / "step.log"
-        attempts = 0
+        log.write_text(carried)
+        attempts = run.step(step.name).attempts  # attempts of earlier (killed, failed) executions count
+        tries = 0
         started = time.perf_counter()
-        self.records.update_step(run.run_id, step.name, status="Executing", started_at=datetime.now(UTC),
-                                 log=str(log), cache_key=key)
+        self.records.update_step(
+            run.run_id,
+            step.name,
+            status="Executing",
+            started_at=datetime.now(UTC),
+            log=str(log),
+            cache_key=key,
+        )
         self.on_event(step.name, "Executing", "")
         while True:
             attempts += 1
+            tries += 1
+            self.records.update_step(run.run_id, step.name, attempts=attempts)
             code = self._spawn(step, base, args, log, run.run_id)
             if code == 0:
                 break
-            if not step.retryable or attempts > self.retries:
+            if not step.retryable or tries > self.retries:
                 reason = _failure(base, log)
-                self.records.update_step(run.run_id, step.name, status="Failed", attempts=attempts, error=reason,
-                                         seconds=time.perf_counter() - started, finished_at=datetime.now(UTC))
+                self.records.update_step(
+                    run.run_id,
+                    step.name,
+                    status="Failed",
+                    attempts=attempts,
+                    error=reason,
+                    seconds=time.perf_counter() - started,
+                    finished_at=datetime.now(UTC),
+                )
                 self.on_event(step.name, "Failed", reason)
                 raise PipelineFailed(reason)
             self.on_event(step.name, "Retrying", f"attempt {attempts} failed; retrying")
-            time.sleep(min(2 ** attempts, 30))
+            time.sleep(min(2**tries, 30))
         seconds = time.perf_counter() - started
-        self.records.update_step(run.run_id, step.name, status="Succeeded", attempts=attempts, seconds=seconds,
-                                 outputs=step_outputs, finished_at=datetime.now(UTC))
+        self.records.update_step(
+            run.run_id,
+            step.name,
+            status="Succeeded",
+            attempts=attempts,
+            seconds=seconds,
+            outputs=step_outputs,
+            finished_at=datetime.now(UTC),
+        )
         self.on_event(step.name, "Succeeded", f"{seconds:.1f} s")
         return step_outputs
 
     def _spawn(self, step: Step, base: Path, args: list[str], log: Path, run_id: str) -> int:
-        env = {**os.environ, "ORDERNIMBUS_HOME": str(self.settings.home), "ORDERNIMBUS_RUN_ID": run_id,
-               "PYTHONUNBUFFERED": "1"}
+        env = {
+            **os.environ,
+            "ORDERNIMBUS_HOME": str(self.settings.home),
+            "ORDERNIMBUS_RUN_ID": run_id,
+            "PYTHONUNBUFFERED": "1",
+        }
         if step.kind == "training":
             env["SM_MODEL_DIR"] = str(base / "model")
             env["SM_OUTPUT_DATA_DIR"] = str(base / "output" / "data")
@@ -181,8 +287,19 @@ class LocalRunner:
         with open(log, "a") as handle:
             handle.write(f"--- {datetime.now(UTC).isoformat()} {step.entrypoint} {' '.join(args)}\n")
             handle.flush()
-            proc = subprocess.run([sys.executable, "-m", step.entrypoint, "--sm-base", str(base), *args,
-                                   "--run_id", run_id], stdout=handle, stderr=subprocess.STDOUT, env=env, check=False)
+            command = [
+                sys.executable,
+                "-c",
+                _CHILD_GUARD,
+                str(os.getpid()),
+                step.entrypoint,
+                "--sm-base",
+                str(base),
+                *args,
+                "--run_id",
+                run_id,
+            ]
+            proc = subprocess.run(command, stdout=handle, stderr=subprocess.STDOUT, env=env, check=False)
         return proc.returncode
 
     def _layout(self, step: Step, base: Path, inputs: dict[str, Path]) -> dict[str, str]:
@@ -218,6 +335,42 @@ class LocalRunner:
             return Path(value.removeprefix("file://"))
         step, _, output = source.partition("/")
         return Path(outputs[step][output])
+
+
+def runner_view(pipeline: PipelineDef) -> dict[str, Any]:
+    """The DAG exactly as this runner executes it: steps, the edges ``_ready`` waits on, parameters, gate."""
+    cond = pipeline.condition
+    return {
+        "name": pipeline.name,
+        "parameters": [{"name": p.name, "type": p.type, "default": p.default} for p in pipeline.parameters],
+        "steps": [
+            {
+                "name": s.name,
+                "kind": s.kind,
+                "entrypoint": s.entrypoint,
+                "inputs": {i.name: i.source for i in s.inputs},
+                "outputs": list(s.outputs),
+                "arguments": dict(s.arguments),
+                "property_files": [list(p) for p in s.property_files],
+                "cache": s.cache,
+                "retryable": s.retryable,
+            }
+            for s in pipeline.steps
+        ],
+        "edges": sorted([u, v] for u, v in pipeline.edges()),
+        "condition": None
+        if cond is None
+        else {
+            "name": cond.name,
+            "step": cond.step,
+            "property_file": cond.property_file,
+            "json_path": cond.json_path,
+            "op": cond.op,
+            "right_param": cond.right_param,
+            "if_true": list(cond.if_true),
+            "if_false": list(cond.if_false),
+        },
+    }
 
 
 def _check_parameters(pipeline: PipelineDef, params: dict[str, Any]) -> None:

@@ -1,0 +1,110 @@
+"""Kill the local runner (SIGKILL) in the middle of a training step, then `resume` finishes the run.
+
+The runner runs in its own process, as `ordernimbus pipeline run build` would; the test watches the
+run store until the XGBoost training step is executing and kills the runner there. Then it checks
+what a crash must leave behind (the step still marked Executing, no orphan step process), that a
+resume is refused while a runner still holds the run, and that the resume redoes only the
+interrupted step: the finished steps keep their records and logs byte for byte.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from features.lake import SalesLake
+from ordernimbus.errors import ConflictError
+from ordernimbus.settings import Settings
+from pipelines.local import LocalRunner
+from pipelines.records import RunRecord, RunStore
+from realcuts import store_item_cut
+
+pytestmark = pytest.mark.integration
+TENANT = "killed-co"
+VICTIM = "Train-xgboost"
+RUNNER = """
+import sys
+from ordernimbus.service import run_build
+from ordernimbus.settings import get_settings
+run = run_build(get_settings(), sys.argv[1], horizon=7, extra={"BoostingRounds": 40, "BacktestWindows": 2})
+print(run.run_id, run.status)
+"""
+
+
+def _wait_for(store: RunStore, proc: subprocess.Popen[bytes], timeout: float = 240.0) -> RunRecord:
+    """The run, as soon as the victim step is executing (fails if the runner ends first)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "the runner ended before the training step started"
+        runs = store.list(TENANT)
+        if runs and runs[0].step(VICTIM).status == "Executing":
+            return runs[0]
+        time.sleep(0.05)
+    raise AssertionError(f"{VICTIM} never started within {timeout} s")
+
+
+def _processes_mentioning(text: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if text in cmdline:
+                found.append(int(entry.name))
+    return found
+
+
+def test_resume_after_sigkill_redoes_only_the_interrupted_step(home: Settings) -> None:
+    SalesLake(home.lake_dir).upsert(TENANT, store_item_cut(stores=1, items=2, since="2016-06-01"), "cut")
+    store = RunStore(home.runs_db_url)
+    proc = subprocess.Popen([sys.executable, "-c", RUNNER, TENANT], env={**os.environ},
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        live = _wait_for(store, proc)
+        # a second process may not resume a run whose runner is alive
+        with pytest.raises(ConflictError, match="still executing in runner process"):
+            LocalRunner(home).resume(live.run_id, TENANT)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    killed = store.get(live.run_id)
+    assert killed is not None
+    assert killed.status == "Executing" and killed.step(VICTIM).status == "Executing"
+    assert killed.step(VICTIM).attempts == 1
+    step_dir = str(home.runs_dir / TENANT / live.run_id / VICTIM)
+    deadline = time.monotonic() + 10
+    while _processes_mentioning(step_dir) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _processes_mentioning(step_dir) == [], "the training step outlived its runner"
+
+    finished = {s.step: s for s in killed.steps if s.status == "Succeeded"}
+    assert "Validate" in finished and len(finished) >= 2  # (others may have been executing too)
+    logs = {name: Path(s.log or "").read_text() for name, s in finished.items()}
+
+    events: list[tuple[str, str, str]] = []
+    resumed = LocalRunner(home, on_event=lambda *e: events.append(e)).resume(live.run_id, TENANT)
+
+    assert resumed.status == "Succeeded", resumed.error
+    for name, before in finished.items():  # not redone: same record, same log
+        after = resumed.step(name)
+        assert (after.status, after.attempts, after.seconds, after.outputs) == (
+            "Succeeded", before.attempts, before.seconds, before.outputs)
+        assert Path(after.log or "").read_text() == logs[name]
+    victim = resumed.step(VICTIM)
+    assert victim.status == "Succeeded" and victim.attempts == 2  # the killed attempt counts
+    victim_log = Path(victim.log or "").read_text()
+    assert "the runner process died while this step was executing" in victim_log
+    assert victim_log.count("--- ") >= 3  # first attempt, the death notice, the resumed attempt
+    started = [step for step, status, _ in events if status == "Executing"]
+    assert VICTIM in started and not set(started) & set(finished)
+    assert ("Register" in started) != ("RegisterGateFailed" in started)
