@@ -47,11 +47,11 @@ class WebhookResult:
 
 def apply_order_webhook(settings: Settings, tenant: str, payload: Any, source: str) -> WebhookResult:
     """Store the order's events and re-sum the days they touch into the tenant's lake."""
-    events = parse_shopify_payload(payload, source).drop(columns=["_row"])
+    events = _typed(parse_shopify_payload(payload, source).drop(columns=["_row"]))
     folder = tenant_dir(settings.home / "webhooks", tenant)
     folder.mkdir(parents=True, exist_ok=True)
     with _lock(folder):
-        stored = _read(folder / EVENTS_FILE)
+        stored = _typed(_read(folder / EVENTS_FILE))
         orders = set(events["order_id"].astype(str))
         replaced = stored["order_id"].astype(str).isin(orders)
         touched = pd.concat([stored.loc[replaced, KEY], events[KEY]]).drop_duplicates(ignore_index=True)
@@ -62,14 +62,28 @@ def apply_order_webhook(settings: Settings, tenant: str, payload: Any, source: s
     return WebhookResult(len(events), len(daily), result.rows_total)
 
 
+def _typed(frame: pd.DataFrame) -> pd.DataFrame:
+    """One dtype per column whatever the source (an empty frame, a Parquet file, a payload)."""
+    frame = frame.copy()
+    for column in ("event_id", "kind", "order_id", "store_id", "sku"):
+        frame[column] = frame[column].astype(str)
+    frame["date"] = pd.to_datetime(frame["date"]).astype("datetime64[ns]")
+    for column in ("units", "unit_price", "revenue"):
+        frame[column] = frame[column].astype(float)
+    return frame
+
+
 def _resum(events: pd.DataFrame, touched: pd.DataFrame) -> pd.DataFrame:
     """Daily records for the touched keys from every stored event; a key left without events is 0."""
     lines = events.merge(touched, on=KEY, how="inner")
-    daily = finish_daily([partial_daily(lines)]) if len(lines) else pd.DataFrame(columns=[*KEY, "units"])
+    if len(lines):
+        daily = finish_daily([partial_daily(lines)])
+        daily["date"] = pd.to_datetime(daily["date"]).astype("datetime64[ns]")
+    else:
+        daily = touched.iloc[:0].assign(units=pd.Series(dtype=float))
     gone = touched.merge(daily[KEY], on=KEY, how="left", indicator=True)
     gone = gone.loc[gone["_merge"] == "left_only", KEY].assign(units=0.0)
     out = pd.concat([daily, gone], ignore_index=True) if len(gone) else daily
-    out["date"] = pd.to_datetime(out["date"]).astype("datetime64[ns]")
     out["units"] = out["units"].astype(float)
     return out.sort_values(KEY, ignore_index=True)
 
@@ -77,19 +91,14 @@ def _resum(events: pd.DataFrame, touched: pd.DataFrame) -> pd.DataFrame:
 def _read(path: Path) -> pd.DataFrame:
     if path.exists():
         return pd.read_parquet(path)
-    columns = [c for c in EVENT_COLUMNS if c != "_row"]
-    frame = pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
-    frame["date"] = pd.Series(dtype="datetime64[ns]")
-    for column in ("units", "unit_price", "revenue"):
-        frame[column] = pd.Series(dtype=float)
-    return frame
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in EVENT_COLUMNS if c != "_row"})
 
 
 def _write(path: Path, frame: pd.DataFrame) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".events-", suffix=".tmp")
     os.close(fd)
     try:
-        frame.astype({"order_id": str, "event_id": str}).to_parquet(tmp, index=False)
+        frame.to_parquet(tmp, index=False)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

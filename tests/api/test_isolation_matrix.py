@@ -27,7 +27,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
-from serving_world import SHOP_SECRET, Tenant, World, assert_problem
+from serving_world import SHOP_SECRET, World, assert_problem
 
 from serving.app import create_app
 from serving.auth import ROLES
@@ -155,13 +155,13 @@ ROWS: dict[tuple[str, str], Row] = {
         ),
         200,
         frozenset({404}),
-    ),  # fmt: skip
+    ),
     ("POST", "/v1/registry/versions/{version}/reject"): Row(
         frozenset({"approver"}),
         lambda w: (f"/v1/registry/versions/{w.a.versions['failed']}/reject", {"json": {"reason": "matrix"}}),
         200,
         frozenset({404}),
-    ),  # fmt: skip
+    ),
     ("GET", "/v1/keys"): Row(frozenset({"admin"}), lambda w: ("/v1/keys", {}), 200, frozenset({200})),
     ("POST", "/v1/keys"): Row(
         frozenset({"admin"}), lambda w: ("/v1/keys", {"json": {"role": "viewer"}}), 201, frozenset({201})
