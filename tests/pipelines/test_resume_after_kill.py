@@ -17,13 +17,13 @@ import time
 from pathlib import Path
 
 import pytest
+from realcuts import store_item_cut
 
 from features.lake import SalesLake
 from ordernimbus.errors import ConflictError
 from ordernimbus.settings import Settings
 from pipelines.local import LocalRunner
 from pipelines.records import RunRecord, RunStore
-from realcuts import store_item_cut
 
 pytestmark = pytest.mark.integration
 TENANT = "killed-co"
@@ -65,8 +65,12 @@ def _processes_mentioning(text: str) -> list[int]:
 def test_resume_after_sigkill_redoes_only_the_interrupted_step(home: Settings) -> None:
     SalesLake(home.lake_dir).upsert(TENANT, store_item_cut(stores=1, items=2, since="2016-06-01"), "cut")
     store = RunStore(home.runs_db_url)
-    proc = subprocess.Popen([sys.executable, "-c", RUNNER, TENANT], env={**os.environ},
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", RUNNER, TENANT],
+        env={**os.environ},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     try:
         live = _wait_for(store, proc)
         # a second process may not resume a run whose runner is alive
@@ -79,7 +83,8 @@ def test_resume_after_sigkill_redoes_only_the_interrupted_step(home: Settings) -
             proc.kill()
     killed = store.get(live.run_id)
     assert killed is not None
-    assert killed.status == "Executing" and killed.step(VICTIM).status == "Executing"
+    assert killed.status == "Executing"
+    assert killed.step(VICTIM).status == "Executing"
     assert killed.step(VICTIM).attempts == 1
     step_dir = str(home.runs_dir / TENANT / live.run_id / VICTIM)
     deadline = time.monotonic() + 10
@@ -88,7 +93,8 @@ def test_resume_after_sigkill_redoes_only_the_interrupted_step(home: Settings) -
     assert _processes_mentioning(step_dir) == [], "the training step outlived its runner"
 
     finished = {s.step: s for s in killed.steps if s.status == "Succeeded"}
-    assert "Validate" in finished and len(finished) >= 2  # (others may have been executing too)
+    assert "Validate" in finished
+    assert len(finished) >= 2
     logs = {name: Path(s.log or "").read_text() for name, s in finished.items()}
 
     events: list[tuple[str, str, str]] = []
@@ -98,13 +104,19 @@ def test_resume_after_sigkill_redoes_only_the_interrupted_step(home: Settings) -
     for name, before in finished.items():  # not redone: same record, same log
         after = resumed.step(name)
         assert (after.status, after.attempts, after.seconds, after.outputs) == (
-            "Succeeded", before.attempts, before.seconds, before.outputs)
+            "Succeeded",
+            before.attempts,
+            before.seconds,
+            before.outputs,
+        )
         assert Path(after.log or "").read_text() == logs[name]
     victim = resumed.step(VICTIM)
-    assert victim.status == "Succeeded" and victim.attempts == 2  # the killed attempt counts
+    assert victim.status == "Succeeded"
+    assert victim.attempts == 2
     victim_log = Path(victim.log or "").read_text()
     assert "the runner process died while this step was executing" in victim_log
     assert victim_log.count("--- ") >= 3  # first attempt, the death notice, the resumed attempt
     started = [step for step, status, _ in events if status == "Executing"]
-    assert VICTIM in started and not set(started) & set(finished)
+    assert VICTIM in started
+    assert not set(started) & set(finished)
     assert ("Register" in started) != ("RegisterGateFailed" in started)
