@@ -34,8 +34,10 @@ class RetrainPolicy(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    # Live error runs above the backtest's even on unchanged data (the blend is fitted on the backtest
+    # windows; a season's turn is harder): 1.29x on real Store Item Demand, October 2017. Hence 0.5.
     accuracy_margin: float = Field(
-        default=0.25, ge=0, description="retrain when WAPE > the version's backtest WAPE x (1 + margin) ..."
+        default=0.5, ge=0, description="retrain when WAPE > the version's backtest WAPE x (1 + margin) ..."
     )
     accuracy_days: int = Field(default=3, ge=1, description="... on this many consecutive days")
     accuracy_window_days: int = Field(default=7, ge=1, description="a day's WAPE spans these trailing days")
