@@ -122,9 +122,16 @@ class _Grid:
     out_from: int  # first row of ``dates`` that is returned
 
     @classmethod
-    def build(cls, sales: pd.DataFrame, spec: FeatureSpec, horizon: int, since: pd.Timestamp | None) -> _Grid:
+    def build(
+        cls,
+        sales: pd.DataFrame,
+        spec: FeatureSpec,
+        horizon: int,
+        since: pd.Timestamp | None,
+        end: pd.Timestamp | None = None,
+    ) -> _Grid:
         alias = pandas_alias(spec.freq)
-        full = pd.date_range(sales["date"].min(), sales["date"].max(), freq=alias)
+        full = pd.date_range(sales["date"].min(), end if end is not None else sales["date"].max(), freq=alias)
         first = sales.groupby(list(KEYS), sort=True)["date"].min()
         skip = 0
         if since is not None:
@@ -179,13 +186,16 @@ def build_features(
     (price features, promotion, numeric extras: carried forward into the future periods), and the
     hierarchy as categorical codes. Rows are series-major and contiguous per series.
 
+    ``end`` extends (or cuts) the history to that period: series without sales up to it get zeros,
+    as when the frame holds other series that sold later (a chunk of a tenant's series).
+
     ``since`` returns only periods from ``since`` on, computed from the ``spec.lookback`` periods
     before it: the values equal those of a full run (``sales`` must still hold every series' first
     row, which is how a series' start is known; older rows are not read past that).
     """
     if end is not None:
         sales = sales[sales["date"] <= pd.Timestamp(end)]
-    grid = _Grid.build(sales, spec, horizon, since)
+    grid = _Grid.build(sales, spec, horizon, since, end)
     if since is not None:
         sales = sales[sales["date"] >= grid.dates[0]]
     units = grid.dense(sales, "units")
@@ -257,14 +267,22 @@ def _covariates(
     grid: _Grid, sales: pd.DataFrame, spec: FeatureSpec, mask: np.ndarray
 ) -> dict[str, np.ndarray]:
     """Known-future numeric columns carried forward ``lookback`` periods, and the price features."""
-    taken = {*spec.target_features, *spec.calendar_features, *PRICE_FEATURES, "store_code", "sku_code"}
     out: dict[str, np.ndarray] = {}
     for name in covariate_columns(sales):
         if name == PRICE:
             out.update(_price(grid, grid.dense(sales, name), spec, mask))
             continue
         filled = forward_fill(grid.dense(sales, name), spec.lookback)
-        out[f"cov_{name}" if name in taken else name] = filled[mask].astype("float32")
+        out[covariate_outputs([name], spec)[0]] = filled[mask].astype("float32")
+    return out
+
+
+def covariate_outputs(names: Sequence[str], spec: FeatureSpec) -> list[str]:
+    """The feature columns that sales covariates ``names`` become (a price becomes the price features)."""
+    taken = {*spec.target_features, *spec.calendar_features, *PRICE_FEATURES, "store_code", "sku_code"}
+    out: list[str] = []
+    for name in names:
+        out += [PRICE, *PRICE_FEATURES] if name == PRICE else [f"cov_{name}" if name in taken else name]
     return out
 
 
