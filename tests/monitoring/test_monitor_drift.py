@@ -5,26 +5,29 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from realcuts import store_item_cut
 
 from monitoring.drift import detect_drift, population_stability, psi_floor, target_psi
 from monitoring.windows import END_OF_TRAINING, YEAR_OVER_YEAR, choose_windows, dense_panel, first_sales
-from realcuts import store_item_cut
 
 T = pd.Timestamp
 
 
 def test_windows_compare_with_the_same_weeks_a_year_earlier_when_training_has_them() -> None:
     w = choose_windows(T("2017-10-14"), T("2016-06-01"), T("2017-09-30"), "D", 2)
-    assert w is not None and w.alignment == YEAR_OVER_YEAR
+    assert w is not None
+    assert w.alignment == YEAR_OVER_YEAR
     assert (w.current_start, w.current_end) == (T("2017-10-01"), T("2017-10-14"))
     assert (w.reference_start, w.reference_end) == (T("2016-10-02"), T("2016-10-15"))  # same weekdays
     assert w.reference_start.day_name() == w.current_start.day_name()
     # the current window never reaches back into training
     w = choose_windows(T("2017-10-09"), T("2016-06-01"), T("2017-09-30"), "D", 2)
-    assert w is not None and w.current_start == T("2017-10-01")
+    assert w is not None
+    assert w.current_start == T("2017-10-01")
     assert choose_windows(T("2017-10-05"), T("2016-06-01"), T("2017-09-30"), "D", 2) is None  # 5 days only
     short = choose_windows(T("2017-10-14"), T("2017-03-01"), T("2017-09-30"), "D", 2)
-    assert short is not None and short.alignment == END_OF_TRAINING
+    assert short is not None
+    assert short.alignment == END_OF_TRAINING
     assert (short.reference_start, short.reference_end) == (T("2017-09-17"), T("2017-09-30"))
     weekly = choose_windows(T("2012-10-26"), T("2010-02-05"), T("2012-08-31"), "W-FRI", 2)
     assert weekly is not None  # weekly data: at least 4 periods, whatever current_weeks says
@@ -64,13 +67,16 @@ def test_psi_matches_its_formula_and_the_floor_bounds_sampling_noise() -> None:
     rng = np.random.default_rng(7)
     n = 150
     above = sum(
-        population_stability(rng.gamma(4, 10, n), rng.gamma(4, 10, n))[0] > psi_floor(10, n, n) for _ in range(400)
+        population_stability(rng.gamma(4, 10, n), rng.gamma(4, 10, n))[0] > psi_floor(10, n, n)
+        for _ in range(400)
     )
     assert above <= 12  # the floor is the 99th percentile under no drift: ~4 of 400 expected
     assert psi_floor(10, 100_000, 100_000) < 0.001  # at a real tenant's size the plain 0.1 rule applies
 
 
-def _windows(sales: pd.DataFrame, start: str, end: str, shift: pd.Timedelta) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _windows(
+    sales: pd.DataFrame, start: str, end: str, shift: pd.Timedelta
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     starts = first_sales(sales)
     current = dense_panel(sales, starts, T(start), T(end), "D")
     reference = dense_panel(sales, starts, T(start) - shift, T(end) - shift, "D")
@@ -86,9 +92,10 @@ def priced() -> pd.DataFrame:
 def test_real_weeks_unchanged_show_no_drift_and_a_department_shift_does(priced: pd.DataFrame) -> None:
     reference, current = _windows(priced, "2017-10-15", "2017-10-28", pd.Timedelta(days=364))
     calm = detect_drift(reference, current, "D")
-    assert calm.drifted == [] and calm.share == 0.0
-    assert {c.column for c in calm.columns} == {"units", "units_index", "unit_price", "zero_sale", "day_of_week",
-                                                "month"}  # fmt: skip
+    assert calm.drifted == []
+    assert calm.share == 0.0
+    compared = {"units", "units_index", "unit_price", "zero_sale", "day_of_week", "month"}
+    assert {c.column for c in calm.columns} == compared
     assert calm.skipped == {"on_promotion": "no values in either window"}
     assert not calm.psi.exceeds(0.1)
 
@@ -98,12 +105,15 @@ def test_real_weeks_unchanged_show_no_drift_and_a_department_shift_does(priced: 
     shifted.loc[dept, "unit_price"] *= 0.8
     drift = detect_drift(reference, shifted, "D")
     assert {"units_index", "unit_price"} <= set(drift.drifted)
-    assert drift.psi.exceeds(0.1) and drift.psi.column == "units_index"
+    assert drift.psi.exceeds(0.1)
+    assert drift.psi.column == "units_index"
     assert drift.snapshot is not None
     methods = {c.column: c.method for c in drift.columns}
-    assert methods["units"].startswith("K-S") and methods["day_of_week"].startswith("chi-square")  # n <= 1000
+    assert methods["units"].startswith("K-S")
+    assert methods["day_of_week"].startswith("chi-square")
     as_dict = drift.as_dict()
-    assert as_dict["drifted"] == drift.drifted and as_dict["psi"]["value"] == pytest.approx(drift.psi.value, 1e-4)
+    assert as_dict["drifted"] == drift.drifted
+    assert as_dict["psi"]["value"] == pytest.approx(drift.psi.value, 1e-4)
 
 
 def test_psi_of_the_target_is_per_series_so_a_small_series_shift_is_not_hidden(priced: pd.DataFrame) -> None:

@@ -54,7 +54,8 @@ def test_accuracy_fires_only_after_consecutive_periods_above_the_margin() -> Non
     assert "accuracy" not in _fired(_evidence(trailing_wape=_days([bad, bad])))  # too few days yet
     gap = {"2026-03-01": bad, "2026-03-02": bad, "2026-03-05": bad}
     [result] = [r for r in evaluate(POLICY, _evidence(trailing_wape=gap), NOW) if r.rule == "accuracy"]
-    assert not result.fired and "not consecutive" in result.detail
+    assert not result.fired
+    assert "not consecutive" in result.detail
     weekly = _evidence(trailing_wape=_days([bad, bad, bad], step=7), period_days=7)
     assert "accuracy" in _fired(weekly)
     assert "accuracy" not in _fired(_evidence(trailing_wape=_days([bad] * 3), backtest_wape=None))
@@ -86,18 +87,21 @@ def test_automatic_off_leaves_only_the_manual_trigger() -> None:
 def test_a_running_build_blocks_every_trigger(manual: bool) -> None:
     running = [BuildRun("run-2", "Executing", NOW - timedelta(hours=1))]
     reason = debounce(running, None, POLICY, NOW, manual=manual)
-    assert reason is not None and "run-2 is still running" in reason
+    assert reason is not None
+    assert "run-2 is still running" in reason
 
 
 def test_cool_down_and_pending_version_hold_back_automatic_triggers_only() -> None:
     recent = [BuildRun("run-1", "Succeeded", NOW - timedelta(hours=3))]
     held = debounce(recent, None, POLICY, NOW, manual=False)
-    assert held is not None and held.startswith("cool-down")
+    assert held is not None
+    assert held.startswith("cool-down")
     assert debounce(recent, None, POLICY, NOW, manual=True) is None
     old = [BuildRun("run-1", "Succeeded", NOW - timedelta(days=2))]
     assert debounce(old, None, POLICY, NOW, manual=False) is None
     waiting = debounce(old, 4, POLICY, NOW, manual=False)
-    assert waiting is not None and "version 4" in waiting
+    assert waiting is not None
+    assert "version 4" in waiting
     assert debounce(old, 4, POLICY, NOW, manual=True) is None
     # a run left "Executing" by a killed runner a day ago does not block monitoring forever
     stale = [BuildRun("run-0", "Executing", NOW - timedelta(days=2))]
