@@ -345,7 +345,9 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
     """Run the forecast API with uvicorn."""
     import uvicorn
 
-    uvicorn.run("serving.app:app", host=host, port=port, workers=workers, log_level="info")
+    from serving.log_config import LOG_CONFIG
+
+    uvicorn.run("serving.app:app", host=host, port=port, workers=workers, log_config=LOG_CONFIG, access_log=False)
 
 
 @apikey_app.command("create")

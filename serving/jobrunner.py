@@ -30,6 +30,12 @@ SALES_FILE = "sales.parquet"  # features.lake.SALES_FILE, named here so this mod
 HEARTBEAT_SECONDS = 10.0
 _DONE_EVENTS = frozenset({"Succeeded", "Skipped"})
 
+
+class BackendNotWiredError(OrderNimbusError):
+    status = 501
+    title = "Not available in this deployment"
+
+
 # (settings, tenant, horizon, on_event) -> run record with run_id / status / error
 ForecastStarter = Callable[[Settings, str, int | None, Callable[[str, str, str], None]], Any]
 
@@ -57,6 +63,11 @@ class JobRunner:
     def submit_forecast(self, tenant: str, horizon: int | None, created_by: str) -> Job:
         """A queued forecast job running in the background; 409 when the tenant has no sales yet
         (the run could only fail) or a forecast job is already running for it."""
+        if self.settings.pipeline_backend != "local":
+            raise BackendNotWiredError(
+                "on the sagemaker backend, forecast runs start from the registry's approval event "
+                "(EventBridge) or `ordernimbus pipeline start`; this API runs local pipelines only"
+            )
         if not tenant_dir(self.settings.lake_dir, tenant, SALES_FILE).exists():
             raise ConflictError(
                 "this tenant has no sales data yet, so there is nothing to forecast from: "

@@ -10,6 +10,8 @@ import os
 
 os.environ.setdefault("ORDERNIMBUS_HOME", "/tmp/ordernimbus")  # the only writable directory
 
+import logging
+
 from mangum import Mangum
 from mangum.adapter import DEFAULT_TEXT_MIME_TYPES
 
@@ -17,4 +19,6 @@ from serving.app import app
 from serving.problems import PROBLEM_JSON
 
 # Problem documents are text: keep them readable in API Gateway logs instead of base64.
+# Lambda's runtime logs the root logger to CloudWatch; the JSON access lines need INFO to get there.
+logging.getLogger("ordernimbus.access").setLevel(logging.INFO)
 handler = Mangum(app, lifespan="off", text_mime_types=[*DEFAULT_TEXT_MIME_TYPES, PROBLEM_JSON])

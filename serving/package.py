@@ -22,11 +22,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 # What the Lambda needs; alembic because the store migrates a fresh database on first open.
+# python-multipart: the upload route declares form fields, which FastAPI checks at import (the
+# route itself answers 501 on Lambda, where ingestion's pandas is absent).
 LAMBDA_DEPENDENCIES = (
     "fastapi", "mangum", "pydantic", "pydantic-settings", "sqlalchemy", "psycopg", "pyjwt", "alembic",
+    "python-multipart",
 )  # fmt: skip
-# Extras that would drag in heavy native code the API does not use.
-_DROP_EXTRAS = {"pyjwt": "crypto"}
+# Extras that would drag in heavy native code the API does not use. (pyjwt keeps [crypto]: RS256
+# bearer tokens from Cognito need ``cryptography``, about 12 MB unzipped.)
+_DROP_EXTRAS: dict[str, str] = {}
 SOURCE_TREES = ("ordernimbus", "serving", "inference/store", "models/registry")
 PARENT_PACKAGES = ("inference/__init__.py", "models/__init__.py")
 SOURCE_SUFFIXES = {".py", ".mako", ".ini", ".json", ".sql", ".html", ".j2"}

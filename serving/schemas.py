@@ -169,7 +169,7 @@ class ForecastPagePublic(BaseModel):
 
 
 class KeyCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     role: Role
     name: str = Field(default="", max_length=200)

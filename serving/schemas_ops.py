@@ -54,7 +54,7 @@ class JobPublic(BaseModel):
 
 
 class GenerateCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # "forecast": 0 is not a yes
 
     horizon: int | None = Field(default=None, ge=1, le=365, description="default: the version's horizon")
 
@@ -81,7 +81,7 @@ class ModelVersionPublic(BaseModel):
 
 
 class DecisionCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # "forecast": 0 is not a yes
 
     reason: str = Field(min_length=1, max_length=1024, description="recorded in the audit log")
     override: bool = Field(default=False, description="approve although the quality gate failed")

@@ -15,10 +15,10 @@ from inference.store.monitoring import ALL, MonitoringStore
 from ordernimbus.errors import NotFoundError, OrderNimbusError
 from serving import cursors, reads
 from serving.deps import CurrentPrincipal, ServicesDep
+from serving.params import ID_QUERY, PRINTABLE
 from serving.schemas import AccuracyPagePublic, AccuracyPublic, AccuracyTrendPublic
 
 router = APIRouter(prefix="/accuracy", tags=["accuracy"])
-_ID = Query(min_length=1, max_length=128)
 
 
 @router.get("", response_model=AccuracyPagePublic)
@@ -27,9 +27,11 @@ def list_accuracy(
     caller: CurrentPrincipal,
     svc: ServicesDep,
     level: reads.Level = "total",
-    store_id: Annotated[str | None, _ID] = None,
-    sku: Annotated[str | None, _ID] = None,
-    check_id: Annotated[str | None, Query(min_length=1, max_length=36, description="default: newest")] = None,
+    store_id: Annotated[str | None, ID_QUERY] = None,
+    sku: Annotated[str | None, ID_QUERY] = None,
+    check_id: Annotated[
+        str | None, Query(min_length=1, max_length=36, pattern=PRINTABLE, description="default: newest")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: Annotated[str | None, Query(max_length=cursors.MAX_CURSOR_LENGTH)] = None,
 ) -> AccuracyPagePublic:
@@ -66,8 +68,8 @@ def accuracy_trend(
     caller: CurrentPrincipal,
     svc: ServicesDep,
     level: reads.Level = "total",
-    store_id: Annotated[str | None, _ID] = None,
-    sku: Annotated[str | None, _ID] = None,
+    store_id: Annotated[str | None, ID_QUERY] = None,
+    sku: Annotated[str | None, ID_QUERY] = None,
     limit: Annotated[int, Query(ge=1, le=1000, description="newest checks to return")] = 90,
 ) -> AccuracyTrendPublic:
     """One key's accuracy over time: the tenant total, a store (``store_id``), or a SKU (both)."""

@@ -17,7 +17,6 @@ import json
 import re
 import shutil
 import tempfile
-from datetime import date
 from pathlib import Path as FilePath
 from typing import Annotated, Any
 
@@ -29,6 +28,7 @@ from ordernimbus.settings import ShopifyWebhook
 from serving import reads
 from serving.auth import Principal
 from serving.deps import CurrentPrincipal, ServicesDep, require_role
+from serving.params import ID_QUERY, IsoDate
 from serving.routers.registry import FullPackageRequiredError
 from serving.schemas import SalesHistoryPublic, SalesPointPublic
 from serving.schemas_ops import ShopifyWebhookPublic, UploadPublic
@@ -39,7 +39,6 @@ SUFFIXES = (".csv", ".csv.gz", ".xlsx", ".parquet", ".json")
 SHOPIFY_TOPICS = frozenset(
     {"orders/create", "orders/updated", "orders/paid", "orders/cancelled", "orders/fulfilled"}
 )
-_ID = Query(min_length=1, max_length=128)
 _UNSAFE = re.compile(r"[^A-Za-z0-9._ -]")
 
 
@@ -146,10 +145,10 @@ def sales_history(
     *,
     caller: CurrentPrincipal,
     svc: ServicesDep,
-    store_id: Annotated[str, _ID],
-    sku: Annotated[str, _ID],
-    start: Annotated[date | None, Query(description="first date, inclusive")] = None,
-    end: Annotated[date | None, Query(description="last date, inclusive")] = None,
+    store_id: Annotated[str, ID_QUERY],
+    sku: Annotated[str, ID_QUERY],
+    start: Annotated[IsoDate | None, Query(description="first date, inclusive")] = None,
+    end: Annotated[IsoDate | None, Query(description="last date, inclusive")] = None,
     limit: Annotated[int, Query(ge=1, le=reads.MAX_HISTORY_DAYS, description="newest days kept")] = 365,
 ) -> SalesHistoryPublic:
     """One series' recent actuals (units and price per day), oldest first."""

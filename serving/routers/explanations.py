@@ -18,11 +18,11 @@ from models.registry.base import ModelVersion
 from ordernimbus.errors import NotFoundError, OrderNimbusError
 from serving import artifacts
 from serving.deps import CurrentPrincipal, Registry
+from serving.params import ID_QUERY
 from serving.schemas_ops import DriverPublic, ExplanationPublic
 
 router = APIRouter(prefix="/explanations", tags=["explanations"])
 EXPLAIN_FILE = "explain.json"
-_ID = Query(min_length=1, max_length=128)
 
 
 class ExplanationNotFoundError(NotFoundError):
@@ -34,8 +34,8 @@ def explain(
     *,
     caller: CurrentPrincipal,
     registry: Registry,
-    store_id: Annotated[str | None, _ID] = None,
-    sku: Annotated[str | None, _ID] = None,
+    store_id: Annotated[str | None, ID_QUERY] = None,
+    sku: Annotated[str | None, ID_QUERY] = None,
     version: Annotated[int | None, Query(ge=1, le=2**31 - 1, description="default: serving")] = None,
     top: Annotated[int, Query(ge=1, le=100)] = 10,
 ) -> ExplanationPublic:

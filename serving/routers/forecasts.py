@@ -8,7 +8,7 @@ A category filter is not offered: the sales contract (DESIGN.md §4) has no cate
 from __future__ import annotations
 
 import hashlib
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response
@@ -16,6 +16,7 @@ from fastapi import APIRouter, Header, Query, Response
 from inference.store.base import ForecastSetNotFoundError
 from serving import caching, reads
 from serving.deps import CurrentPrincipal, ServicesDep, Store
+from serving.params import ID_QUERY, IsoDate
 from serving.schemas import (
     AccuracyPublic,
     CurrentSetPublic,
@@ -28,7 +29,6 @@ from serving.schemas import (
 )
 
 router = APIRouter(prefix="/forecasts", tags=["forecasts"])
-_ID = Query(min_length=1, max_length=128)
 
 
 @router.get("", response_model=ForecastPagePublic, responses={304: {"description": "not modified"}})
@@ -37,10 +37,10 @@ def list_forecasts(
     caller: CurrentPrincipal,
     store: Store,
     response: Response,
-    store_id: Annotated[str | None, _ID] = None,
-    sku: Annotated[str | None, _ID] = None,
-    start: Annotated[date | None, Query(description="first target_date, inclusive")] = None,
-    end: Annotated[date | None, Query(description="last target_date, inclusive")] = None,
+    store_id: Annotated[str | None, ID_QUERY] = None,
+    sku: Annotated[str | None, ID_QUERY] = None,
+    start: Annotated[IsoDate | None, Query(description="first target_date, inclusive")] = None,
+    end: Annotated[IsoDate | None, Query(description="last target_date, inclusive")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
     if_none_match: Annotated[str | None, Header()] = None,
@@ -96,8 +96,8 @@ def series_forecast(
     store: Store,
     svc: ServicesDep,
     response: Response,
-    store_id: Annotated[str, _ID],
-    sku: Annotated[str, _ID],
+    store_id: Annotated[str, ID_QUERY],
+    sku: Annotated[str, ID_QUERY],
     history_days: Annotated[
         int, Query(ge=0, le=reads.MAX_HISTORY_DAYS, description="days of actuals before the forecast")
     ] = 90,

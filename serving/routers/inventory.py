@@ -15,10 +15,10 @@ from inference.store.base import ForecastSet, ForecastSetNotFoundError
 from inference.store.sql import SqlForecastStore
 from serving import cursors, reads
 from serving.deps import CurrentPrincipal, Services, ServicesDep, Store
+from serving.params import ID_QUERY
 from serving.schemas_ops import InventoryItemPublic, InventoryPagePublic
 
 router = APIRouter(prefix="/inventory", tags=["inventory"])
-_ID = Query(min_length=1, max_length=128)
 Limit = Annotated[int, Query(ge=1, le=1000)]
 Cursor = Annotated[str | None, Query(max_length=cursors.MAX_CURSOR_LENGTH)]
 
@@ -29,8 +29,8 @@ def recommendations(
     caller: CurrentPrincipal,
     store: Store,
     svc: ServicesDep,
-    store_id: Annotated[str | None, _ID] = None,
-    sku: Annotated[str | None, _ID] = None,
+    store_id: Annotated[str | None, ID_QUERY] = None,
+    sku: Annotated[str | None, ID_QUERY] = None,
     at_risk: Annotated[bool, Query(description="only series at risk of a stock-out")] = False,
     limit: Limit = 100,
     cursor: Cursor = None,

@@ -9,16 +9,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 
 from ordernimbus.errors import ConflictError
 from serving.auth import Principal
 from serving.deps import CurrentPrincipal, Jobs, Registry, ServicesDep, require_role
+from serving.params import ID_PATH
 from serving.schemas_ops import GenerateCreate, JobPublic
 
 router = APIRouter(tags=["jobs"])
 Operator = Annotated[Principal, Depends(require_role("admin", "approver", "analyst"))]
-JobId = Annotated[str, Path(min_length=1, max_length=36)]
+JobId = Annotated[str, ID_PATH]
 
 
 @router.post(

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Response, status
 
 from serving.auth import Principal
 from serving.deps import Keys, require_role
+from serving.params import ID_PATH
 from serving.schemas import KeyCreate, KeyCreatedPublic, KeyPublic
 
 router = APIRouter(prefix="/keys", tags=["keys"])
@@ -27,5 +28,5 @@ def create_key(body: KeyCreate, caller: Admin, keys: Keys, response: Response) -
 
 
 @router.delete("/{key_id}", response_model=KeyPublic)
-def revoke_key(key_id: str, caller: Admin, keys: Keys) -> KeyPublic:
+def revoke_key(key_id: Annotated[str, ID_PATH], caller: Admin, keys: Keys) -> KeyPublic:
     return KeyPublic.of(keys.revoke(key_id, caller.tenant_id))

@@ -23,6 +23,7 @@ from ordernimbus.errors import ConflictError, OrderNimbusError
 from serving import artifacts
 from serving.auth import Principal
 from serving.deps import Registry, ServicesDep, require_role
+from serving.jobrunner import BackendNotWiredError
 from serving.schemas_ops import (
     AuditEntryPublic,
     DecisionCreate,
@@ -116,7 +117,7 @@ def approve(
                 f"a forecast job ({exc.job_id}) was already running with the previous version; start "
                 "another with POST /v1/forecasts/generate when it ends"
             )
-        except ConflictError as exc:
+        except (ConflictError, BackendNotWiredError) as exc:
             note = f"no forecast run started: {exc}"
     public = ModelVersionPublic.of(approved, approved.version)
     return DecisionPublic(version=public, job=JobPublic.of(job) if job else None, note=note)

@@ -14,7 +14,10 @@ from serving.package import DEFAULT_MAX_MB, ROOT, copy_sources, main, pinned_req
 def test_requirements_are_the_serving_set_pinned_as_in_pyproject() -> None:
     reqs = pinned_requirements()
     names = [r.split("==")[0] for r in reqs]
-    expected = "fastapi mangum pydantic pydantic-settings sqlalchemy psycopg[binary] pyjwt alembic"
+    expected = (
+        "fastapi mangum pydantic pydantic-settings sqlalchemy psycopg[binary] pyjwt[crypto] alembic "
+        "python-multipart"
+    )
     assert names == expected.split()
     assert all("==" in r for r in reqs)
     text = (ROOT / "pyproject.toml").read_text()

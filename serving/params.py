@@ -1,0 +1,29 @@
+"""Shared parameter declarations: identifiers are 1-128 printable characters.
+
+Control characters are refused at the edge (422) rather than passed on: PostgreSQL cannot store
+NUL in text at all, and no store, SKU, job or key id legitimately contains one.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Annotated
+
+from fastapi import Path, Query
+from pydantic import BeforeValidator
+
+PRINTABLE = r"^[^\x00-\x1f\x7f]+$"
+ID_QUERY = Query(min_length=1, max_length=128, pattern=PRINTABLE)
+ID_PATH = Path(min_length=1, max_length=128, pattern=PRINTABLE)
+
+
+def _iso_date(value: object) -> object:
+    """Only YYYY-MM-DD: pydantic would also read ``0`` or ``1700000000`` as a Unix timestamp."""
+    if isinstance(value, str) and not _ISO_DATE.fullmatch(value):
+        raise ValueError("expected a date as YYYY-MM-DD")
+    return value
+
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+IsoDate = Annotated[date, BeforeValidator(_iso_date)]
