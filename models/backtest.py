@@ -41,11 +41,20 @@ def backtest(
     quantiles: Sequence[float],
     progress: Callable[[str], None] | None = None,
 ) -> pd.DataFrame:
-    """Predictions of a fresh model per window, joined with actuals: the evaluate step's input."""
+    """Predictions per window joined with actuals: the evaluate step's input.
+
+    The model made for the earliest cutoff is reused: refitted on each later history when its class
+    says refits are cheap (``refit_in_backtest``), else kept as trained at the earliest cutoff.
+    Either way no window ever sees data after its own cutoff.
+    """
     frames = []
+    model: Forecaster | None = None
     for cutoff in cutoffs(sales["date"].max(), horizon, windows, freq):
         history = sales[sales["date"] <= cutoff]
-        model = make_model().fit(history, freq)
+        if model is None:
+            model = make_model().fit(history, freq)
+        elif getattr(model, "refit_in_backtest", True):
+            model = model.fit(history, freq)
         pred = model.predict(history, horizon, quantiles)
         truth = actuals_after(sales, cutoff, horizon, freq)
         joined = truth.merge(pred, on=["store_id", "sku", "target_date"], how="inner")
@@ -55,3 +64,29 @@ def backtest(
         if progress:
             progress(f"{model.name}: window {cutoff.date()} done")
     return pd.concat(frames, ignore_index=True)
+
+
+def backtest_model(
+    make_model: Callable[[], Forecaster],
+    sales: pd.DataFrame,
+    freq: str,
+    horizon: int,
+    windows: int,
+    quantiles: Sequence[float],
+    progress: Callable[[str], None] | None = None,
+) -> tuple[pd.DataFrame, Forecaster]:
+    """Backtest, then the model trained on all of ``sales``.
+
+    A model with cheap refits carries what it learnt in the backtest (e.g. ARIMA orders) into the
+    final fit; a global model is trained afresh on everything.
+    """
+    holder: list[Forecaster] = []
+
+    def make() -> Forecaster:
+        holder.append(make_model())
+        return holder[-1]
+
+    frame = backtest(make, sales, freq, horizon, windows, quantiles, progress)
+    first = holder[0]
+    final = first.fit(sales, freq) if getattr(first, "refit_in_backtest", True) else make_model().fit(sales, freq)
+    return frame, final

@@ -23,6 +23,9 @@ MANIFEST = "manifest.json"
 FORECAST_COLUMNS = ["store_id", "sku", "target_date", "horizon_day", "mean"]
 ALLOWED_CLASSES = {
     "seasonal_naive": "models.naive:SeasonalNaive",
+    "arima": "models.statistical:AutoARIMAForecaster",
+    "autoets": "models.statistical:AutoETSForecaster",
+    "deepar": "models.deepar:DeepARForecaster",
     "xgboost": "models.xgboost:GlobalXGBoost",
     "ensemble": "models.ensemble:Ensemble",
 }
@@ -54,6 +57,11 @@ class BaseForecaster:
     """Shared manifest handling; subclasses implement ``_save_state`` / ``_load_state``."""
 
     name: ClassVar[str] = "base"
+    # Rolling-origin backtests refit a model at every cutoff when refitting is cheap (local models
+    # re-estimate coefficients of specs found once); a global model (XGBoost, DeepAR) is trained once
+    # at the earliest cutoff and predicts the later windows from their own histories: leak-free, and
+    # it keeps the build inside its time budget.
+    refit_in_backtest: ClassVar[bool] = True
     freq: str = "D"
     trained_on: dict[str, Any]
 

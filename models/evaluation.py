@@ -2,6 +2,10 @@
 
 Pure: frames in, a metrics dict (the registry's ``metrics``) and the fitted blend out. The step
 entrypoint only reads files and writes ``evaluation.json``.
+
+Members are blended; baselines (seasonal naive at the season and at the year, AutoETS) are only
+scored beside them. The gate compares the ensemble with the best baseline on the newest window,
+with the ensemble's weights fitted on the older windows only, so the gate figure is out of sample.
 """
 
 from __future__ import annotations
@@ -10,21 +14,28 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from features.frequency import season_length, year_length
 from models.backtest import actuals_after
-from models.ensemble import apply_interval_scale, blend, fit_interval_scale, fit_weights
+from models.ensemble import Weighting, apply_interval_scale, blend_rows, fit_interval_scale
 from models.metrics import naive_scale, score
 from models.naive import SeasonalNaive
+
+SERIES = ["store_id", "sku"]
 
 
 @dataclass(frozen=True)
 class Evaluation:
     metrics: dict[str, Any]
-    weights: dict[str, float]
-    interval_scale: float
+    weighting: Weighting
+    interval_scale: dict[str, float]
     backtest: pd.DataFrame  # every model's backtest rows, the ensemble's included
+
+    @property
+    def weights(self) -> dict[str, float]:
+        return self.weighting.average()
 
 
 def baseline_backtests(
@@ -41,9 +52,36 @@ def baseline_backtests(
             history = sales[sales["date"] <= cutoff]
             pred = SeasonalNaive(lag=lag).fit(history, freq).predict(history, horizon, quantiles)
             truth = actuals_after(sales, cutoff, horizon, freq)
-            frames.append(truth.merge(pred, on=["store_id", "sku", "target_date"]).assign(window=cutoff, model=name))
+            frames.append(
+                truth.merge(pred, on=["store_id", "sku", "target_date"]).assign(window=cutoff, model=name)
+            )
         out[name] = pd.concat(frames, ignore_index=True)
     return out
+
+
+def weighting_params(freq: str, horizon: int) -> tuple[int, int]:
+    """(level window, short-history threshold) in periods of ``freq``."""
+    season = season_length(freq)
+    level_window = 4 * season if season < 52 else 13
+    return level_window, horizon + 2 * min(season, 26)
+
+
+def fit_ensemble(
+    sales: pd.DataFrame,
+    freq: str,
+    horizon: int,
+    quantiles: Sequence[float],
+    members: Mapping[str, pd.DataFrame],
+) -> tuple[Weighting, pd.DataFrame]:
+    """Weights per cluster and the blended backtest (before interval calibration)."""
+    level_window, short = weighting_params(freq, horizon)
+    weighting = Weighting.fit(members, sales, level_window, short)
+    first = next(iter(members.values()))
+    base = first[["store_id", "sku", "target_date", "window", "actual", "horizon_day"]].copy()
+    cutoff = pd.to_datetime(base["window"]).min()
+    rows = weighting.rows(base, sales[sales["date"] <= cutoff], judge_length=False)
+    blended = blend_rows(members, rows, weighting.members, quantiles, base)
+    return weighting, blended
 
 
 def evaluate(
@@ -53,52 +91,121 @@ def evaluate(
     quantiles: Sequence[float],
     member_backtests: Mapping[str, pd.DataFrame],
     max_wape_ratio: float,
+    extra_baselines: Mapping[str, pd.DataFrame] | None = None,
 ) -> Evaluation:
     windows = sorted(pd.to_datetime(next(iter(member_backtests.values()))["window"].unique()))
-    baselines = baseline_backtests(sales, freq, horizon, windows, quantiles)
-    weights = fit_weights(member_backtests, quantiles)
-    blended = blend(member_backtests, weights, quantiles)
+    baselines = {**baseline_backtests(sales, freq, horizon, windows, quantiles), **(extra_baselines or {})}
+    weighting, blended = fit_ensemble(sales, freq, horizon, quantiles, member_backtests)
     scale_factor = fit_interval_scale(blended, quantiles)
     blended = apply_interval_scale(blended, quantiles, scale_factor).assign(model="ensemble")
     mase_scale = naive_scale(sales[sales["date"] <= windows[0]], season_length(freq))
+    rmsse = _rmsse_setup(sales[sales["date"] <= windows[0]], horizon)
 
-    def table(frames: Mapping[str, pd.DataFrame]) -> dict[str, dict[str, float]]:
-        return {n: _rounded(score(f, quantiles, mase_scale)) for n, f in frames.items()}
+    def scored(frame: pd.DataFrame) -> dict[str, float]:
+        out = score(frame, quantiles, mase_scale)
+        out["rmsse_weighted"] = _weighted_rmsse(frame, *rmsse)
+        return _rounded(out)
 
-    ensemble = _rounded(score(blended, quantiles, mase_scale))
-    base_table = table(baselines)
-    gate_ensemble, gate_baselines, gate_window = _holdout(member_backtests, baselines, windows, quantiles, blended)
+    ensemble = scored(blended)
+    gate_ensemble, gate_baselines, gate_window = _holdout(
+        sales, freq, horizon, member_backtests, baselines, windows, quantiles
+    )
     best_name = min(gate_baselines, key=lambda n: gate_baselines[n])
     best_value = gate_baselines[best_name]
     ratio = gate_ensemble / best_value if best_value > 0 else 0.0
     per_window = [
-        {"cutoff": str(w.date()),
-         "ensemble": _rounded(score(blended[blended["window"] == w], quantiles)),
-         "members": {n: _rounded(score(f[f["window"] == w], quantiles)) for n, f in member_backtests.items()},
-         "baselines": {n: _rounded(score(f[f["window"] == w], quantiles)) for n, f in baselines.items()}}
+        {
+            "cutoff": str(w.date()),
+            "ensemble": _rounded(score(blended[blended["window"] == w], quantiles)),
+            "members": {
+                n: _rounded(score(f[f["window"] == w], quantiles)) for n, f in member_backtests.items()
+            },
+            "baselines": {n: _rounded(score(f[f["window"] == w], quantiles)) for n, f in baselines.items()},
+        }
         for w in windows
     ]
     metrics: dict[str, Any] = {
-        "frequency": freq, "horizon": horizon, "season_length": season_length(freq),
+        "frequency": freq,
+        "horizon": horizon,
+        "season_length": season_length(freq),
         "quantiles": list(quantiles),
-        "ensemble": ensemble, "members": table(member_backtests), "baselines": base_table,
-        "gate": {"passed": bool(ratio <= max_wape_ratio), "metric": "wape", "max_ratio": max_wape_ratio,
-                 "window": gate_window, "best_baseline": best_name, "best_baseline_value": round(best_value, 5),
-                 "ensemble_value": round(gate_ensemble, 5), "wape_ratio": round(float(ratio), 4)},
-        "windows": per_window, "weights": weights, "interval_scale": scale_factor,
-        "data": {"start": str(sales["date"].min().date()), "end": str(sales["date"].max().date()),
-                 "series": int(sales.groupby(["store_id", "sku"]).ngroups), "rows": len(sales)},
+        "backtest_windows": len(windows),
+        "ensemble": ensemble,
+        "members": {n: scored(f) for n, f in member_backtests.items()},
+        "baselines": {n: scored(f) for n, f in baselines.items()},
+        "gate": {
+            "passed": bool(ratio <= max_wape_ratio),
+            "metric": "wape",
+            "max_ratio": max_wape_ratio,
+            "window": gate_window,
+            "best_baseline": best_name,
+            "best_baseline_value": round(best_value, 5),
+            "ensemble_value": round(gate_ensemble, 5),
+            "wape_ratio": round(float(ratio), 4),
+        },
+        "windows": per_window,
+        "weights": weighting.average(),
+        "weighting": weighting.summary(),
+        "interval_scale": scale_factor,
+        "per_store": _per_group(blended, ["store_id"], quantiles),
+        "data": {
+            "start": str(sales["date"].min().date()),
+            "end": str(sales["date"].max().date()),
+            "series": int(sales.groupby(SERIES).ngroups),
+            "rows": len(sales),
+        },
     }
     everything = pd.concat([*member_backtests.values(), *baselines.values(), blended], ignore_index=True)
-    return Evaluation(metrics, weights, scale_factor, everything)
+    return Evaluation(metrics, weighting, scale_factor, everything)
+
+
+def per_series_scores(backtest: pd.DataFrame, quantiles: Sequence[float]) -> pd.DataFrame:
+    """Metrics per series and model: the model card's and the API's per-SKU table."""
+    rows = []
+    for (model, store, sku), frame in backtest.groupby(["model", "store_id", "sku"], sort=True):
+        rows.append({"model": model, "store_id": store, "sku": sku, **_rounded(score(frame, quantiles))})
+    return pd.DataFrame(rows)
+
+
+def _per_group(frame: pd.DataFrame, by: list[str], quantiles: Sequence[float]) -> dict[str, dict[str, float]]:
+    return {
+        str(k[0] if isinstance(k, tuple) else k): _rounded(score(g, quantiles))
+        for k, g in frame.groupby(by, sort=True)
+    }
+
+
+def _rmsse_setup(history: pd.DataFrame, horizon: int) -> tuple[pd.Series, pd.Series]:
+    """M5-style: per-series scale (mean squared one-step difference) and revenue weights.
+
+    Revenue is units x unit price over the last ``horizon`` periods when prices are known, else
+    units; series whose history is flat (scale 0) are left out, as in M5.
+    """
+    ordered = history.sort_values([*SERIES, "date"])
+    diffs = ordered.groupby(SERIES, sort=False)["units"].diff()
+    scale = (diffs**2).groupby([ordered["store_id"], ordered["sku"]]).mean()
+    recent = ordered.groupby(SERIES, sort=False).tail(horizon)
+    value = recent["units"] * (recent["unit_price"].fillna(1.0) if "unit_price" in recent else 1.0)
+    revenue = value.groupby([recent["store_id"], recent["sku"]]).sum().clip(lower=0)
+    return scale.replace(0, np.nan), revenue
+
+
+def _weighted_rmsse(frame: pd.DataFrame, scale: pd.Series, revenue: pd.Series) -> float:
+    err = (frame["actual"] - frame["p50"]) ** 2
+    mse = err.groupby([frame["store_id"], frame["sku"]]).mean()
+    rmsse = np.sqrt(mse / scale.reindex(mse.index))
+    weights = revenue.reindex(mse.index).where(rmsse.notna(), 0.0).fillna(0.0)
+    total = weights.sum()
+    return float((rmsse.fillna(0.0) * weights).sum() / total) if total > 0 else float("nan")
 
 
 def _holdout(
+    sales: pd.DataFrame,
+    freq: str,
+    horizon: int,
     members: Mapping[str, pd.DataFrame],
     baselines: Mapping[str, pd.DataFrame],
     windows: Sequence[pd.Timestamp],
     quantiles: Sequence[float],
-    blended: pd.DataFrame,
 ) -> tuple[float, dict[str, float], str]:
     """Gate WAPEs on the newest window with weights fitted on the older ones (out of sample).
 
@@ -108,11 +215,16 @@ def _holdout(
     last = windows[-1]
     base = {n: score(f[f["window"] == last], quantiles)["wape"] for n, f in baselines.items()}
     if len(windows) < 2:
+        _, blended = fit_ensemble(sales, freq, horizon, quantiles, members)
         return score(blended[blended["window"] == last], quantiles)["wape"], base, "in-sample"
     older = {n: f[f["window"] < last] for n, f in members.items()}
     newest = {n: f[f["window"] == last] for n, f in members.items()}
-    weights = fit_weights(older, quantiles)
-    return score(blend(newest, weights, quantiles), quantiles)["wape"], base, str(last.date())
+    level_window, _ = weighting_params(freq, horizon)
+    weighting = Weighting.fit(older, sales[sales["date"] < last], level_window, 0)
+    first = next(iter(newest.values()))
+    rows = weighting.rows(first, sales[sales["date"] <= last], judge_length=False)
+    blended = blend_rows(newest, rows, weighting.members, quantiles, first)
+    return score(blended, quantiles)["wape"], base, str(last.date())
 
 
 def _rounded(values: Mapping[str, float]) -> dict[str, float]:

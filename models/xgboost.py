@@ -31,6 +31,7 @@ _ID = ("store_code", "sku_code")
 
 class GlobalXGBoost(BaseForecaster):
     name: ClassVar[str] = "xgboost"
+    refit_in_backtest: ClassVar[bool] = False
 
     def __init__(
         self,

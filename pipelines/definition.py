@@ -108,11 +108,15 @@ COMMON = (
 )
 
 
+MEMBERS = ("arima", "xgboost", "deepar")  # blended into the ensemble
+BASELINES = ("autoets",)  # trained and backtested beside the members, scored, never blended
+
+
 def build_pipeline() -> PipelineDef:
     """validate -> features -> train x N (parallel) -> evaluate -> gate -> register."""
     train_args = (("tenant", "param:TenantId"), ("horizon", "param:Horizon"), ("quantiles", "param:Quantiles"),
-                  ("backtest_windows", "param:BacktestWindows"), ("boosting_rounds", "param:BoostingRounds"))
-    members = ("seasonal_naive", "seasonal_naive_year", "xgboost")
+                  ("backtest_windows", "param:BacktestWindows"), ("boosting_rounds", "param:BoostingRounds"),
+                  ("deepar_epochs", "param:DeepAREpochs"))
     trains = tuple(
         Step(
             name=f"Train-{m}", kind="training", entrypoint="pipelines.steps.train",
@@ -120,11 +124,13 @@ def build_pipeline() -> PipelineDef:
             outputs=("model", "output"), arguments=(("model", m), *train_args),
             instance_type_param="TrainingInstanceType", retryable=True,
         )
-        for m in members
+        for m in (*MEMBERS, *BASELINES)
     )
     evaluate_inputs = [Input("sales", "Validate/sales")]
-    for m in members:
+    for m in MEMBERS:
         evaluate_inputs += [Input(f"model-{m}", f"Train-{m}/model"), Input(f"backtest-{m}", f"Train-{m}/output")]
+    for b in BASELINES:
+        evaluate_inputs += [Input(f"baseline-{b}", f"Train-{b}/output")]
     register_args = (("tenant", "param:TenantId"), ("approval_status", "param:ModelApprovalStatus"))
     return PipelineDef(
         name="ordernimbus-build",
@@ -132,8 +138,9 @@ def build_pipeline() -> PipelineDef:
         parameters=(
             *COMMON,
             Parameter("Until", "String", "", "train only on data up to this date (YYYY-MM-DD); empty = all"),
-            Parameter("BacktestWindows", "Integer", 2, "rolling-origin windows of the horizon's length"),
+            Parameter("BacktestWindows", "Integer", 3, "rolling-origin windows of the horizon's length"),
             Parameter("BoostingRounds", "Integer", 200, "boosting rounds of the gradient-boosted member"),
+            Parameter("DeepAREpochs", "Integer", 12, "maximum training epochs of DeepAR (early stopping may end sooner)"),
             Parameter("GateMaxWapeRatio", "Float", 1.0, "register only if ensemble WAPE <= ratio x best baseline"),
             Parameter("ModelApprovalStatus", "String", "PendingManualApproval"),
             Parameter("TrainingInstanceType", "String", "ml.m5.2xlarge"),

@@ -1,13 +1,17 @@
-"""Evaluate step: blend the members, score everything on the same windows, write evaluation.json.
+"""Evaluate step: blend the members, score them and the baselines on the same windows, write evaluation.json.
 
-Its ``model`` output is the ensemble directory (members, weights, interval scale, backtest) that
-registration packages as the version's model.tar.gz.
+Inputs ``model-<m>`` / ``backtest-<m>`` are ensemble members; ``baseline-<b>`` are backtests of
+baselines that are scored beside them but never blended. Its ``model`` output is the ensemble
+directory (members, weights, interval scale, backtest) that registration packages as the version's
+model.tar.gz.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -18,28 +22,55 @@ from pipelines.contract import StepContext
 from pipelines.steps._io import quantiles_arg, read_sales, run_step
 
 
+def _names(ctx: StepContext, prefix: str) -> list[str]:
+    return sorted(p.name.removeprefix(prefix) for p in (ctx.base / "processing" / "input").glob(f"{prefix}*"))
+
+
+def _read_json(folder: Path, name: str) -> dict[str, Any]:
+    path = folder / name
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
 def main(ctx: StepContext) -> None:
     horizon = int(ctx.param("horizon", "28"))
     quantiles = quantiles_arg(ctx.param("quantiles", "0.1,0.5,0.9"))
     ratio = float(ctx.param("gate_max_wape_ratio", "1.0"))
     sales, meta = read_sales(ctx.input("sales"))
-    members = sorted(p.name.removeprefix("model-") for p in (ctx.base / "processing" / "input").glob("model-*"))
+    members = _names(ctx, "model-")
+    baselines = _names(ctx, "baseline-")
     backtests = {m: pd.read_parquet(ctx.input(f"backtest-{m}") / "backtest.parquet") for m in members}
-    result = evaluate(sales, meta["frequency"], horizon, quantiles, backtests, ratio)
+    extra = {b: pd.read_parquet(ctx.input(f"baseline-{b}") / "backtest.parquet") for b in baselines}
+    result = evaluate(sales, meta["frequency"], horizon, quantiles, backtests, ratio, extra)
+    folders = {
+        **{m: ctx.input(f"backtest-{m}") for m in members},
+        **{b: ctx.input(f"baseline-{b}") for b in baselines},
+    }
+    result.metrics["timing"] = {n: _read_json(f, "timing.json") for n, f in folders.items()}
+    result.metrics["details"] = {n: _read_json(f, "details.json") for n, f in folders.items()}
     (ctx.output("evaluation") / "evaluation.json").write_text(json.dumps(result.metrics, indent=2))
-    ensemble = Ensemble({m: load_model(ctx.input(f"model-{m}")) for m in members}, result.weights,
-                        result.interval_scale)
+    ensemble = Ensemble(
+        {m: load_model(ctx.input(f"model-{m}")) for m in members}, result.weighting, result.interval_scale
+    )
     ensemble.freq = meta["frequency"]
-    ensemble.trained_on = {"start": meta["start"], "end": meta["end"], "series": int(meta["series"]),
-                           "rows": int(meta["rows"]), "fingerprint": meta["fingerprint"]}
+    ensemble.trained_on = {
+        "start": meta["start"],
+        "end": meta["end"],
+        "series": int(meta["series"]),
+        "rows": int(meta["rows"]),
+        "fingerprint": meta["fingerprint"],
+    }
     out = ctx.output("model")
     ensemble.save(out)
     # the artifact's backtest contract (read by the model card): one row per series x date x window x model
     result.backtest.rename(columns={"target_date": "date"}).to_parquet(out / "backtest.parquet", index=False)
     shutil.copy(ctx.input("sales") / "meta.json", out / "data_meta.json")
+    if "xgboost" in members and (ctx.input("model-xgboost") / "explain.json").exists():
+        shutil.copy(ctx.input("model-xgboost") / "explain.json", out / "explain.json")
     gate = result.metrics["gate"]
-    print(f"ensemble WAPE {gate['ensemble_value']:.4f} vs {gate['best_baseline']} {gate['best_baseline_value']:.4f}"
-          f" (ratio {gate['wape_ratio']:.3f}, gate {'passed' if gate['passed'] else 'FAILED'}); weights {result.weights}")
+    print(
+        f"ensemble WAPE {gate['ensemble_value']:.4f} vs {gate['best_baseline']} {gate['best_baseline_value']:.4f}"
+        f" (ratio {gate['wape_ratio']:.3f}, gate {'passed' if gate['passed'] else 'FAILED'}); weights {result.weights}"
+    )
 
 
 if __name__ == "__main__":

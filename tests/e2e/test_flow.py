@@ -19,7 +19,7 @@ from pipelines.local import LocalRunner
 
 pytestmark = pytest.mark.e2e
 runner = CliRunner()
-FAST = {"BoostingRounds": 15, "BacktestWindows": 2}
+FAST = {"BoostingRounds": 15, "BacktestWindows": 2, "DeepAREpochs": 1}
 
 
 def _ingest(settings: Settings, tenant: str, sales: pd.DataFrame, tmp: Path) -> None:

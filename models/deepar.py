@@ -1,0 +1,287 @@
+"""DeepAR (gluonts, PyTorch): one autoregressive RNN over all of a tenant's series.
+
+Choices and why:
+
+- **Output distribution**: negative binomial when the history is non-negative counts (retail units),
+  Student-t otherwise (Walmart's weekly sales are currency with returns, so they can go negative).
+- **Covariates**: the holiday flag of each period (known ahead), the price relative to the series'
+  mean price, carried forward into the horizon (the last price is the best known-ahead guess), and
+  the promotion flag when the data has one; store and SKU as static categorical embeddings.
+  DeepAR adds its own lagged targets and calendar time features for the frequency.
+- **Early stopping** on a validation window (the last ``horizon`` periods of the training data,
+  which DeepAR never trains on) with the best checkpoint restored; at most ``max_epochs``.
+- **Determinism**: every fit seeds Python, NumPy and torch (``lightning.seed_everything``) and
+  prediction seeds torch again, so a fit and a reload predict the same samples.
+- **CPU by default, the GPU when present** (``accelerator="auto"``); ``max_series`` caps how many
+  series it trains on (a seeded sample) so the build stays inside its time budget on a CPU; every
+  series is predicted. The training step records the sample size.
+
+Quantiles come from ``num_samples`` sample paths; the mean is the sample mean.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+import numpy as np
+import pandas as pd
+
+from features.engineering import FeatureSpec, calendar_features, horizon_dates, to_wide
+from features.frequency import pandas_alias
+from models.base import BaseForecaster, clean_quantiles
+from models.metrics import qcol
+
+log = logging.getLogger(__name__)
+
+
+class DeepARForecaster(BaseForecaster):
+    name: ClassVar[str] = "deepar"
+    refit_in_backtest: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        horizon: int = 28,
+        context_length: int | None = None,
+        max_epochs: int = 12,
+        batches_per_epoch: int = 40,
+        batch_size: int = 64,
+        hidden_size: int = 40,
+        num_layers: int = 2,
+        learning_rate: float = 3e-3,
+        max_series: int = 600,
+        history_periods: int = 730,
+        num_samples: int = 200,
+        seed: int = 7,
+        country: str | None = "US",
+    ) -> None:
+        super().__init__()
+        self.horizon = horizon
+        self.params: dict[str, Any] = {
+            "context_length": context_length,
+            "max_epochs": max_epochs,
+            "batches_per_epoch": batches_per_epoch,
+            "batch_size": batch_size,
+            "hidden_size": hidden_size,
+            "num_layers": num_layers,
+            "learning_rate": learning_rate,
+            "max_series": max_series,
+            "history_periods": history_periods,
+            "num_samples": num_samples,
+            "seed": seed,
+            "country": country,
+        }
+        self.distribution = "negative_binomial"
+        self.stores: dict[str, int] = {}
+        self.skus: dict[str, int] = {}
+        self.covariates: list[str] = []
+        self.trained_series = 0
+        self.predictor: Any = None
+
+    # --- data --------------------------------------------------------------------------
+    def _entries(self, history: pd.DataFrame, future: int) -> tuple[list[dict[str, Any]], pd.DataFrame]:
+        """One gluonts entry per series; covariates extended ``future`` periods past the end."""
+        wide = to_wide(history, self.freq)
+        periods = self.params["history_periods"]
+        wide = wide.iloc[-periods:] if periods and len(wide) > periods else wide
+        dates = wide.index
+        all_dates = dates.append(horizon_dates(dates[-1], future, self.freq)) if future else dates
+        spec = FeatureSpec.for_freq(self.freq, country=self.params["country"])
+        calendar = calendar_features(all_dates, spec)
+        holiday = calendar["is_holiday"].to_numpy(dtype=np.float32) if "is_holiday" in calendar else None
+        price = _wide_covariate(history, "unit_price", wide, all_dates)
+        promo = _wide_covariate(history, "on_promotion", wide, all_dates)
+        values = wide.to_numpy(dtype=np.float32)
+        entries = []
+        for j, (store, sku) in enumerate(wide.columns):
+            y = values[:, j]
+            first = int(np.argmax(np.isfinite(y))) if np.isfinite(y).any() else len(y) - 1
+            target = np.nan_to_num(y[first:])
+            rows = []
+            if "holiday" in self.covariates and holiday is not None:
+                rows.append(holiday[first:])
+            if "price" in self.covariates and price is not None:
+                p = price[:, j][first:]
+                mean = np.nanmean(p[: len(target)]) if np.isfinite(p[: len(target)]).any() else np.nan
+                rows.append(
+                    np.nan_to_num(p / mean if mean and np.isfinite(mean) else np.ones_like(p), nan=1.0)
+                )
+            if "promo" in self.covariates and promo is not None:
+                rows.append(np.nan_to_num(promo[:, j][first:]))
+            entry: dict[str, Any] = {
+                "start": pd.Period(dates[first], freq=pandas_alias(self.freq)),
+                "target": target,
+                "feat_static_cat": [self.stores.get(str(store), 0), self.skus.get(str(sku), 0)],
+                "item_id": f"{store}\x1f{sku}",
+            }
+            if rows:
+                entry["feat_dynamic_real"] = np.vstack(rows).astype(np.float32)
+            entries.append(entry)
+        return entries, wide
+
+    # --- fit -----------------------------------------------------------------------------
+    def fit(self, history: pd.DataFrame, freq: str) -> Self:
+        import lightning.pytorch as pl
+        from gluonts.dataset.common import ListDataset
+        from gluonts.torch.distributions import NegativeBinomialOutput, StudentTOutput
+        from gluonts.torch.model.deepar import DeepAREstimator
+
+        self._record_training(history, freq)
+        _one_thread_on_cpu()
+        pl.seed_everything(self.params["seed"], workers=True, verbose=False)
+        units = history["units"].to_numpy(dtype=float)
+        counts = bool((units >= 0).all() and np.allclose(units, np.round(units)))
+        self.distribution = "negative_binomial" if counts else "student_t"
+        self.stores = {s: i for i, s in enumerate(sorted(history["store_id"].astype(str).unique()))}
+        self.skus = {s: i for i, s in enumerate(sorted(history["sku"].astype(str).unique()))}
+        self.covariates = ["holiday"]
+        if "unit_price" in history and history["unit_price"].notna().any():
+            self.covariates.append("price")
+        if "on_promotion" in history and history["on_promotion"].notna().any():
+            self.covariates.append("promo")
+        entries, _ = self._entries(history, 0)
+        entries = [e for e in entries if len(e["target"]) > self.horizon + 8]
+        rng = np.random.default_rng(self.params["seed"])
+        if len(entries) > self.params["max_series"]:
+            pick = np.sort(rng.choice(len(entries), self.params["max_series"], replace=False))
+            entries = [entries[i] for i in pick]
+        self.trained_series = len(entries)
+        train = [_cut(e, self.horizon) for e in entries]  # the last horizon is the validation window
+        estimator = DeepAREstimator(
+            freq=pandas_alias(freq),
+            prediction_length=self.horizon,
+            context_length=self.params["context_length"] or min(2 * self.horizon, 112),
+            num_layers=self.params["num_layers"],
+            hidden_size=self.params["hidden_size"],
+            lr=self.params["learning_rate"],
+            num_feat_dynamic_real=len(self.covariates),
+            num_feat_static_cat=2,
+            cardinality=[max(len(self.stores), 1), max(len(self.skus), 1)],
+            distr_output=NegativeBinomialOutput() if counts else StudentTOutput(),
+            batch_size=self.params["batch_size"],
+            num_batches_per_epoch=self.params["batches_per_epoch"],
+            lags_seq=_lags(freq, self.params["history_periods"]),
+            num_parallel_samples=self.params["num_samples"],
+            trainer_kwargs=self._trainer_kwargs(),
+        )
+        self.predictor = estimator.train(
+            ListDataset(train, freq=pandas_alias(freq)),
+            validation_data=ListDataset(entries, freq=pandas_alias(freq)),
+        )
+        return self
+
+    def _trainer_kwargs(self) -> dict[str, Any]:
+        from lightning.pytorch.callbacks import EarlyStopping
+
+        return {
+            "max_epochs": self.params["max_epochs"],
+            "accelerator": "auto",
+            "devices": 1,
+            "enable_progress_bar": False,
+            "enable_model_summary": False,
+            "logger": False,
+            "default_root_dir": tempfile.mkdtemp(prefix="deepar-"),
+            "deterministic": True,
+            "callbacks": [EarlyStopping(monitor="val_loss", patience=3, mode="min")],
+        }
+
+    # --- predict -------------------------------------------------------------------------
+    def predict(self, history: pd.DataFrame, horizon: int, quantiles: Sequence[float]) -> pd.DataFrame:
+        import torch
+        from gluonts.dataset.common import ListDataset
+
+        if horizon > self.horizon:
+            raise ValueError(f"this model was trained for horizons up to {self.horizon}, not {horizon}")
+        _one_thread_on_cpu()
+        torch.manual_seed(self.params["seed"])
+        np.random.seed(self.params["seed"])
+        entries, wide = self._entries(history, self.horizon)
+        dates = horizon_dates(wide.index[-1], horizon, self.freq)
+        frames = []
+        forecasts = self.predictor.predict(ListDataset(entries, freq=pandas_alias(self.freq)))
+        for entry, forecast in zip(entries, forecasts, strict=True):
+            store, sku = entry["item_id"].split("\x1f")
+            samples = forecast.samples[:, :horizon]
+            frame = pd.DataFrame(
+                {
+                    "store_id": store,
+                    "sku": sku,
+                    "target_date": dates,
+                    "horizon_day": np.arange(1, horizon + 1),
+                    "mean": samples.mean(axis=0),
+                }
+            )
+            for q in quantiles:
+                frame[qcol(q)] = np.quantile(samples, q, axis=0)
+            frames.append(frame)
+        out = pd.concat(frames, ignore_index=True)
+        nonneg = bool((history["units"] >= 0).all())
+        return clean_quantiles(out, quantiles, nonnegative=nonneg)
+
+    # --- persistence ---------------------------------------------------------------------
+    def _save_state(self, path: Path) -> None:
+        (path / "gluonts").mkdir(parents=True, exist_ok=True)
+        self.predictor.serialize(path / "gluonts")
+        state = {
+            "horizon": self.horizon,
+            "params": self.params,
+            "distribution": self.distribution,
+            "stores": self.stores,
+            "skus": self.skus,
+            "covariates": self.covariates,
+            "trained_series": self.trained_series,
+        }
+        (path / "deepar.json").write_text(json.dumps(state))
+
+    def _load_state(self, path: Path) -> None:
+        from gluonts.torch.model.predictor import PyTorchPredictor
+
+        state = json.loads((path / "deepar.json").read_text())
+        self.horizon, self.params = state["horizon"], state["params"]
+        self.distribution, self.covariates = state["distribution"], state["covariates"]
+        self.stores, self.skus = state["stores"], state["skus"]
+        self.trained_series = state["trained_series"]
+        self.predictor = PyTorchPredictor.deserialize(path / "gluonts", device="cpu")
+
+
+def _one_thread_on_cpu() -> None:
+    """A network this small gains nothing from intra-op threads, and loses a lot when the training
+    steps run side by side: two spinning OpenMP threads per process on two cores made one LSTM call
+    take seconds instead of milliseconds here."""
+    import torch
+
+    if not torch.cuda.is_available():
+        torch.set_num_threads(1)
+
+
+def _lags(freq: str, history: int) -> list[int]:
+    """Lagged targets DeepAR sees: the recent periods and the seasons, not gluonts' default of up to
+    three years back (which makes every training window ~1,100 days long and training ~10x slower)."""
+    from features.frequency import base
+
+    lags = [1, 2, 3, 4, 5, 6, 7, 14, 21, 28] if base(freq) == "D" else [1, 2, 3, 4, 8, 13, 26]
+    year = 364 if base(freq) == "D" else 52
+    return lags + ([year] if history > 2 * year else [])
+
+
+def _cut(entry: dict[str, Any], horizon: int) -> dict[str, Any]:
+    out = dict(entry)
+    out["target"] = entry["target"][:-horizon]
+    if "feat_dynamic_real" in entry:
+        out["feat_dynamic_real"] = entry["feat_dynamic_real"][:, :-horizon]
+    return out
+
+
+def _wide_covariate(
+    history: pd.DataFrame, column: str, wide: pd.DataFrame, dates: pd.DatetimeIndex
+) -> np.ndarray | None:
+    """(period x series) values of a covariate on ``dates``, carried forward past the last value."""
+    if column not in history or not history[column].notna().any():
+        return None
+    table = history.pivot_table(index="date", columns=["store_id", "sku"], values=column, aggfunc="last")
+    table = table.reindex(index=dates, columns=wide.columns).astype(float)
+    return table.ffill().to_numpy(dtype=np.float32)

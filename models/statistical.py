@@ -1,0 +1,284 @@
+"""Local statistical forecasters from statsforecast: AutoARIMA (a member) and AutoETS (a baseline).
+
+Both are fitted per series. What makes them affordable on a 2-core machine:
+
+- **Search once, refit often.** The expensive part of AutoARIMA is the order search (dozens of
+  candidate models per series). It runs once per series, on the first history the model sees (in
+  the build pipeline: the earliest backtest cutoff); every later ``fit`` (the other backtest windows
+  and the final model) re-estimates the coefficients of the orders found, which costs a few
+  milliseconds. AutoETS does the same with its model form (e.g. ``ETS(A,N,A)``).
+- **A bounded fit window** (the last ``fit_window`` periods: a year of days, all weeks), an
+  approximated likelihood during the search and small order limits (p, q <= 2; P, Q <= 1). On the
+  Store Item Demand data the full default search costs ~4x the time for no gain in backtest WAPE
+  (see benchmarks/accuracy.py's ``arima_full_search`` option).
+- **Processes**: series are split into chunks fitted in parallel processes (statsforecast models
+  hold the GIL in places).
+
+The saved state is JSON (orders / ETS forms per series and the fallback list), never a pickle:
+``load`` + ``predict`` re-estimates coefficients on the history it is given, deterministically, so
+a round trip predicts exactly what the fitted model predicted.
+
+Series that are too short for the model (fewer than two seasons plus a few periods) or constant
+(all zeros) use a fallback — the seasonal naive forecast — and are recorded per series in
+``fallbacks`` (and in the training step's output) so nobody mistakes them for ARIMA fits.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+import numpy as np
+import pandas as pd
+
+from features.engineering import horizon_dates, to_wide
+from features.frequency import base, season_length
+from models.base import BaseForecaster, clean_quantiles
+from models.metrics import qcol
+from models.naive import SeasonalNaive
+
+SeriesKey = tuple[str, str]
+
+
+def quantile_levels(quantiles: Sequence[float]) -> list[int]:
+    """Two-sided interval levels (in %) whose bounds are the requested quantiles: 0.1/0.9 -> 80."""
+    return sorted({round(abs(1 - 2 * q) * 100) for q in quantiles if q != 0.5})
+
+
+def bound_column(q: float) -> str:
+    level = round(abs(1 - 2 * q) * 100)
+    return f"{'lo' if q < 0.5 else 'hi'}-{level}"
+
+
+class _LocalStatModel(BaseForecaster):
+    """Shared machinery: per-series spec search, fixed-spec refits, chunked parallel prediction."""
+
+    name: ClassVar[str] = "local"
+
+    def __init__(self, fit_window: int | None = None, n_jobs: int | None = None) -> None:
+        super().__init__()
+        self.fit_window = fit_window
+        self.n_jobs = n_jobs
+        self.specs: dict[str, Any] = {}  # "store|sku" -> model spec (orders or ETS form)
+        self.fallbacks: dict[str, str] = {}  # "store|sku" -> reason
+        self.season = 7
+
+    # subclasses -------------------------------------------------------------------------
+    def _search(self, y: np.ndarray) -> Any:
+        raise NotImplementedError
+
+    def _forecast(self, spec: Any, y: np.ndarray, horizon: int, levels: list[int]) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+    # protocol ---------------------------------------------------------------------------
+    def fit(self, history: pd.DataFrame, freq: str) -> Self:
+        """Search a spec for every series that has none yet; keep the specs already found."""
+        self._record_training(history, freq)
+        self.season = season_length(freq)
+        if self.fit_window is None:
+            self.fit_window = 364 if base(freq) == "D" else 156
+        wide = to_wide(history, freq)
+        todo = [(k, y) for k, y in self._series(wide) if _key(k) not in self.specs]
+        if todo:
+            found = self._map(_search_chunk, todo)
+            for key, spec, reason in found:
+                if spec is None:
+                    self.fallbacks[_key(key)] = reason
+                else:
+                    self.specs[_key(key)] = spec
+                    self.fallbacks.pop(_key(key), None)
+        return self
+
+    def predict(self, history: pd.DataFrame, horizon: int, quantiles: Sequence[float]) -> pd.DataFrame:
+        wide = to_wide(history, self.freq)
+        series = list(self._series(wide))
+        levels = quantile_levels(quantiles)
+        jobs = [(k, y, self.specs.get(_key(k))) for k, y in series]
+        results = dict(self._map(_forecast_chunk, jobs, horizon=horizon, levels=levels))
+        dates = horizon_dates(wide.index[-1], horizon, self.freq)
+        naive = SeasonalNaive(lag=self.season).fit(history, self.freq).predict(history, horizon, quantiles)
+        naive = naive.set_index(["store_id", "sku"])
+        frames = []
+        for key, _y in series:
+            out = results.get(key)
+            if out is None:  # fallback series: the seasonal naive forecast
+                frames.append(naive.loc[[key]].reset_index())
+                continue
+            frame = pd.DataFrame(
+                {
+                    "store_id": key[0],
+                    "sku": key[1],
+                    "target_date": dates,
+                    "horizon_day": np.arange(1, horizon + 1),
+                    "mean": out["mean"],
+                }
+            )
+            for q in quantiles:
+                frame[qcol(q)] = out["mean"] if q == 0.5 else out[bound_column(q)]
+            frames.append(frame)
+        result = pd.concat(frames, ignore_index=True)
+        result["target_date"] = pd.to_datetime(result["target_date"])
+        cols = ["store_id", "sku", "target_date", "horizon_day", "mean", *(qcol(q) for q in quantiles)]
+        nonneg = bool((history["units"] >= 0).all())
+        return clean_quantiles(result[cols], quantiles, nonnegative=nonneg)
+
+    # helpers ----------------------------------------------------------------------------
+    def _series(self, wide: pd.DataFrame) -> list[tuple[SeriesKey, np.ndarray]]:
+        """(key, y) per series from its first observation, the last ``fit_window`` periods."""
+        values = wide.to_numpy(dtype=float)
+        out = []
+        for j, key in enumerate(wide.columns):
+            y = values[:, j]
+            first = np.argmax(np.isfinite(y)) if np.isfinite(y).any() else len(y)
+            y = np.nan_to_num(y[first:])
+            out.append(((str(key[0]), str(key[1])), y[-(self.fit_window or len(y)) :]))
+        return out
+
+    def _map(self, fn: Any, items: list[Any], **kwargs: Any) -> list[Any]:
+        workers = self.n_jobs or min(2, os.cpu_count() or 1)
+        chunks = [items[i::workers] for i in range(workers)] if workers > 1 and len(items) >= 16 else [items]
+        args = [(type(self), self.season, chunk, kwargs) for chunk in chunks if chunk]
+        if len(args) == 1:
+            return fn(args[0])
+        with ProcessPoolExecutor(max_workers=len(args)) as pool:
+            return [r for part in pool.map(fn, args) for r in part]
+
+    def _save_state(self, path: Path) -> None:
+        state = {
+            "fit_window": self.fit_window,
+            "season": self.season,
+            "specs": self.specs,
+            "fallbacks": self.fallbacks,
+        }
+        (path / f"{self.name}.json").write_text(json.dumps(state))
+
+    def _load_state(self, path: Path) -> None:
+        state = json.loads((path / f"{self.name}.json").read_text())
+        self.fit_window, self.season = state["fit_window"], state["season"]
+        self.specs = state["specs"]
+        self.fallbacks = state["fallbacks"]
+        self.n_jobs = None
+
+
+def _key(key: SeriesKey) -> str:
+    return f"{key[0]}|{key[1]}"
+
+
+def _usable(y: np.ndarray, season: int) -> str | None:
+    if len(y) < 2 * season + 4:
+        return f"too short ({len(y)} periods; needs {2 * season + 4})"
+    if np.ptp(y[-2 * season :]) == 0 and np.ptp(y) == 0:
+        return "constant series"
+    return None
+
+
+def _search_chunk(args: tuple[type[_LocalStatModel], int, list[Any], dict[str, Any]]) -> list[Any]:
+    cls, season, items, _ = args
+    model = cls.__new__(cls)
+    model.season = season
+    out = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for key, y in items:
+            reason = _usable(y, season)
+            if reason:
+                out.append((key, None, reason))
+                continue
+            try:
+                out.append((key, model._search(y), ""))
+            except Exception as exc:  # noqa: BLE001 (a numerical failure on one series must not stop the rest)
+                out.append((key, None, f"fit failed: {type(exc).__name__}: {exc}"[:200]))
+    return out
+
+
+def _forecast_chunk(args: tuple[type[_LocalStatModel], int, list[Any], dict[str, Any]]) -> list[Any]:
+    cls, season, items, kwargs = args
+    model = cls.__new__(cls)
+    model.season = season
+    out = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for key, y, spec in items:
+            if spec is None or _usable(y, season):
+                continue
+            try:
+                out.append((key, model._forecast(spec, y, kwargs["horizon"], kwargs["levels"])))
+            except Exception:  # noqa: BLE001, S112 (the series falls back to seasonal naive)
+                continue
+    return out
+
+
+class AutoARIMAForecaster(_LocalStatModel):
+    """statsforecast AutoARIMA with the weekly season (7 days; 52 weeks for weekly data)."""
+
+    name: ClassVar[str] = "arima"
+
+    def __init__(
+        self, fit_window: int | None = None, n_jobs: int | None = None, full_search: bool = False
+    ) -> None:
+        super().__init__(fit_window, n_jobs)
+        self.full_search = full_search
+
+    def _search(self, y: np.ndarray) -> Any:
+        from statsforecast.models import AutoARIMA
+
+        limits: dict[str, Any] = (
+            {}
+            if getattr(self, "full_search", False)
+            else {
+                "approximation": True,
+                "max_p": 2,
+                "max_q": 2,
+                "max_P": 1,
+                "max_Q": 1,
+                "nmodels": 20,
+            }
+        )
+        fitted = AutoARIMA(season_length=self.season, **limits).fit(y).model_
+        p, q, sp, sq, _m, d, sd = (int(v) for v in fitted["arma"])
+        coef = fitted["coef"]
+        return [[p, d, q], [sp, sd, sq], "intercept" in coef, "drift" in coef]
+
+    def _forecast(self, spec: Any, y: np.ndarray, horizon: int, levels: list[int]) -> dict[str, np.ndarray]:
+        from statsforecast.models import ARIMA
+
+        order, seasonal, mean, drift = spec
+        model = ARIMA(
+            order=tuple(order),
+            seasonal_order=tuple(seasonal),
+            season_length=self.season,
+            include_mean=bool(mean),
+            include_drift=bool(drift),
+            method="CSS",
+        )
+        return dict(model.fit(y).predict(horizon, level=levels or None))
+
+
+class AutoETSForecaster(_LocalStatModel):
+    """statsforecast AutoETS: the exponential-smoothing baseline.
+
+    ETS supports seasons up to 24 periods, so weekly data (season 52) gets non-seasonal forms;
+    the yearly seasonal naive is the seasonal baseline there.
+    """
+
+    name: ClassVar[str] = "autoets"
+
+    def _search(self, y: np.ndarray) -> Any:
+        from statsforecast.models import AutoETS
+
+        fitted = AutoETS(season_length=self.season if self.season <= 24 else 1).fit(y).model_
+        error, trend, season = str(fitted["method"])[4:-1].split(",")  # "ETS(A,Ad,N)"
+        return [error + trend[0] + season, trend.endswith("d")]
+
+    def _forecast(self, spec: Any, y: np.ndarray, horizon: int, levels: list[int]) -> dict[str, np.ndarray]:
+        from statsforecast.models import AutoETS
+
+        season = self.season if self.season <= 24 else 1
+        form, damped = spec
+        model = AutoETS(season_length=season, model=form, damped=bool(damped))
+        return dict(model.fit(y).predict(horizon, level=levels or None))
