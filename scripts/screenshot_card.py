@@ -4,7 +4,12 @@ Usage: python scripts/screenshot_card.py CARD.html OUT.png [--width 1120] [--hei
                                          [--chromium /usr/bin/chromium]
 
 Exits 2 with a clear message when Chromium is not installed; nothing is written then. The page
-is self-contained, and network access is switched off as far as Chromium's flags allow.
+is self-contained, and network access is switched off as far as Chromium's flags allow. After
+the shot it reports how many pixels carry the plots' colours (the p50 line and band blue, the
+SHAP bars' orange), so "the plots are visible" is a number, not an impression.
+
+To shoot the card of a real build: ``ordernimbus registry show --tenant T --version N --html
+card.html`` then this script (tests/e2e/test_registry_flow.py does both on a small real build).
 """
 
 from __future__ import annotations
@@ -18,6 +23,21 @@ from pathlib import Path
 
 DEFAULT_CHROMIUM = Path("/usr/bin/chromium")
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking")
+# The card's plot colours (models/registry/card.py): p50 line / band, SHAP bars.
+PLOT_COLOURS = {"backtest_blue": (0x4C, 0x78, 0xA8), "drivers_orange": (0xF5, 0x85, 0x18)}
+
+
+def plot_pixels(png: Path, tolerance: int = 24) -> dict[str, int]:
+    """How many pixels of the screenshot are within ``tolerance`` of each plot colour."""
+    import numpy as np
+    from PIL import Image
+
+    with Image.open(png) as image:
+        rgb = np.asarray(image.convert("RGB"), dtype=np.int16)
+    return {
+        name: int((np.abs(rgb - np.array(colour, dtype=np.int16)) <= tolerance).all(axis=-1).sum())
+        for name, colour in PLOT_COLOURS.items()
+    }
 
 
 def find_chromium(explicit: Path | None) -> Path | None:
@@ -82,7 +102,9 @@ def main(argv: list[str] | None = None) -> int:
     except (RuntimeError, subprocess.TimeoutExpired) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    print(f"wrote {args.out} ({args.out.stat().st_size} bytes)")
+    counts = plot_pixels(args.out)
+    print(f"wrote {args.out} ({args.out.stat().st_size} bytes); plot pixels: "
+          + ", ".join(f"{name} {n}" for name, n in counts.items()))  # fmt: skip
     return 0
 
 

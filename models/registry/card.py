@@ -181,20 +181,42 @@ def _backtest_section(backtest: pd.DataFrame, missing: list[str]) -> dict[str, A
     }
 
 
-def read_drivers(artifact_dir: Path) -> list[dict[str, Any]] | None:
-    """Top global SHAP drivers from ``explain.json``; None when the file is absent."""
+def read_explain(artifact_dir: Path) -> dict[str, Any] | None:
+    """``explain.json`` as top global drivers and per-series drivers; None when the file is absent.
+
+    The contract (models/explain.py) is ``{"global": [{"feature", "importance"}], "per_sku":
+    {"<store>|<sku>": [...]}}`` with importance = mean |SHAP| in units; ``mean_abs_shap`` is
+    read as a synonym of ``importance``, and ``per_series`` of ``per_sku``.
+    """
     path = artifact_dir / EXPLAIN_FILE
     if not path.exists():
         return None
     try:
         raw = json.loads(path.read_text())
-        pairs = [(str(item["feature"]), float(item["mean_abs_shap"])) for item in raw["global"]]
-    except (ValueError, KeyError, TypeError) as exc:
+        drivers = _top(raw["global"])
+        per_sku = raw.get("per_sku", raw.get("per_series")) or {}
+        series = {str(key): _top(items, 5) for key, items in dict(per_sku).items()}
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise CardError(
-            f'{path}: expected {{"global": [{{"feature": str, "mean_abs_shap": float}}, ...]}} ({exc!r})'
+            f'{path}: expected {{"global": [{{"feature": str, "importance": float}}, ...], "per_sku": '
+            f'{{"<store>|<sku>": [...]}}}} ({exc!r})'
         ) from exc
+    return {"global": drivers, "per_sku": series}
+
+
+def _top(items: list[dict[str, Any]], n: int = TOP_DRIVERS) -> list[dict[str, Any]]:
+    pairs = [
+        (str(item["feature"]), float(item["importance"] if "importance" in item else item["mean_abs_shap"]))
+        for item in items
+    ]
     pairs.sort(key=lambda pair: -pair[1])
-    return [{"feature": name, "mean_abs_shap": value} for name, value in pairs[:TOP_DRIVERS]]
+    return [{"feature": name, "importance": value, "mean_abs_shap": value} for name, value in pairs[:n]]
+
+
+def read_drivers(artifact_dir: Path) -> list[dict[str, Any]] | None:
+    """Top global SHAP drivers from ``explain.json``; None when the file is absent."""
+    explained = read_explain(artifact_dir)
+    return None if explained is None else list(explained["global"])
 
 
 def _history(version: ModelVersion, audit: Sequence[AuditEntry] | None) -> list[dict[str, Any]] | None:
@@ -222,7 +244,8 @@ def build_card(
     metrics = version.metrics
     missing: list[str] = []
     backtest = read_backtest(artifact_dir) if artifact_dir is not None else None
-    drivers = read_drivers(artifact_dir) if artifact_dir is not None else None
+    explained = read_explain(artifact_dir) if artifact_dir is not None else None
+    drivers = explained["global"] if explained is not None else None
     if artifact_dir is None:
         missing.append("no artifact directory given: no backtest plots and no SHAP drivers")
     else:
@@ -239,6 +262,9 @@ def build_card(
         missing.append("approval history not provided")
     nominal = _nominal_coverage(metrics)
     section = _backtest_section(backtest, missing) if backtest is not None else None
+    if section is not None and explained is not None:
+        for series in section["representative"]:
+            series["drivers"] = explained["per_sku"].get(f"{series['store_id']}|{series['sku']}")
     return {
         "schema": CARD_SCHEMA,
         "generated_at": datetime.now(UTC).isoformat(),
@@ -435,7 +461,15 @@ def render_card_html(card: dict[str, Any], backtest: pd.DataFrame | None = None)
         series = representative_series(backtest)
     else:
         series = (card.get("backtest") or {}).get("representative", [])
-    plots = [dict(s, png=plot_series(s)) for s in series if s["points"]]
+    known = {
+        (s["store_id"], s["sku"]): s.get("drivers")
+        for s in (card.get("backtest") or {}).get("representative", [])
+    }
+    plots = [
+        dict(s, png=plot_series(s), drivers=known.get((s["store_id"], s["sku"])))
+        for s in series
+        if s["points"]
+    ]
     drivers = card.get("drivers") or []
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, undefined=StrictUndefined)
     env.filters.update(num=_fmt, signed=_signed, pct=_pct, plain=_plain)

@@ -139,3 +139,59 @@ def test_factory_opens_the_configured_backend(aws: Any, tmp_path: Path) -> None:
     assert remote.bucket == BUCKET
     with pytest.raises(RegistryError, match="ARTIFACTS_BUCKET"):
         open_registry(Settings(home=tmp_path, registry_backend="sagemaker"))
+
+
+def test_requests_on_the_wire_are_sagemakers_model_registry_calls(aws: Any) -> None:
+    """The exact SageMaker API calls, as serialised by botocore and accepted by moto."""
+    sent: list[tuple[str, dict[str, Any]]] = []
+
+    def record(model: Any, params: dict[str, Any], **_: Any) -> None:
+        sent.append((model.name, json.loads(params["body"] or b"{}")))
+
+    sm = aws.client("sagemaker", region_name="us-east-1")
+    sm.meta.events.register("before-call.sagemaker", record)
+    registry = SageMakerRegistry(
+        "us-east-1", sm, audit_bucket=BUCKET, s3_client=aws.client("s3", region_name="us-east-1")
+    )
+    spec = {"image": IMAGE, "environment": {"ORDERNIMBUS_HORIZON": "28"}}
+    registry.register("acme", "s3://b/acme/model.tar.gz", METRICS, {"pipeline_run_id": "run-7"}, True,
+                      inference_spec=spec)  # fmt: skip
+    calls = [name for name, _ in sent]
+    assert calls[:3] == ["DescribeModelPackageGroup", "CreateModelPackageGroup", "CreateModelPackage"]
+    group = sent[1][1]
+    assert group["ModelPackageGroupName"] == "ordernimbus-acme"
+    create = sent[2][1]
+    assert create["ModelPackageGroupName"] == "ordernimbus-acme"
+    assert create["ModelApprovalStatus"] == "PendingManualApproval"
+    assert create["InferenceSpecification"]["Containers"] == [
+        {
+            "Image": IMAGE,
+            "ModelDataUrl": "s3://b/acme/model.tar.gz",
+            "Environment": {"ORDERNIMBUS_HORIZON": "28"},
+        }
+    ]
+    statistics = create["ModelMetrics"]["ModelQuality"]["Statistics"]
+    assert statistics["ContentType"] == "application/json"
+    assert statistics["S3Uri"].startswith(f"s3://{BUCKET}/registry/ordernimbus-acme/versions/")
+    assert create["CustomerMetadataProperties"][K_GATE] == "true"
+
+    sent.clear()
+    registry.approve("acme", 1, "alice", "beats naive by 12 %")
+    update = next(body for name, body in sent if name == "UpdateModelPackage")
+    assert update["ModelApprovalStatus"] == "Approved"
+    assert update["ApprovalDescription"] == "beats naive by 12 %"
+    assert update["ModelPackageArn"].endswith(":model-package/ordernimbus-acme/1")
+    assert K_APPROVED_AT in update["CustomerMetadataProperties"]
+    listing = [body for name, body in sent if name == "ListModelPackages"]
+    assert all(body["ModelPackageGroupName"] == "ordernimbus-acme" for body in listing)
+
+    sent.clear()
+    assert registry.serving_version("acme").version == 1  # type: ignore[union-attr]
+    query = {"ModelPackageGroupName": "ordernimbus-acme", "ModelPackageType": "Versioned"}
+    assert ("ListModelPackages", {**query, "ModelApprovalStatus": "Approved"}) in sent
+    assert {name for name, _ in sent} <= {"ListModelPackages", "DescribeModelPackage"}  # reads never write
+
+    sent.clear()
+    with pytest.raises(RegistryError, match="needs a non-empty reason"):
+        registry.reject("acme", 1, "bob", " ")
+    assert "UpdateModelPackage" not in [name for name, _ in sent]  # refused before anything is sent
