@@ -278,6 +278,9 @@ class LocalRunner:
             "ORDERNIMBUS_HOME": str(self.settings.home),
             "ORDERNIMBUS_RUN_ID": run_id,
             "PYTHONUNBUFFERED": "1",
+            # Parallel steps share the cores: OpenMP threads (torch, XGBoost) that spin while waiting
+            # for a busy core slow a small LSTM down ~100x; passive waiting yields the core instead.
+            "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE"),
         }
         if step.kind == "training":
             env["SM_MODEL_DIR"] = str(base / "model")
