@@ -209,7 +209,12 @@ def build_features(
         "date": grid.dates.to_numpy()[period],
         "units": units[mask].astype("float32"),
     }
-    for name, matrix in target_matrices(units, spec, grid.origin):
+    flat = series * len(grid.dates) + period
+    for k in spec.lags:  # gathered straight from the matrix: no shifted copy per lag
+        out[f"lag_{k}"] = np.where(period >= k, units.ravel()[np.maximum(flat - k, 0)], np.nan).astype(
+            "float32"
+        )
+    for name, matrix in target_matrices(units, spec, grid.origin, lags=False):
         out[name] = matrix[mask].astype("float32")
     out.update(_calendar(grid, spec, series, period))
     out.update(_covariates(grid, sales, spec, mask))
@@ -218,14 +223,14 @@ def build_features(
 
 
 def target_matrices(
-    units: np.ndarray, spec: FeatureSpec, origin: int = 0
+    units: np.ndarray, spec: FeatureSpec, origin: int = 0, lags: bool = True
 ) -> Iterator[tuple[str, np.ndarray]]:
     """Lags, window statistics and intermittency features, each a matrix shaped like ``units``.
 
     ``origin`` is the absolute period number of row 0 (see :func:`features.rolling.window_sum`).
     A generator, so a caller that gathers each matrix into its long column holds one at a time.
     """
-    for k in spec.lags:
+    for k in spec.lags if lags else ():
         yield f"lag_{k}", shift(units, k)
     past = shift(units, 1)
     for w in spec.windows:

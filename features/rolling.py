@@ -52,9 +52,17 @@ def window_sum(x: np.ndarray, w: int, origin: int = 0) -> np.ndarray:
     return out
 
 
+def window_count(valid: np.ndarray, w: int) -> np.ndarray:
+    """Trailing-window counts of True cells: integers, so plain cumsum differences are exact."""
+    cum = np.cumsum(valid, axis=1, dtype=np.int32)
+    out = cum.copy()
+    out[:, w:] -= cum[:, :-w]
+    return out
+
+
 def rolling_mean(x: np.ndarray, w: int, origin: int = 0) -> np.ndarray:
     valid = ~np.isnan(x)
-    n = window_sum(valid.astype(np.float64), w, origin)
+    n = window_count(valid, w)
     s1 = window_sum(np.where(valid, x, 0.0), w, origin)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(n > 0, s1 / n, np.nan)
@@ -64,7 +72,7 @@ def rolling_mean_std(x: np.ndarray, w: int, origin: int = 0) -> tuple[np.ndarray
     """Trailing-window mean and sample standard deviation (ddof=1)."""
     valid = ~np.isnan(x)
     values = np.where(valid, x, 0.0).astype(np.float64)
-    n = window_sum(valid.astype(np.float64), w, origin)
+    n = window_count(valid, w).astype(np.float64)
     s1 = window_sum(values, w, origin)
     s2 = window_sum(values * values, w, origin)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -79,7 +87,9 @@ def rolling_extreme(x: np.ndarray, w: int, op: str) -> np.ndarray:
     fold = np.minimum if op == "min" else np.maximum
     neutral = np.inf if op == "min" else -np.inf
     m, n = x.shape
-    cube, lead = _blocks(np.where(np.isnan(x), neutral, x), w, 0, neutral)
+    # Minima and maxima are exact in any precision that holds the values; float32 halves the traffic
+    # (callers store float32, and rounding is monotone, so min(float32(x)) == float32(min(x))).
+    cube, lead = _blocks(np.where(np.isnan(x), neutral, x).astype(np.float32), w, 0, neutral)
     prefix = fold.accumulate(cube, axis=2).reshape(m, -1)
     suffix = fold.accumulate(cube[:, :, ::-1], axis=2)[:, :, ::-1].reshape(m, -1)
     out = fold(suffix[:, lead - w + 1 : lead - w + 1 + n], prefix[:, lead : lead + n])

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Any, Literal
 from urllib.parse import quote
 
@@ -101,7 +102,12 @@ GROUPS = {g.name: g for g in (sales_group("D"), sales_group("W-SUN"))}
 
 def record_id(tenant: str, store_id: str, sku: str) -> str:
     """``<tenant>#<store>#<sku>``; '#' and '%' inside ids are percent-encoded, so the split is unique."""
-    return "#".join(quote(str(part), safe="") for part in (validate_tenant(tenant), store_id, sku))
+    return "#".join(_quoted(str(part)) for part in (validate_tenant(tenant), store_id, sku))
+
+
+@lru_cache(maxsize=65536)
+def _quoted(part: str) -> str:
+    return quote(part, safe="")
 
 
 def to_records(features: pd.DataFrame, group: FeatureGroup, tenant: str) -> pd.DataFrame:
@@ -114,9 +120,16 @@ def to_records(features: pd.DataFrame, group: FeatureGroup, tenant: str) -> pd.D
     validate_tenant(tenant)
     stores = features["store_id"].astype(str).to_numpy()
     skus = features["sku"].astype(str).to_numpy()
-    pairs = pd.MultiIndex.from_arrays([stores, skus])
-    codes, uniques = pairs.factorize()
-    ids = np.array([record_id(tenant, s, k) for s, k in uniques], dtype=object)
+    # Rows come in runs of one series (build_features is series-major): one id per run.
+    starts = (
+        np.r_[True, (stores[1:] != stores[:-1]) | (skus[1:] != skus[:-1])]
+        if len(stores)
+        else np.zeros(0, bool)
+    )
+    codes = np.cumsum(starts) - 1
+    ids = np.array(
+        [record_id(tenant, s, k) for s, k in zip(stores[starts], skus[starts], strict=True)], dtype=object
+    )
     dates = pd.DatetimeIndex(features["date"])
     day_codes, uniq = pd.factorize(dates)
     days = pd.DatetimeIndex(uniq)

@@ -108,13 +108,14 @@ class LocalFeatureStore:
         if self.fs.exists(path):
             old = pd.read_parquet(path, filesystem=self.fs)
             new = pd.concat([old, new], ignore_index=True).drop_duplicates(["record_id", "date"], keep="last")
-        new = new.sort_values(["record_id", "date"], ignore_index=True)
+            new = new.sort_values(["store_id", "sku", "date"], ignore_index=True)
         table = pa.Table.from_pandas(new, preserve_index=False)
+        strings = [c for c in new.columns if new[c].dtype == object]  # numbers gain nothing from dictionaries
         tmp = f"{path.rsplit('/', 1)[0]}/.tmp-{uuid.uuid4().hex}.parquet"
         self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
         try:
             with self.fs.open(tmp, "wb") as handle:
-                pq.write_table(table, handle, compression="zstd")
+                pq.write_table(table, handle, compression="zstd", use_dictionary=strings)
             self.fs.mv(tmp, path)
         finally:
             if self.fs.exists(tmp):

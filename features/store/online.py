@@ -9,14 +9,12 @@ Event times are ISO-8601 UTC strings of one fixed format, so they compare correc
 from __future__ import annotations
 
 import json
-import math
 import sqlite3
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from ordernimbus.tenancy import validate_tenant
@@ -46,19 +44,21 @@ WHERE excluded.event_time >= online_records.event_time
 """
 
 
-def _plain(record: dict[Any, Any]) -> dict[str, Any]:
-    """JSON-ready values: NaN/NA as null, numpy scalars as Python numbers (repr round-trips exactly)."""
-    out: dict[str, Any] = {}
-    for key, value in record.items():
-        if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
-            out[str(key)] = None
-        elif isinstance(value, np.integer):
-            out[str(key)] = int(value)
-        elif isinstance(value, np.floating):
-            out[str(key)] = None if np.isnan(value) else float(value)
-        else:
-            out[str(key)] = value
-    return out
+def _rows(frame: pd.DataFrame) -> Iterator[tuple[Any, ...]]:
+    """Rows as Python values (NaN/NA as None); ``tolist`` widens float32 exactly, so JSON round-trips."""
+    columns = []
+    for name in frame.columns:
+        values = frame[name]
+        missing = values.isna().to_numpy()
+        plain = (
+            values.astype(object).to_numpy().tolist()
+            if values.dtype == object
+            else values.to_numpy().tolist()
+        )
+        if missing.any():
+            plain = [None if m else v for v, m in zip(plain, missing, strict=True)]
+        columns.append(plain)
+    return zip(*columns, strict=True)
 
 
 class OnlineStore:
@@ -81,7 +81,10 @@ class OnlineStore:
         """Offer each series' newest record in ``records``; returns how many rows changed."""
         validate_tenant(tenant)
         newest = records.sort_values("event_time").drop_duplicates("record_id", keep="last")
-        payloads = [json.dumps(_plain(r), allow_nan=False) for r in newest[columns].to_dict("records")]
+        payloads = [
+            json.dumps(dict(zip(columns, row, strict=True)), allow_nan=False)
+            for row in _rows(newest[columns])
+        ]
         rows = [
             (group, tenant, rid, store, sku, event, write_time, payload)
             for rid, store, sku, event, payload in zip(
