@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from inference.store.monitoring import ALL, AccuracyRow, Level
-from models.metrics import bias, coverage, pinball, qcol, wape
+from models.metrics import qcol
 
 _QUALITY_METRICS = ("MAE", "RMSE", "MeanError", "R2Score", "AbsMaxError")
 FORECAST_FRAME_COLUMNS = ("store_id", "sku", "target_date", "horizon_day", "p10", "p50", "p90", "mean")
@@ -58,51 +58,91 @@ def score(forecasts: pd.DataFrame, actuals: pd.DataFrame, forecast_set_id: str, 
 
 
 def accuracy_rows(scored: Scored, quantiles: Sequence[float]) -> list[AccuracyRow]:
-    """Rows for the total, each store and each series, over the scored days."""
+    """Rows for the total, each store and each series, over the scored days.
+
+    The metrics are models/metrics.py's (WAPE and bias of the median, pinball averaged over the
+    quantiles, lowest-to-highest quantile coverage), computed as sums per group in one pass, so
+    twenty thousand series take a groupby, not twenty thousand function calls.
+    """
     frame = scored.frame
     if frame.empty:
         return []
-    out = [_row(scored, frame, ("total", ALL, ALL), quantiles)]
-    for store_id, part in frame.groupby("store_id", sort=True):
-        out.append(_row(scored, part, ("store", str(store_id), ALL), quantiles))
-    for (store, sku), part in frame.groupby(["store_id", "sku"], sort=True):
-        out.append(_row(scored, part, ("sku", str(store), str(sku)), quantiles))
+    parts = _row_terms(frame, quantiles)
+    out = _rows(scored, parts.assign(_all=ALL), ["_all"], "total")
+    out += _rows(scored, parts, ["store_id"], "store")
+    out += _rows(scored, parts, ["store_id", "sku"], "sku")
     return out
 
 
-def _row(
-    scored: Scored, part: pd.DataFrame, key: tuple[Level, str, str], quantiles: Sequence[float]
-) -> AccuracyRow:
-    metrics = _metrics(part, quantiles)
-    return AccuracyRow(
-        level=key[0],
-        store_id=key[1],
-        sku=key[2],
-        forecast_set_id=scored.forecast_set_id,
-        model_version=scored.model_version,
-        start_date=pd.Timestamp(part["target_date"].min()).date(),
-        end_date=pd.Timestamp(part["target_date"].max()).date(),
-        n=len(part),
-        wape=metrics["wape"],
-        bias=metrics["bias"],
-        pinball=metrics["pinball"],
-        coverage=metrics["coverage"],
+def _row_terms(frame: pd.DataFrame, quantiles: Sequence[float]) -> pd.DataFrame:
+    """Per forecast row, the terms the metrics sum or average."""
+    actual = frame["actual"].to_numpy(dtype=float)
+    qs = [q for q in quantiles if qcol(q) in frame.columns]
+    losses = [
+        np.maximum(q * (actual - frame[qcol(q)].to_numpy(dtype=float)),
+                   (q - 1) * (actual - frame[qcol(q)].to_numpy(dtype=float)))
+        for q in qs
+    ]  # fmt: skip
+    lo, hi = frame[qcol(min(qs))].to_numpy(dtype=float), frame[qcol(max(qs))].to_numpy(dtype=float)
+    point = frame["p50"].to_numpy(dtype=float)
+    return pd.DataFrame(
+        {
+            "store_id": frame["store_id"],
+            "sku": frame["sku"],
+            "day": frame["target_date"],
+            "abs_error": np.abs(actual - point),
+            "error": point - actual,
+            "actual": np.abs(actual),
+            "pinball": np.mean(losses, axis=0),
+            "covered": ((actual >= lo) & (actual <= hi)).astype(float),
+        }
     )
 
 
-def _metrics(part: pd.DataFrame, quantiles: Sequence[float]) -> dict[str, float | None]:
-    actual = part["actual"].to_numpy(dtype=float)
-    point = part["p50"].to_numpy(dtype=float)
-    qs = [q for q in quantiles if qcol(q) in part.columns]
-    lo, hi = qcol(min(qs)), qcol(max(qs))
-    return {
-        "wape": _finite(wape(actual, point)),
-        "bias": _finite(bias(actual, point)),
-        "pinball": _finite(
-            float(np.mean([pinball(actual, part[qcol(q)].to_numpy(dtype=float), q) for q in qs]))
-        ),
-        "coverage": _finite(coverage(actual, part[lo].to_numpy(dtype=float), part[hi].to_numpy(dtype=float))),
-    }
+def _rows(scored: Scored, parts: pd.DataFrame, keys: list[str], level: Level) -> list[AccuracyRow]:
+    sums = parts.groupby(keys, sort=True).agg(
+        abs_error=("abs_error", "sum"),
+        error=("error", "sum"),
+        actual=("actual", "sum"),
+        pinball=("pinball", "mean"),
+        coverage=("covered", "mean"),
+        n=("covered", "size"),
+        start=("day", "min"),
+        end=("day", "max"),
+    )
+    denominator = sums["actual"].where(sums["actual"] > 0)
+    wape = (sums["abs_error"] / denominator).to_numpy(dtype=float)
+    bias = (sums["error"] / denominator).to_numpy(dtype=float)
+    pinball = sums["pinball"].to_numpy(dtype=float)
+    coverage = sums["coverage"].to_numpy(dtype=float)
+    starts = pd.to_datetime(sums["start"]).dt.date.tolist()
+    ends = pd.to_datetime(sums["end"]).dt.date.tolist()
+    counts = sums["n"].astype(int).tolist()
+    return [
+        AccuracyRow(
+            level=level,
+            store_id=store_id,
+            sku=sku,
+            forecast_set_id=scored.forecast_set_id,
+            model_version=scored.model_version,
+            start_date=starts[i],
+            end_date=ends[i],
+            n=counts[i],
+            wape=_finite(wape[i]),
+            bias=_finite(bias[i]),
+            pinball=_finite(pinball[i]),
+            coverage=_finite(coverage[i]),
+        )
+        for i, (store_id, sku) in enumerate(_keys(sums.index, level))
+    ]
+
+
+def _keys(index: pd.Index, level: Level) -> list[tuple[str, str]]:
+    if level == "sku":
+        return [(str(store), str(sku)) for store, sku in index]
+    if level == "store":
+        return [(str(store), ALL) for store in index]
+    return [(ALL, ALL)] * len(index)
 
 
 def daily_sums(scored: Scored) -> dict[str, dict[str, float]]:

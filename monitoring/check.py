@@ -27,11 +27,11 @@ import pandas as pd
 
 from inference.store.factory import open_forecast_store
 from inference.store.history import upsert_history
-from inference.store.monitoring import Decision, MonitoringStore, forecasts_between
+from inference.store.monitoring import AccuracyRow, Decision, MonitoringStore, forecasts_between
 from inference.store.sql import SqlForecastStore
 from models.registry.base import PENDING, ModelRegistry, ModelVersion
 from monitoring import accuracy as acc
-from monitoring.drift import DriftResult, detect_drift
+from monitoring.drift import DriftResult, detect_drift, series_level
 from monitoring.lake import SalesReader
 from monitoring.policy import Evidence, evaluate, should_retrain
 from monitoring.reports import write_check_reports
@@ -101,6 +101,27 @@ def run_check(
         store.close()
 
 
+@dataclass(frozen=True)
+class _Scoring:
+    scored: acc.Scored | None
+    rows: list[AccuracyRow]
+    quality: dict[str, float | None]
+    quality_snapshot: Any
+    facts: dict[str, int]
+
+    @property
+    def daily(self) -> dict[str, dict[str, float]]:
+        return acc.daily_sums(self.scored) if self.scored is not None else {}
+
+    def version(self, serving: ModelVersion | None) -> int | None:
+        if self.scored is not None:
+            return self.scored.model_version
+        return serving.version if serving is not None else None
+
+    def summary(self) -> dict[str, Any] | None:
+        return _accuracy_summary(self.rows, self.scored, self.quality)
+
+
 class _Check:
     def __init__(  # noqa: PLR0917 - private, called once above
         self,
@@ -128,64 +149,37 @@ class _Check:
         previous = self.monitor.decisions(self.tenant, limit=PREVIOUS_CHECKS)
         since = _watermark(previous, serving)
         starts = first_sales(sales)
-        arrived = (
-            dense_panel(sales, starts, since + step(freq), last, freq)
-            if since is not None and since < last
-            else dense_panel(sales, starts, last + step(freq), last, freq)
-        )
-        self.say(f"scoring forecasts on {arrived['date'].nunique()} new period(s)")
-        scored = self._score(arrived)
-        rows = acc.accuracy_rows(scored, self.settings.quantiles) if scored is not None else []
-        quality, quality_snapshot = (
-            acc.evidently_quality(scored) if rows and scored is not None else ({}, None)
-        )
-        self.monitor.write_accuracy(self.tenant, self.check_id, self.now, rows)
-        history = (
-            upsert_history(self.store.engine, self.tenant, [_history_rows(arrived)]).rows
-            if len(arrived)
-            else 0
-        )
+        scoring = self._accuracy(sales, starts, freq, since, last)
         drift, windows = self._drift(sales, starts, freq, last, serving)
-        daily = acc.daily_sums(scored) if scored is not None else {}
-        merged = acc.merge_daily([d.details.get("daily", {}) for d in reversed(previous)] + [daily])
-        period = step(freq).days
-        trailing = acc.trailing_wape(merged, self.policy.accuracy_window_days * period)
-        version = self._version(scored.model_version if scored is not None else None, serving)
-        backtest = _backtest_wape(version)
+        version = self._version(scoring.version(serving), serving)
+        trailing = self._trailing(previous, scoring, serving, freq)
         runs = self.trigger.builds(self.tenant)
         evidence = Evidence(
             requested=requested,
             trailing_wape=trailing,
-            backtest_wape=backtest,
+            backtest_wape=_backtest_wape(version),
             drift_share=drift.share if drift is not None else None,
             drifted=tuple(drift.drifted) if drift is not None else (),
             compared_columns=len(drift.columns) if drift is not None else 0,
             psi=drift.psi if drift is not None else None,
             last_build_at=runs[0].started_at if runs else None,
-            period_days=period,
+            period_days=step(freq).days,
         )
         results = evaluate(self.policy, evidence, self.now)
         retrain = should_retrain(self.policy, results)
-        blocked = (
-            debounce(
-                runs, _pending(self.registry, self.tenant, serving), self.policy, self.now, manual=requested
-            )
-            if retrain
-            else None
-        )
-        action = "none" if not retrain else ("debounced" if blocked else "starting")
+        pending = _pending(self.registry, self.tenant, serving) if retrain else None
+        blocked = debounce(runs, pending, self.policy, self.now, manual=requested) if retrain else None
         details: dict[str, Any] = {
             "frequency": freq,
             "serving_version": serving.version if serving else None,
-            "backtest_wape": backtest,
+            "backtest_wape": evidence.backtest_wape,
             "actuals": {
                 "since": since.date().isoformat() if since is not None else None,
                 "through": last.date().isoformat(),
-                "periods": int(arrived["date"].nunique()),
-                "history_rows": history,
+                **scoring.facts,
             },
-            "accuracy": _accuracy_summary(rows, scored, quality),
-            "daily": daily,
+            "accuracy": scoring.summary(),
+            "daily": scoring.daily,
             "trailing_wape": dict(list(trailing.items())[-TRAILING_KEPT:]),
             "drift": ({"windows": windows, **drift.as_dict()} if drift is not None else {"skipped": windows}),
             "debounce": blocked,
@@ -197,21 +191,73 @@ class _Check:
             checked_at=self.now,
             origin=origin,
             retrain=retrain,
-            action=action,
+            action="none" if not retrain else ("debounced" if blocked else "starting"),
             reasons=[r.as_dict() for r in results],
             model_version=version.version if version else None,
             actuals_through=last.date(),
             details=details,
         )
         self.monitor.record_decision(decision)
-        snapshots = (drift.snapshot if drift else None, quality_snapshot) if html else (None, None)
+        return self._finish(decision, results, version, drift, scoring, reports=reports, html=html)
+
+    def _finish(
+        self,
+        decision: Decision,
+        results: list[Any],
+        version: ModelVersion | None,
+        drift: DriftResult | None,
+        scoring: _Scoring,
+        *,
+        reports: bool,
+        html: bool,
+    ) -> CheckOutcome:
+        """Reports first (a long build must not delay them), then the build, then the final summary."""
+        snapshots = (drift.snapshot if drift else None, scoring.quality_snapshot) if html else (None, None)
         folder = self._reports(decision, *snapshots) if reports else None
-        run = self._start(decision, results, version) if action == "starting" else None
+        run = self._start(decision, results, version) if decision.action == "starting" else None
         final = self.monitor.decision(self.tenant, self.check_id) or decision
         summary = _summary(final, folder)
         if folder is not None:
             write_check_reports(folder, summary, None, None)  # the summary again, with the run's outcome
         return CheckOutcome(final, summary, drift, run, folder)
+
+    def _accuracy(
+        self,
+        sales: pd.DataFrame,
+        starts: pd.Series,
+        freq: str,
+        since: pd.Timestamp | None,
+        last: pd.Timestamp,
+    ) -> _Scoring:
+        """Score the days since the watermark, store the rows, upsert those days' actuals for charts."""
+        first = since + step(freq) if since is not None else last + step(freq)
+        arrived = dense_panel(sales, starts, first, last, freq)
+        self.say(f"scoring forecasts on {arrived['date'].nunique()} new period(s)")
+        scored = self._score(arrived)
+        rows = acc.accuracy_rows(scored, self.settings.quantiles) if scored is not None else []
+        quality, snapshot = acc.evidently_quality(scored) if rows and scored is not None else ({}, None)
+        self.monitor.write_accuracy(self.tenant, self.check_id, self.now, rows)
+        # the lake's rows as they are (no zero rows added), as the forecast pipeline publishes them
+        recorded = sales[sales["date"] >= first]
+        history = (
+            upsert_history(self.store.engine, self.tenant, [_history_rows(recorded)])
+            if len(recorded)
+            else None
+        )
+        facts = {"periods": int(arrived["date"].nunique()), "history_rows": history.rows if history else 0}
+        return _Scoring(scored, rows, quality, snapshot, facts)
+
+    def _trailing(
+        self, previous: list[Decision], scoring: _Scoring, serving: ModelVersion | None, freq: str
+    ) -> dict[str, float]:
+        """Trailing WAPE per day over this check's and earlier checks' days, forecast by one version.
+
+        Only days the same version forecast count: a newly approved model starts with a clean slate.
+        """
+        version = scoring.version(serving)
+        earlier = [d.details.get("daily", {}) for d in reversed(previous) if _scored_version(d) == version]
+        merged = acc.merge_daily([*earlier, scoring.daily])
+        return acc.trailing_wape(merged, self.policy.accuracy_window_days * step(freq).days)
 
     def _score(self, arrived: pd.DataFrame) -> acc.Scored | None:
         """Score the new days against the complete set covering most of them (newest on a tie)."""
@@ -246,9 +292,12 @@ class _Check:
         if windows is None:
             return None, f"too few periods after the training window (ends {window[1].date()}) to compare"
         self.say(f"comparing {windows.as_dict()['current']} with {windows.as_dict()['reference']}")
-        reference = dense_panel(sales, starts, windows.reference_start, windows.reference_end, freq)
-        current = dense_panel(sales, starts, windows.current_start, windows.current_end, freq)
-        return detect_drift(reference, current, freq), windows.as_dict()
+        reference, current, reference_level, current_level = (
+            dense_panel(sales, starts, *span, freq)
+            for span in (windows.reference, windows.current, windows.reference_level, windows.current_level)
+        )
+        levels = (series_level(reference_level), series_level(current_level))
+        return detect_drift(reference, current, freq, levels), windows.as_dict()
 
     def _version(self, scored_version: int | None, serving: ModelVersion | None) -> ModelVersion | None:
         if scored_version is None or (serving is not None and serving.version == scored_version):
@@ -291,6 +340,12 @@ def _watermark(previous: list[Decision], serving: ModelVersion | None) -> pd.Tim
     return window[1] if window is not None else None
 
 
+def _scored_version(decision: Decision) -> int | None:
+    accuracy = decision.details.get("accuracy") or {}
+    version = accuracy.get("model_version")
+    return int(version) if version is not None else None
+
+
 def _training_window(version: ModelVersion | None) -> tuple[pd.Timestamp, pd.Timestamp] | None:
     if version is None:
         return None
@@ -316,12 +371,12 @@ def _pending(registry: ModelRegistry, tenant: str, serving: ModelVersion | None)
     return max(waiting) if waiting else None
 
 
-def _history_rows(panel: pd.DataFrame) -> list[tuple[Any, ...]]:
-    price = panel["unit_price"] if "unit_price" in panel.columns else pd.Series(None, index=panel.index)
+def _history_rows(rows: pd.DataFrame) -> list[tuple[Any, ...]]:
+    price = rows["unit_price"] if "unit_price" in rows.columns else pd.Series(None, index=rows.index)
     return [
         (s, k, d.date(), float(u), None if pd.isna(p) else float(p))
         for s, k, d, u, p in zip(
-            panel["store_id"], panel["sku"], panel["date"], panel["units"], price, strict=True
+            rows["store_id"], rows["sku"], rows["date"], rows["units"], price, strict=True
         )
     ]
 

@@ -2,11 +2,12 @@
 
 Columns compared (those a tenant's data has): the units distribution twice, as raw units (the mix
 of series: a new best seller shows here) and as ``units_index``, each series' units over its own
-reference-window mean (a level shift of one department shows here, while in raw units it hides
-inside the spread between big and small series); ``unit_price``; ``zero_sale`` (the zero share);
-``on_promotion``; the calendar mix (``day_of_week`` for daily data, ``month``). Evidently picks
-each column's test by type and sample size (K-S / chi-square / Z-test up to 1,000 rows,
-Wasserstein / Jensen-Shannon distance above) and reports the share of drifted columns.
+level just before the window (see monitoring/windows.py: a level shift of one department shows
+here, while in raw units it hides inside the spread between big and small series);
+``unit_price``; ``zero_sale`` (the zero share); ``on_promotion``; the calendar mix
+(``day_of_week`` for daily data, ``month``). Evidently picks each column's test by type and
+sample size (K-S / chi-square / Z-test up to 1,000 rows, Wasserstein / Jensen-Shannon distance
+above) and reports the share of drifted columns.
 
 PSI of the target is computed here on ``units_index`` with ten reference-quantile bins. Under no
 drift, n·m/(n+m)·PSI is approximately chi-square with bins-1 degrees of freedom, so a sample of a
@@ -86,13 +87,20 @@ class DriftResult:
         }
 
 
+Levels = tuple[pd.Series, pd.Series]  # (reference, current): mean units per series before each window
+
+
+def series_level(panel: pd.DataFrame) -> pd.Series:
+    """Mean units per series over a (level window's) dense panel; series that sold nothing drop out."""
+    level = panel.groupby(["store_id", "sku"])["units"].mean()
+    return level[level > 0].rename("_level")
+
+
 def drift_frames(
-    reference: pd.DataFrame, current: pd.DataFrame, freq: str
+    reference: pd.DataFrame, current: pd.DataFrame, freq: str, levels: Levels
 ) -> tuple[pd.DataFrame, pd.DataFrame, list[str], list[str], dict[str, str]]:
     """The compared columns of both windows (from :func:`monitoring.windows.dense_panel` frames)."""
-    level = reference.groupby(["store_id", "sku"])["units"].mean()
-    level = level[level > 0].rename("_level")
-    frames = [_columns(frame, level, freq) for frame in (reference, current)]
+    frames = [_columns(frame, level, freq) for frame, level in zip((reference, current), levels, strict=True)]
     numerical: list[str] = []
     categorical: list[str] = []
     skipped: dict[str, str] = {}
@@ -114,7 +122,7 @@ def drift_frames(
 def _columns(panel: pd.DataFrame, level: pd.Series, freq: str) -> pd.DataFrame:
     out = pd.DataFrame(index=panel.index)
     out["units"] = panel["units"].astype(float)
-    joined = panel[["store_id", "sku"]].join(level, on=["store_id", "sku"])["_level"]
+    joined = panel[["store_id", "sku"]].join(level.rename("_level"), on=["store_id", "sku"])["_level"]
     out["units_index"] = (panel["units"] / joined).astype(float)
     if "unit_price" in panel.columns:
         out["unit_price"] = panel["unit_price"].astype(float)
@@ -162,9 +170,13 @@ def target_psi(reference: pd.DataFrame, current: pd.DataFrame) -> Psi:
     return Psi(value, psi_floor(used, len(ref), len(cur)), used, len(ref), len(cur), column)
 
 
-def detect_drift(reference_panel: pd.DataFrame, current_panel: pd.DataFrame, freq: str) -> DriftResult:
+def detect_drift(
+    reference_panel: pd.DataFrame, current_panel: pd.DataFrame, freq: str, levels: Levels
+) -> DriftResult:
     """Per-column Evidently tests, the share of drifted columns, and PSI of the target."""
-    reference, current, numerical, categorical, skipped = drift_frames(reference_panel, current_panel, freq)
+    reference, current, numerical, categorical, skipped = drift_frames(
+        reference_panel, current_panel, freq, levels
+    )
     columns, snapshot = _evidently(reference, current, numerical, categorical)
     share = sum(c.drifted for c in columns) / len(columns) if columns else 0.0
     return DriftResult(

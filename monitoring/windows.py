@@ -7,6 +7,11 @@ just before it would call every autumn a drift; comparing it with last October d
 Without a year of history the reference is the end of the training window, and the summary says
 so (expect seasonal false alarms then).
 
+Each window also has a *level* window: the same number of periods just before it ends its run-up
+(the end of training for the current window, the same dates a year earlier for the reference).
+Dividing a series' units by its level gives an index that a year's growth, or a level change the
+model has already been trained on, leaves alone, while a change after training moves it.
+
 Retail exports omit days without sales, so the lake has no row for them. The panel puts them back:
 every series from its first sale on gets one row per period, with 0 units where the lake has none.
 """
@@ -26,21 +31,29 @@ MIN_CURRENT_PERIODS = {"D": 7, "W": 2}
 YEAR_OVER_YEAR = "year-over-year"
 END_OF_TRAINING = "end of training"
 
+Span = tuple[pd.Timestamp, pd.Timestamp]
+
 
 @dataclass(frozen=True)
 class Windows:
-    current_start: pd.Timestamp
-    current_end: pd.Timestamp
-    reference_start: pd.Timestamp
-    reference_end: pd.Timestamp
+    current: Span
+    reference: Span
+    current_level: Span  # the end of training
+    reference_level: Span  # a year before that, or the reference itself (end-of-training alignment)
     alignment: str  # YEAR_OVER_YEAR or END_OF_TRAINING
 
     def as_dict(self) -> dict[str, str]:
         return {
-            "current": f"{self.current_start.date()}..{self.current_end.date()}",
-            "reference": f"{self.reference_start.date()}..{self.reference_end.date()}",
+            "current": _span(self.current),
+            "reference": _span(self.reference),
+            "current_level": _span(self.current_level),
+            "reference_level": _span(self.reference_level),
             "alignment": self.alignment,
         }
+
+
+def _span(span: Span) -> str:
+    return f"{span[0].date()}..{span[1].date()}"
 
 
 def step(freq: str) -> pd.Timedelta:
@@ -61,11 +74,15 @@ def choose_windows(
     n = (last_date - current_start) // one + 1
     if n < MIN_CURRENT_PERIODS[base(freq)]:
         return None
-    ref_start, ref_end = current_start - YEAR, last_date - YEAR
-    if ref_start >= train_start and ref_end <= train_end:
-        return Windows(current_start, last_date, ref_start, ref_end, YEAR_OVER_YEAR)
-    ref_start = max(train_end - (n - 1) * one, train_start)
-    return Windows(current_start, last_date, ref_start, train_end, END_OF_TRAINING)
+    current = (current_start, last_date)
+    level = (max(train_end - (n - 1) * one, train_start), train_end)
+    if level[0] - YEAR >= train_start and last_date - YEAR <= train_end:
+        return Windows(current, _back(current), level, _back(level), YEAR_OVER_YEAR)
+    return Windows(current, level, level, level, END_OF_TRAINING)
+
+
+def _back(span: Span) -> Span:
+    return span[0] - YEAR, span[1] - YEAR
 
 
 def first_sales(sales: pd.DataFrame) -> pd.Series:

@@ -7,7 +7,15 @@ import pandas as pd
 import pytest
 from realcuts import store_item_cut
 
-from monitoring.drift import detect_drift, population_stability, psi_floor, target_psi
+from monitoring.drift import (
+    Levels,
+    detect_drift,
+    drift_frames,
+    population_stability,
+    psi_floor,
+    series_level,
+    target_psi,
+)
 from monitoring.windows import END_OF_TRAINING, YEAR_OVER_YEAR, choose_windows, dense_panel, first_sales
 
 T = pd.Timestamp
@@ -17,21 +25,28 @@ def test_windows_compare_with_the_same_weeks_a_year_earlier_when_training_has_th
     w = choose_windows(T("2017-10-14"), T("2016-06-01"), T("2017-09-30"), "D", 2)
     assert w is not None
     assert w.alignment == YEAR_OVER_YEAR
-    assert (w.current_start, w.current_end) == (T("2017-10-01"), T("2017-10-14"))
-    assert (w.reference_start, w.reference_end) == (T("2016-10-02"), T("2016-10-15"))  # same weekdays
-    assert w.reference_start.day_name() == w.current_start.day_name()
+    assert w.current == (T("2017-10-01"), T("2017-10-14"))
+    assert w.reference == (T("2016-10-02"), T("2016-10-15"))  # 364 days back: the same weekdays
+    assert w.reference[0].day_name() == w.current[0].day_name()
+    assert w.current_level == (T("2017-09-17"), T("2017-09-30"))  # the end of training
+    assert w.reference_level == (T("2016-09-18"), T("2016-10-01"))
     # the current window never reaches back into training
     w = choose_windows(T("2017-10-09"), T("2016-06-01"), T("2017-09-30"), "D", 2)
     assert w is not None
-    assert w.current_start == T("2017-10-01")
+    assert (w.current, w.current_level) == (
+        (T("2017-10-01"), T("2017-10-09")),
+        (T("2017-09-22"), T("2017-09-30")),
+    )
     assert choose_windows(T("2017-10-05"), T("2016-06-01"), T("2017-09-30"), "D", 2) is None  # 5 days only
     short = choose_windows(T("2017-10-14"), T("2017-03-01"), T("2017-09-30"), "D", 2)
     assert short is not None
     assert short.alignment == END_OF_TRAINING
-    assert (short.reference_start, short.reference_end) == (T("2017-09-17"), T("2017-09-30"))
+    assert (
+        short.reference == short.current_level == short.reference_level == (T("2017-09-17"), T("2017-09-30"))
+    )
     weekly = choose_windows(T("2012-10-26"), T("2010-02-05"), T("2012-08-31"), "W-FRI", 2)
     assert weekly is not None  # weekly data: at least 4 periods, whatever current_weeks says
-    assert (weekly.current_start, weekly.reference_start) == (T("2012-10-05"), T("2011-10-07"))
+    assert (weekly.current[0], weekly.reference[0]) == (T("2012-10-05"), T("2011-10-07"))
 
 
 def test_dense_panel_puts_back_the_days_without_sales() -> None:
@@ -74,13 +89,25 @@ def test_psi_matches_its_formula_and_the_floor_bounds_sampling_noise() -> None:
     assert psi_floor(10, 100_000, 100_000) < 0.001  # at a real tenant's size the plain 0.1 rule applies
 
 
-def _windows(
-    sales: pd.DataFrame, start: str, end: str, shift: pd.Timedelta
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _panels(sales: pd.DataFrame, last: str, train_end: str) -> tuple[pd.DataFrame, pd.DataFrame, Levels]:
+    w = choose_windows(T(last), T("2016-06-01"), T(train_end), "D", 2)
+    assert w is not None
+    assert w.alignment == YEAR_OVER_YEAR
     starts = first_sales(sales)
-    current = dense_panel(sales, starts, T(start), T(end), "D")
-    reference = dense_panel(sales, starts, T(start) - shift, T(end) - shift, "D")
-    return reference, current
+    ref, cur, ref_level, cur_level = (
+        dense_panel(sales, starts, *span, "D")
+        for span in (w.reference, w.current, w.reference_level, w.current_level)
+    )
+    return ref, cur, (series_level(ref_level), series_level(cur_level))
+
+
+def _shift(frame: pd.DataFrame, since: str = "2000-01-01") -> pd.DataFrame:
+    """The department (items 1-3): demand up 40 %, price cut by 20 %, from ``since``."""
+    out = frame.copy()
+    dept = out["sku"].isin(["1", "2", "3"]) & (out["date"] >= since)
+    out.loc[dept, "units"] = (out.loc[dept, "units"] * 1.4).round()
+    out.loc[dept, "unit_price"] *= 0.8
+    return out
 
 
 @pytest.fixture(scope="module")
@@ -90,8 +117,8 @@ def priced() -> pd.DataFrame:
 
 
 def test_real_weeks_unchanged_show_no_drift_and_a_department_shift_does(priced: pd.DataFrame) -> None:
-    reference, current = _windows(priced, "2017-10-15", "2017-10-28", pd.Timedelta(days=364))
-    calm = detect_drift(reference, current, "D")
+    reference, current, levels = _panels(priced, "2017-10-28", "2017-10-14")
+    calm = detect_drift(reference, current, "D", levels)
     assert calm.drifted == []
     assert calm.share == 0.0
     compared = {"units", "units_index", "unit_price", "zero_sale", "day_of_week", "month"}
@@ -99,31 +126,34 @@ def test_real_weeks_unchanged_show_no_drift_and_a_department_shift_does(priced: 
     assert calm.skipped == {"on_promotion": "no values in either window"}
     assert not calm.psi.exceeds(0.1)
 
-    shifted = current.copy()
-    dept = shifted["sku"].isin(["1", "2", "3"])
-    shifted.loc[dept, "units"] = (shifted.loc[dept, "units"] * 1.4).round()
-    shifted.loc[dept, "unit_price"] *= 0.8
-    drift = detect_drift(reference, shifted, "D")
+    drift = detect_drift(reference, _shift(current), "D", levels)
     assert {"units_index", "unit_price"} <= set(drift.drifted)
     assert drift.psi.exceeds(0.1)
     assert drift.psi.column == "units_index"
     assert drift.snapshot is not None
     methods = {c.column: c.method for c in drift.columns}
-    assert methods["units"].startswith("K-S")
+    assert methods["units"].startswith("K-S")  # up to 1,000 rows per window
     assert methods["day_of_week"].startswith("chi-square")
     as_dict = drift.as_dict()
     assert as_dict["drifted"] == drift.drifted
     assert as_dict["psi"]["value"] == pytest.approx(drift.psi.value, 1e-4)
 
 
-def test_psi_of_the_target_is_per_series_so_a_small_series_shift_is_not_hidden(priced: pd.DataFrame) -> None:
-    reference, current = _windows(priced, "2017-10-15", "2017-10-28", pd.Timedelta(days=364))
-    shifted = current.copy()
-    small = shifted["sku"].isin(["1", "2", "3"])
-    shifted.loc[small, "units"] *= 1.4
-    raw = population_stability(reference["units"].to_numpy(), shifted["units"].to_numpy())[0]
-    from monitoring.drift import drift_frames
+def test_a_level_change_the_model_was_trained_on_is_not_drift(priced: pd.DataFrame) -> None:
+    """Shifted since September, trained to mid-October: the index sees no change in late October."""
+    shifted = _shift(priced, since="2017-09-01")
+    reference, current, levels = _panels(shifted, "2017-10-28", "2017-10-14")
+    ref, cur, *_ = drift_frames(reference, current, "D", levels)
+    assert not target_psi(ref, cur).exceeds(0.1)
+    # a reference-window level (no run-up) would have called the same weeks a drift
+    naive = (series_level(reference), series_level(reference))
+    ref, cur, *_ = drift_frames(reference, current, "D", naive)
+    assert target_psi(ref, cur).exceeds(0.1)
 
-    ref, cur, *_ = drift_frames(reference, shifted, "D")
-    indexed = target_psi(ref, cur)
-    assert indexed.value > 2 * raw  # raw units mix big and small series; the index does not
+
+def test_psi_of_the_target_is_per_series_so_a_small_series_shift_is_not_hidden(priced: pd.DataFrame) -> None:
+    reference, current, levels = _panels(priced, "2017-10-28", "2017-10-14")
+    shifted = _shift(current)
+    raw = population_stability(reference["units"].to_numpy(), shifted["units"].to_numpy())[0]
+    ref, cur, *_ = drift_frames(reference, shifted, "D", levels)
+    assert target_psi(ref, cur).value > 2 * raw  # raw units mix big and small series; the index does not
