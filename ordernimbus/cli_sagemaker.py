@@ -157,7 +157,7 @@ def pipeline_definition(  # noqa: PLR0917 - one parameter per CLI option
     spark_min_rows: SparkRows = 50_000_000,
 ) -> None:
     """Print (or write) a pipeline definition as JSON; offline, no AWS credentials needed."""
-    from pipelines.sagemaker_code import current_bundle
+    from pipelines.sagemaker_code import artifacts, current_bundle
     from pipelines.sagemaker_target import apply_placeholders
 
     s = get_settings()
@@ -187,11 +187,12 @@ def pipeline_definition(  # noqa: PLR0917 - one parameter per CLI option
             (out_dir / f"{key}.json").write_text(body)
         if sm_target is not None:
             bundle = current_bundle()
-            code = out_dir / bundle.key("code").removeprefix("code/")
-            code.parent.mkdir(parents=True, exist_ok=True)
-            code.write_bytes(bundle.data)
-            where = apply_placeholders(bundle.uri(sm_target.bucket, sm_target.prefix))
-            err.print(f"code archive (upload to {where}): {code}")
+            folder = out_dir / bundle.key("code").removeprefix("code/").rsplit("/", 1)[0]
+            folder.mkdir(parents=True, exist_ok=True)
+            for file, data in artifacts(bundle).items():
+                (folder / file).write_bytes(data)
+            where = apply_placeholders(bundle.uri(sm_target.bucket, sm_target.prefix).rsplit("/", 1)[0])
+            err.print(f"code objects (upload them to {where}/): {folder}")
         err.print(f"wrote {', '.join(str(out_dir / f'{k}.json') for k in bodies)}")
     elif out_file:
         out_file.parent.mkdir(parents=True, exist_ok=True)

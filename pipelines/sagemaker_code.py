@@ -103,22 +103,27 @@ def current_bundle() -> CodeBundle:
     return build_bundle()
 
 
+def artifacts(bundle: CodeBundle) -> dict[str, bytes]:
+    """Every object of the bundle's folder: the archive, and the Spark step's app and py-files."""
+    from pipelines.sagemaker_spark import spark_files
+
+    return {ARCHIVE: bundle.data, **spark_files(bundle.data)}
+
+
 def upload_bundle(bundle: CodeBundle, bucket: str, prefix: str, s3: Any) -> bool:
-    """Put the archive at its content key unless it is there already; True when it was uploaded."""
+    """Put the bundle's objects at their content keys unless they are there; True if anything was put."""
     from botocore.exceptions import ClientError
 
-    key = bundle.key(prefix)
-    try:
-        s3.head_object(Bucket=bucket, Key=key)
-        return False
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
-            raise
-    s3.put_object(
-        Bucket=bucket,
-        Key=key,
-        Body=bundle.data,
-        ContentType="application/gzip",
-        Metadata={"sha256": bundle.sha256},
-    )
-    return True
+    folder = bundle.key(prefix).rsplit("/", 1)[0]
+    uploaded = False
+    for name, data in artifacts(bundle).items():
+        key = f"{folder}/{name}"
+        try:
+            s3.head_object(Bucket=bucket, Key=key)
+            continue
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
+                raise
+        s3.put_object(Bucket=bucket, Key=key, Body=data, Metadata={"sha256": bundle.sha256})
+        uploaded = True
+    return uploaded

@@ -52,6 +52,7 @@ class SageMakerTarget:
     volume_gb: int = 30
     spark_features: bool = False  # compile the features step as a PySparkProcessor (large tenants)
     spark_instance_count: int = 2
+    spark_image_uri: str | None = None  # None: the SageMaker Spark processing image of the region
     # environment of the steps with side effects (registry, forecast store), e.g. backends
     side_effect_env: tuple[tuple[str, str], ...] = field(default=())
     placeholders: bool = False
@@ -63,6 +64,8 @@ class SageMakerTarget:
         return self.inference_image_uri or _framework_image(self.region, "inference")
 
     def spark_image(self) -> str:
+        if self.spark_image_uri:
+            return self.spark_image_uri
         from sagemaker.core import image_uris
 
         return str(image_uris.retrieve("spark", self.region, version=SPARK_VERSION, image_scope="processing"))
