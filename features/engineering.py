@@ -29,6 +29,9 @@ from features.calendar import calendar_columns, calendar_frame, country_code
 from features.frequency import base, pandas_alias, season_length, year_length
 from features.rolling import forward_fill, last_index, rolling_extreme, rolling_mean, rolling_mean_std, shift
 
+# Bump when a transform changes what it computes: the version of every spec changes with it, so the
+# feature store recomputes everything instead of mixing old and new values.
+REVISION = 2
 KEYS = ("store_id", "sku")
 HIERARCHY = ("category", "department")  # string columns of the series turned into categorical codes
 PRICE = "unit_price"
@@ -71,9 +74,20 @@ class FeatureSpec:
 
     @property
     def version(self) -> str:
-        text = repr((self.freq, self.lags, self.windows, self.stats, self.country, self.covariates))
-        if self.price_known_ahead or self.store_countries:
-            text += repr((self.price_known_ahead, self.store_countries))
+        """Parameters plus ``REVISION``: stored features of another version are recomputed, not mixed."""
+        text = repr(
+            (
+                REVISION,
+                self.freq,
+                self.lags,
+                self.windows,
+                self.stats,
+                self.country,
+                self.covariates,
+                self.price_known_ahead,
+                self.store_countries,
+            )
+        )
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
     @property

@@ -172,3 +172,15 @@ def test_a_feature_never_changes_type(tmp_path: Path, sales: pd.DataFrame) -> No
     with pytest.raises(FeatureStoreError, match="lag_1"):
         store.ensure_group("acme", retyped)
     assert "unit_price" in store.declared("acme", GROUP)  # the tenant's covariates were appended
+
+
+def test_a_new_feature_spec_recomputes_everything(tmp_path: Path, sales: pd.DataFrame) -> None:
+    store = open_store(tmp_path)
+    history = sales[sales["date"] <= "2016-09-30"]
+    materialize(store, "acme", history, "D")
+    state = store.read_state("acme", GROUP)
+    assert state is not None
+    assert state["spec_version"] == sales_group("D").spec.version
+    store.write_state("acme", GROUP, {**state, "spec_version": "older-code"})
+    again = materialize(store, "acme", history, "D")
+    assert (again.mode, again.records) == ("full", len(history))
