@@ -145,6 +145,28 @@ def _keys(index: pd.Index, level: Level) -> list[tuple[str, str]]:
     return [(ALL, ALL)] * len(index)
 
 
+def summary(
+    rows: Sequence[AccuracyRow], scored: Scored | None, quality: dict[str, float | None]
+) -> dict[str, Any] | None:
+    """The check's headline accuracy (its total row) for the decision and the JSON summary."""
+    total = next((r for r in rows if r.level == "total"), None)
+    if total is None or scored is None:
+        return None
+    return {
+        "forecast_set_id": scored.forecast_set_id,
+        "model_version": scored.model_version,
+        "start": total.start_date.isoformat(),
+        "end": total.end_date.isoformat(),
+        "n": total.n,
+        "wape": total.wape,
+        "bias": total.bias,
+        "pinball": total.pinball,
+        "coverage": total.coverage,
+        "series": sum(r.level == "sku" for r in rows),
+        "evidently": quality,
+    }
+
+
 def daily_sums(scored: Scored) -> dict[str, dict[str, float]]:
     """Per scored day: sum of absolute median errors, sum of actuals, points (JSON-ready)."""
     frame = scored.frame

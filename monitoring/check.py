@@ -19,7 +19,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,7 @@ from monitoring import accuracy as acc
 from monitoring.drift import DriftResult, detect_drift, series_level
 from monitoring.lake import SalesReader
 from monitoring.policy import Evidence, evaluate, should_retrain
-from monitoring.reports import write_check_reports
+from monitoring.reports import check_summary, write_check_reports
 from monitoring.trigger import BuildRun, BuildTrigger, LocalTrigger, debounce
 from monitoring.windows import choose_windows, dense_panel, first_sales, step
 from ordernimbus.errors import NotFoundError, OrderNimbusError
@@ -119,7 +119,7 @@ class _Scoring:
         return serving.version if serving is not None else None
 
     def summary(self) -> dict[str, Any] | None:
-        return _accuracy_summary(self.rows, self.scored, self.quality)
+        return acc.summary(self.rows, self.scored, self.quality)
 
 
 class _Check:
@@ -216,7 +216,7 @@ class _Check:
         folder = self._reports(decision, *snapshots) if reports else None
         run = self._start(decision, results, version) if decision.action == "starting" else None
         final = self.monitor.decision(self.tenant, self.check_id) or decision
-        summary = _summary(final, folder)
+        summary = check_summary(final, folder)
         if folder is not None:
             write_check_reports(folder, summary, None, None)  # the summary again, with the run's outcome
         return CheckOutcome(final, summary, drift, run, folder)
@@ -297,7 +297,7 @@ class _Check:
             for span in (windows.reference, windows.current, windows.reference_level, windows.current_level)
         )
         levels = (series_level(reference_level), series_level(current_level))
-        return detect_drift(reference, current, freq, levels), windows.as_dict()
+        return detect_drift(reference, current, freq, levels, self.policy.drift_share), windows.as_dict()
 
     def _version(self, scored_version: int | None, serving: ModelVersion | None) -> ModelVersion | None:
         if scored_version is None or (serving is not None and serving.version == scored_version):
@@ -310,7 +310,7 @@ class _Check:
     def _reports(self, decision: Decision, drift: Any, quality: Any) -> Path:
         folder = tenant_dir(self.settings.reports_dir, self.tenant, "monitor", self.check_id)
         self.say(f"writing reports to {folder}")
-        write_check_reports(folder, _summary(decision, folder), drift, quality)
+        write_check_reports(folder, check_summary(decision, folder), drift, quality)
         return folder
 
     def _start(self, decision: Decision, results: list[Any], version: ModelVersion | None) -> BuildRun | None:
@@ -379,40 +379,3 @@ def _history_rows(rows: pd.DataFrame) -> list[tuple[Any, ...]]:
             rows["store_id"], rows["sku"], rows["date"], rows["units"], price, strict=True
         )
     ]
-
-
-def _accuracy_summary(
-    rows: list[Any], scored: acc.Scored | None, quality: dict[str, float | None]
-) -> dict[str, Any] | None:
-    total = next((r for r in rows if r.level == "total"), None)
-    if total is None or scored is None:
-        return None
-    return {
-        "forecast_set_id": scored.forecast_set_id,
-        "model_version": scored.model_version,
-        "start": total.start_date.isoformat(),
-        "end": total.end_date.isoformat(),
-        "n": total.n,
-        **{m: getattr(total, m) for m in ("wape", "bias", "pinball", "coverage")},
-        "series": sum(r.level == "sku" for r in rows),
-        "evidently": quality,
-    }
-
-
-def _summary(decision: Decision, folder: Path | None) -> dict[str, Any]:
-    return {
-        "check_id": decision.check_id,
-        "tenant_id": decision.tenant_id,
-        "checked_at": decision.checked_at.isoformat(),
-        "origin": decision.origin,
-        "retrain": decision.retrain,
-        "action": decision.action,
-        "run_id": decision.run_id,
-        "model_version": decision.model_version,
-        "actuals_through": decision.actuals_through.isoformat()
-        if isinstance(decision.actuals_through, date)
-        else None,
-        "reasons": decision.reasons,
-        "reports": str(folder) if folder is not None else None,
-        **decision.details,
-    }

@@ -171,13 +171,20 @@ def target_psi(reference: pd.DataFrame, current: pd.DataFrame) -> Psi:
 
 
 def detect_drift(
-    reference_panel: pd.DataFrame, current_panel: pd.DataFrame, freq: str, levels: Levels
+    reference_panel: pd.DataFrame,
+    current_panel: pd.DataFrame,
+    freq: str,
+    levels: Levels,
+    drift_share: float = 0.5,
 ) -> DriftResult:
-    """Per-column Evidently tests, the share of drifted columns, and PSI of the target."""
+    """Per-column Evidently tests, the share of drifted columns, and PSI of the target.
+
+    ``drift_share`` is the tenant policy's threshold, so Evidently's report states the same rule.
+    """
     reference, current, numerical, categorical, skipped = drift_frames(
         reference_panel, current_panel, freq, levels
     )
-    columns, snapshot = _evidently(reference, current, numerical, categorical)
+    columns, snapshot = _evidently(reference, current, numerical, categorical, drift_share)
     share = sum(c.drifted for c in columns) / len(columns) if columns else 0.0
     return DriftResult(
         columns=columns,
@@ -191,13 +198,19 @@ def detect_drift(
 
 
 def _evidently(
-    reference: pd.DataFrame, current: pd.DataFrame, numerical: list[str], categorical: list[str]
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    numerical: list[str],
+    categorical: list[str],
+    drift_share: float,
 ) -> tuple[list[ColumnDrift], Any]:
     from evidently import DataDefinition, Dataset, Report
     from evidently.presets import DataDriftPreset
 
     definition = DataDefinition(numerical_columns=numerical, categorical_columns=categorical)
-    report = Report([DataDriftPreset(columns=numerical + categorical)], include_tests=True)
+    report = Report(
+        [DataDriftPreset(columns=numerical + categorical, drift_share=drift_share)], include_tests=True
+    )
     snapshot = report.run(
         Dataset.from_pandas(current, data_definition=definition),
         Dataset.from_pandas(reference, data_definition=definition),

@@ -36,6 +36,25 @@ def write_check_reports(folder: Path, summary: dict[str, Any], drift: Any, quali
     return out
 
 
+def check_summary(decision: Decision, folder: Path | None) -> dict[str, Any]:
+    """``summary.json``: the decision, its reasons and every piece of evidence, in one document."""
+    through = decision.actuals_through
+    return {
+        "check_id": decision.check_id,
+        "tenant_id": decision.tenant_id,
+        "checked_at": decision.checked_at.isoformat(),
+        "origin": decision.origin,
+        "retrain": decision.retrain,
+        "action": decision.action,
+        "run_id": decision.run_id,
+        "model_version": decision.model_version,
+        "actuals_through": through.isoformat() if through is not None else None,
+        "reasons": decision.reasons,
+        "reports": str(folder) if folder is not None else None,
+        **decision.details,
+    }
+
+
 def _atomic(path: Path, text: str) -> Path:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".tmp")
     try:
