@@ -218,8 +218,9 @@ def registry_show(
     tenant: Tenant,
     version: Annotated[int, typer.Option("--version", "-v")],
     html: Annotated[Path | None, typer.Option(help="write the model card HTML here")] = None,
+    card_json: Annotated[Path | None, typer.Option(help="write the model card JSON here")] = None,
 ) -> None:
-    """A version's metrics, lineage and approval history; --html writes its model card."""
+    """A version's metrics, lineage and approval history; --html / --card-json write its model card."""
     from models.registry.factory import open_registry
 
     try:
@@ -231,13 +232,19 @@ def registry_show(
                                    "artifact_uri": v.artifact_uri, "lineage": v.lineage, "reason": v.reason,
                                    "metrics": {k: v.metrics.get(k) for k in ("ensemble", "members", "baselines", "gate")}},
                                   default=str))
-    if html:
-        path = _write_card(registry, tenant, v, html)
-        console.print(f"model card: {path}")
+    if html or card_json:
+        try:
+            _write_card(registry, tenant, v, html, card_json)
+        except OrderNimbusError as exc:
+            fail(exc)
+        for path in (html, card_json):
+            if path:
+                console.print(f"model card: {path}")
 
 
-def _write_card(registry: Any, tenant: str, version: Any, out: Path) -> Path:
-    """Unpack the version's artifact (backtests, explanations) and render its model card."""
+def _write_card(registry: Any, tenant: str, version: Any, html: Path | None, as_json: Path | None) -> None:
+    """Unpack the version's artifact (backtests, explanations) and write its model card (then swap)."""
+    import os
     import tarfile
     import tempfile
 
@@ -250,8 +257,13 @@ def _write_card(registry: Any, tenant: str, version: Any, out: Path) -> Path:
             with tarfile.open(artifact) as tar:
                 tar.extractall(tmp, filter="data")
             artifact_dir = Path(tmp)
-        out.write_text(render_card_html(card_for(registry, tenant, version.version, artifact_dir)))
-    return out
+        card = card_for(registry, tenant, version.version, artifact_dir)
+        texts = [(html, render_card_html(card) if html else ""), (as_json, json.dumps(card, indent=2))]
+    for path, text in texts:
+        if path is not None:
+            part = path.with_name(f".{path.name}.tmp")
+            part.write_text(text)
+            os.replace(part, path)
 
 
 @registry_app.command("approve")
@@ -297,46 +309,109 @@ def registry_reject(
     console.print(f"[yellow]rejected[/] {tenant} version {v.version}")
 
 
+@registry_app.command("compare")
+def registry_compare(
+    tenant: Tenant,
+    version_a: Annotated[int, typer.Argument(help="the version to compare against (e.g. the champion)")],
+    version_b: Annotated[int, typer.Argument(help="the candidate version")],
+    as_json: Annotated[bool, typer.Option("--json", help="print the comparison as JSON")] = False,
+) -> None:
+    """Two versions side by side: every scored model's metrics, the gate, data range and lineage."""
+    from models.registry.card import compare
+    from models.registry.factory import open_registry
+
+    try:
+        result = compare(open_registry(settings()), tenant, version_a, version_b)
+    except OrderNimbusError as exc:
+        fail(exc)
+    if as_json:
+        print(json.dumps(result, default=str, indent=2))
+        return
+    a, b = result["a"], result["b"]
+    title = f"{tenant}: version {version_a} ({a['status']}) vs version {version_b} ({b['status']})"
+    table = Table(title=title)
+    for col in ("model", "role", "metric", f"v{version_a}", f"v{version_b}", "delta", "better"):
+        table.add_column(col, justify="left" if col in ("model", "role", "metric", "better") else "right")
+    for row in result["metrics"]:
+        better = {True: f"[green]v{version_b}[/]", False: f"[red]v{version_a}[/]"}.get(row["b_better"], "")
+        table.add_row(row["model"], row["kind"], row["metric"], _num(row["a"]), _num(row["b"]),
+                      _num(row["delta"], signed=True), better)
+    console.print(table)
+    gates = "  ".join(f"v{v['version']} gate {'passed' if v['gate_passed'] else 'FAILED'}" for v in (a, b))
+    console.print(gates)
+    data = result["data"]
+    for label, d in ((f"v{version_a}", data["a"]), (f"v{version_b}", data["b"])):
+        if isinstance(d, dict):
+            console.print(f"{label} data {d.get('start')} .. {d.get('end')}, {d.get('series')} series")
+    changed = {k: v for k, v in result["lineage"].items() if not v["same"]}
+    for key, values in changed.items():
+        console.print(f"lineage {key}: {values['a']} -> {values['b']}", highlight=False)
+
+
+def _num(value: Any, signed: bool = False) -> str:
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return "-"
+    return f"{value:+.4f}" if signed else f"{value:.4f}"
+
+
+@registry_app.command("audit")
+def registry_audit(
+    tenant: Tenant,
+    version: Annotated[int | None, typer.Option("--version", "-v", help="only this version")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the entries as JSON Lines")] = False,
+) -> None:
+    """The tenant's append-only registry audit log: who changed what, when and why."""
+    from models.registry.factory import open_registry
+
+    try:
+        entries = open_registry(settings()).audit_log(tenant)
+    except OrderNimbusError as exc:
+        fail(exc)
+    entries = [e for e in entries if version is None or e.version == version]
+    if as_json:
+        for e in entries:
+            print(json.dumps({"tenant_id": e.tenant_id, "at": e.at.isoformat(), "actor": e.actor,
+                              "action": e.action, "version": e.version, "detail": e.detail}, default=str))
+        return
+    table = Table("when (UTC)", "who", "action", "version", "why / what", title=f"registry audit of {tenant}")
+    for e in entries:
+        what = e.detail.get("reason") or ", ".join(f"{k}={v}" for k, v in e.detail.items())
+        overrides = e.detail.get("overrides") or []
+        if overrides:
+            what += f" [yellow](override: {', '.join(overrides)})[/]"
+        table.add_row(f"{e.at:%Y-%m-%d %H:%M:%S}", e.actor, e.action, str(e.version or ""), what)
+    console.print(table)
+
+
 # --- forecasts ---------------------------------------------------------------------------------
 @forecast_app.command("export")
 def forecast_export(
     tenant: Tenant,
-    out: Annotated[Path, typer.Option(help="CSV file to write")],
+    out: Annotated[Path, typer.Option(help="file to write (CSV or Parquet)")],
+    fmt: Annotated[str | None, typer.Option(
+        "--format", "-f", help="csv or parquet; default: from the file's suffix, else csv")] = None,
+    set_id: Annotated[str | None, typer.Option(help="a complete set other than the current one")] = None,
 ) -> None:
-    """Write the current forecast set: one row per store x sku x target_date with p10/p50/p90/mean."""
-    import csv
-    import os
+    """Write a forecast set: one row per store x sku x target_date with p10/p50/p90/mean."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress
 
+    from inference.store.export import export_set
     from inference.store.factory import open_forecast_store
 
-    store = open_forecast_store(settings())
-    current = store.current_set(tenant)
-    if current is None:
-        fail(NotFoundError(f"tenant {tenant!r} has no forecast set yet: run `ordernimbus pipeline run forecast`"))
-    tmp = out.with_name(f".{out.name}.tmp")
-    rows = 0
-    with open(tmp, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["store_id", "sku", "target_date", "horizon_day", "p10", "p50", "p90", "mean",
-                         "model_version", "forecast_set_id", "generated_at"])
-        cursor = None
-        while True:
-            page = store.query(tenant, limit=1000, cursor=cursor, set_id=current.set_id)
-            for r in page.rows:
-                writer.writerow([_safe(r.store_id), _safe(r.sku), r.target_date.isoformat(), r.horizon_day,
-                                 r.p10, r.p50, r.p90, r.mean, r.model_version, r.forecast_set_id,
-                                 r.generated_at.isoformat()])
-                rows += 1
-            if page.next_cursor is None:
-                break
-            cursor = page.next_cursor
-    os.replace(tmp, out)
-    console.print(f"wrote {rows} forecasts of set {current.set_id} (model version {current.model_version}) to {out}")
-
-
-def _safe(text: str) -> str:
-    """Neutralise spreadsheet formula injection in identifiers we write to CSV."""
-    return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+    fmt = fmt or ("parquet" if out.suffix.lower() in (".parquet", ".pq") else "csv")
+    try:
+        with open_forecast_store(settings()) as store, Progress(
+            "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), console=err,
+            transient=True,
+        ) as progress:
+            task = progress.add_task(f"exporting {tenant}", total=None)
+            result = export_set(store, tenant, out, fmt, set_id=set_id,
+                                progress=lambda done, n: progress.update(task, completed=done, total=n))
+    except OrderNimbusError as exc:
+        fail(exc)
+    fs = result.forecast_set
+    console.print(f"wrote {result.rows} forecasts of set {fs.set_id} (model version {fs.model_version}) "
+                  f"to {out} ({result.format})")
 
 
 # --- API ----------------------------------------------------------------------------------------
