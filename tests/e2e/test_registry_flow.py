@@ -45,7 +45,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
         patch.setenv("ORDERNIMBUS_HOME", str(home))
         get_settings.cache_clear()
         settings = get_settings()
-        SalesLake(settings.lake_dir).upsert(TENANT, store_item_cut(stores=1, items=3, since="2016-06-01"), "cut")
+        sales = store_item_cut(stores=1, items=3, since="2016-06-01")
+        SalesLake(settings.lake_dir).upsert(TENANT, sales, "cut")
         for until in ("2017-11-30", None):
             run = run_build(settings, TENANT, until=until, horizon=14, extra=FAST)
             assert run.status == "Succeeded", run.error
@@ -88,8 +89,8 @@ def test_compare_shows_both_versions_side_by_side(world: Settings) -> None:
 def test_approval_forecasts_and_every_change_is_audited(world: Settings, tmp_path: Path) -> None:
     registry = open_registry(world)
     two = registry.get(TENANT, 2)
-    args = ["registry", "approve", "--tenant", TENANT, "--version", "2", "--reason", "fresher data", "--actor",
-            "alice@acme.example"] + ([] if two.gate_passed else ["--override"])  # fmt: skip
+    args = ["registry", "approve", "--tenant", TENANT, "--version", "2", "--reason", "fresher data",
+            "--actor", "alice@acme.example"] + ([] if two.gate_passed else ["--override"])  # fmt: skip
     approved = cli(*args)
     assert approved.exit_code == 0, approved.output
     rejected = cli("registry", "reject", "--tenant", TENANT, "--version", "1", "--reason", "older window",
@@ -100,8 +101,8 @@ def test_approval_forecasts_and_every_change_is_audited(world: Settings, tmp_pat
     audit = cli("registry", "audit", "--tenant", TENANT, "--json")
     assert audit.exit_code == 0, audit.output
     entries = [json.loads(line) for line in audit.output.splitlines()]
-    assert [(e["action"], e["version"]) for e in entries] == [("register", 1), ("register", 2), ("approve", 2),
-                                                              ("reject", 1)]  # fmt: skip
+    want = [("register", 1), ("register", 2), ("approve", 2), ("reject", 1)]
+    assert [(e["action"], e["version"]) for e in entries] == want
     assert entries[2]["actor"] == "alice@acme.example"
     assert entries[2]["detail"]["reason"] == "fresher data"
     assert entries[3]["detail"]["from_status"] == "PendingManualApproval"
@@ -122,8 +123,10 @@ def test_forecast_set_carries_inventory_advice_and_history(world: Settings) -> N
             advice = pd.DataFrame(conn.execute(sa.select(inventory_recommendations).where(
                 r.tenant_id == TENANT, r.forecast_set_id == current.set_id)).mappings().all())  # fmt: skip
         assert sorted(advice["sku"]) == ["1", "2", "3"]
-        week = pd.DataFrame([row for batch in store.iter_set(TENANT, current.set_id) for row in batch],
-                            columns=["store_id", "sku", "target_date", "h", "p10", "p50", "p90", "mean"])  # fmt: skip
+        columns = ["store_id", "sku", "target_date", "h", "p10", "p50", "p90", "mean"]
+        week = pd.DataFrame(
+            [r for batch in store.iter_set(TENANT, current.set_id) for r in batch], columns=columns
+        )
         lead = week[week["h"] <= world.inventory_lead_time_days].groupby("sku")["p50"].sum()
         assert advice.set_index("sku")["lead_time_demand"].to_numpy() == pytest.approx(lead.to_numpy())
         assert (advice["reorder_point"] >= advice["lead_time_demand"]).all()
@@ -147,7 +150,7 @@ def test_exports_in_csv_and_parquet_hold_the_same_set(world: Settings, tmp_path:
     assert [float(r["p50"]) for r in rows] == pytest.approx(frame["p50"].tolist())
     assert {r["target_date"] for r in rows} == {str(d) for d in frame["target_date"]}
     assert frame["model_version"].unique().tolist() == [2]
-    unknown = cli("forecast", "export", "--tenant", TENANT, "--out", str(tmp_path / "x.csv"), "--format", "xlsx")
+    unknown = cli("forecast", "export", "--tenant", TENANT, "--out", str(tmp_path / "x.csv"), "-f", "xlsx")
     assert unknown.exit_code == 2
     assert "xlsx" in unknown.output
     assert not (tmp_path / "x.csv").exists()
@@ -163,8 +166,15 @@ def test_model_card_of_the_real_build_renders_with_visible_plots(world: Settings
     for section in ('id="gate"', 'id="metrics"', 'id="coverage"', 'id="lineage"', "2016-06-01", "2017-12-31"):
         assert section in html
     shot = tmp_path / "card.png"
-    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "screenshot_card.py"), str(page), str(shot),
-                             "--height", "3200"], capture_output=True, text=True, timeout=180, check=False)  # fmt: skip
+    command = [
+        sys.executable,
+        str(ROOT / "scripts" / "screenshot_card.py"),
+        str(page),
+        str(shot),
+        "--height",
+        "3200",
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=180, check=False)
     assert result.returncode == 0, result.stderr
     sys.path.insert(0, str(ROOT / "scripts"))
     try:
