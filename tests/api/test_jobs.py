@@ -12,19 +12,23 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from realcuts import store_item_cut
 from serving_world import assert_problem
 
 from inference.store.jobs import JobConflictError, JobError, JobNotFoundError, JobStore
 from ordernimbus.service import run_build
 from ordernimbus.settings import Settings
-from realcuts import store_item_cut
 from serving.app import create_app
 from serving.auth import ApiKeyStore
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'jobs.db'}" if request.param == "sqlite" else request.getfixturevalue("pg_url")
+    return (
+        f"sqlite:///{tmp_path / 'jobs.db'}"
+        if request.param == "sqlite"
+        else request.getfixturevalue("pg_url")
+    )
 
 
 def test_one_active_job_per_tenant_and_kind(db: str) -> None:
@@ -40,7 +44,8 @@ def test_one_active_job_per_tenant_and_kind(db: str) -> None:
     done = jobs.update(tenant, first.job_id, status="succeeded", progress=1.0, run_id="run-1", message="ok")
     assert (done.status, done.progress, done.run_id) == ("succeeded", 1.0, "run-1")
     reopened = jobs.update(tenant, first.job_id, status="running", progress=0.2)
-    assert reopened.status == "succeeded" and reopened.progress == 1.0  # an ended job stays ended
+    assert reopened.status == "succeeded"
+    assert reopened.progress == 1.0
     assert jobs.create(tenant, "forecast", {}, None).status == "queued"
     with pytest.raises(JobError):
         jobs.create(tenant, "forecast", {"bad": object()}, None)
@@ -67,7 +72,8 @@ def test_a_job_without_heartbeat_is_reported_failed(db: str) -> None:
     time.sleep(1.3)
     lost = jobs.get(tenant, job.job_id)
     assert lost.status == "failed"
-    assert "no heartbeat" in (lost.message or "") and "pipeline resume" in (lost.message or "")
+    assert "no heartbeat" in (lost.message or "")
+    assert "pipeline resume" in (lost.message or "")
     assert jobs.create(tenant, "forecast", {}, None).status == "queued"  # the dead job blocks nothing
 
 
@@ -117,10 +123,20 @@ def test_approval_and_generate_run_the_forecast_pipeline(home: Settings, tmp_pat
     sales = store_item_cut(stores=1, items=2, since="2016-06-01")
     csv = sales.rename(columns={"sku": "item_id"}).to_csv(index=False).encode()
     with TestClient(create_app(home), raise_server_exceptions=False) as client:
-        uploaded = client.post("/v1/uploads", headers={"X-API-Key": admin}, files={"file": ("sales.csv", csv)})
+        uploaded = client.post(
+            "/v1/uploads", headers={"X-API-Key": admin}, files={"file": ("sales.csv", csv)}
+        )
         assert uploaded.status_code == 201, uploaded.text
-        assert_problem(client.post("/v1/forecasts/generate", headers={"X-API-Key": admin}), 409)  # nothing approved
-        run = run_build(home, "shop-e2e", until="2017-11-30", horizon=7, extra={"BoostingRounds": 15, "BacktestWindows": 2, "DeepAREpochs": 1})
+        assert_problem(
+            client.post("/v1/forecasts/generate", headers={"X-API-Key": admin}), 409
+        )  # nothing approved
+        run = run_build(
+            home,
+            "shop-e2e",
+            until="2017-11-30",
+            horizon=7,
+            extra={"BoostingRounds": 15, "BacktestWindows": 2, "DeepAREpochs": 1},
+        )
         assert run.status == "Succeeded", run.error
 
         approved = client.post(
@@ -129,15 +145,18 @@ def test_approval_and_generate_run_the_forecast_pipeline(home: Settings, tmp_pat
         )  # fmt: skip
         assert approved.status_code == 200, approved.text
         job = approved.json()["job"]
-        assert job is not None and job["status"] in ("queued", "running")
+        assert job is not None
+        assert job["status"] in ("queued", "running")
         finished = wait_for(client, admin, job["job_id"])
         assert finished["status"] == "succeeded", finished["message"]
-        assert finished["progress"] == 1.0 and finished["run_id"]
+        assert finished["progress"] == 1.0
+        assert finished["run_id"]
         assert finished["created_by"] == f"key:{approver.split('_')[1]}"
         progress = finished["_progress_seen"]
         assert progress == sorted(progress)  # progress only moves forward
         current = client.get("/v1/forecasts/current", headers={"X-API-Key": admin}).json()
-        assert current["model_version"] == 1 and current["series"] == 2
+        assert current["model_version"] == 1
+        assert current["series"] == 2
 
         started = client.post("/v1/forecasts/generate", headers={"X-API-Key": admin}, json={"horizon": 5})
         assert started.status_code == 202, started.text
@@ -147,6 +166,7 @@ def test_approval_and_generate_run_the_forecast_pipeline(home: Settings, tmp_pat
         again = wait_for(client, admin, started.json()["job_id"])
         assert again["status"] == "succeeded", again["message"]
         newer = client.get("/v1/forecasts/current", headers={"X-API-Key": admin}).json()
-        assert newer["set_id"] != current["set_id"] and newer["rows"] == 2 * 5
+        assert newer["set_id"] != current["set_id"]
+        assert newer["rows"] == 2 * 5
         listed = client.get("/v1/jobs", headers={"X-API-Key": admin}).json()
         assert [j["job_id"] for j in listed] == [started.json()["job_id"], job["job_id"]]
