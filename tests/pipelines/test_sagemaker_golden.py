@@ -213,7 +213,7 @@ def test_patches_are_needed_and_the_unpatched_schema_still_rejects_known_bad_sha
     schema = patched_schema()
     broken = copy.deepcopy(document)
     broken["Steps"][0]["Arguments"]["ProcessingResources"]["ClusterConfig"]["InstanceCount"] = "one"
-    del broken["Steps"][0]["Arguments"]["AppSpecification"]["ImageUri"]
+    broken["Steps"][0]["Arguments"]["AppSpecification"]["ImageUri"] = ["not", "a", "string"]
     broken["Steps"][2]["Arguments"]["HyperParameters"]["model"] = 3
     errors = schema_errors(broken, schema)
     assert any("InstanceCount" in e for e in errors), errors
