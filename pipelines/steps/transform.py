@@ -106,6 +106,7 @@ def run_files(files: list[Path], out: Path, model_dir: Path, *, attrs: dict[str,
     total = sum(_count_lines(file) for file in files)
     per_batch = series_per_batch(total, workers)
     workers = min(workers, math.ceil(total / per_batch))  # a small tenant needs no pool
+    print(f"{total} series in mini-batches of up to {per_batch} on {max(workers, 1)} process(es)", flush=True)
     if workers <= 1:
         _init_worker(str(model_dir), attrs)
         _transform_files(
@@ -168,8 +169,7 @@ def main(ctx: StepContext) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = unpack(ctx.input("model"), Path(tmp))
         series = run_files(files, out, model_dir, attrs=attrs, workers=workers, max_bytes=max_bytes)
-    print(f"transformed {series} series from {len(files)} file(s) on {workers} worker(s) "
-          f"in {time.monotonic() - started:.1f} s")  # fmt: skip
+    print(f"transformed {series} series from {len(files)} file(s) in {time.monotonic() - started:.1f} s")
 
 
 if __name__ == "__main__":
