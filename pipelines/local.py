@@ -4,6 +4,12 @@ Like SageMaker Pipelines it runs independent steps in parallel (bounded by cores
 code + inputs + parameters (CacheConfig), retries retryable steps with backoff, evaluates the
 quality-gate condition from the evaluate step's property file, and keeps run records. A run that
 died (killed runner, failed step) is resumed from its first unfinished step.
+
+Crash safety: the executing process holds an exclusive lock on the run (released by the kernel
+however the process dies), so ``resume`` can tell a live run (refused) from a dead one, whose steps
+still marked Executing are recorded as failed and run again; step processes die with their runner
+(PR_SET_PDEATHSIG), so no orphan keeps writing into directories a resume reuses. Attempts count
+across executions, so the records show what a crash cost.
 """
 
 from __future__ import annotations
