@@ -48,6 +48,15 @@ class ForecastSetPublic(BaseModel):
 
 
 class ForecastItemPublic(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"store_id": "1", "sku": "7", "target_date": "2018-01-01", "horizon_day": 1, "p10": 14.0,
+                 "p50": 19.0, "p90": 25.0, "mean": 19.4, "model_version": 3}
+            ]
+        }
+    )  # fmt: skip
+
     store_id: str
     sku: str
     target_date: date
@@ -169,7 +178,9 @@ class ForecastPagePublic(BaseModel):
 
 
 class KeyCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(
+        extra="forbid", strict=True, json_schema_extra={"examples": [{"role": "viewer", "name": "dashboard"}]}
+    )
 
     role: Role
     name: str = Field(default="", max_length=200)

@@ -13,6 +13,16 @@ from models.registry.base import AuditEntry, ModelVersion
 
 
 class InventoryItemPublic(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"store_id": "1", "sku": "7", "lead_time_days": 7, "service_level": 0.95,
+                 "lead_time_demand": 166.0, "safety_stock": 13.9, "reorder_point": 180.0,
+                 "order_quantity": 347.0, "on_hand": 5.0, "stockout_risk": True}
+            ]
+        }
+    )  # fmt: skip
+
     store_id: str
     sku: str
     lead_time_days: int
@@ -37,6 +47,17 @@ class InventoryPagePublic(BaseModel):
 
 
 class JobPublic(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"job_id": "0b6f3c1e-2d4a-4f7e-9a51-3c2b1d0e9f88", "kind": "forecast", "status": "running",
+                 "progress": 0.33, "message": "Transform: Executing", "run_id": "20260101T120000-a1b2c3",
+                 "parameters": {"horizon": 28}, "created_at": "2026-01-01T12:00:00Z",
+                 "updated_at": "2026-01-01T12:00:09Z", "created_by": "key:8f14e45fceea167a"}
+            ]
+        }
+    )  # fmt: skip
+
     job_id: str
     kind: str
     status: JobStatus
@@ -54,7 +75,7 @@ class JobPublic(BaseModel):
 
 
 class GenerateCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)  # "forecast": 0 is not a yes
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"examples": [{"horizon": 28}]})
 
     horizon: int | None = Field(default=None, ge=1, le=365, description="default: the version's horizon")
 
@@ -81,7 +102,15 @@ class ModelVersionPublic(BaseModel):
 
 
 class DecisionCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)  # "forecast": 0 is not a yes
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,  # "forecast": 0 is not a yes
+        json_schema_extra={
+            "examples": [
+                {"reason": "beats the champion on WAPE and coverage; card reviewed", "override": False}
+            ]
+        },
+    )
 
     reason: str = Field(min_length=1, max_length=1024, description="recorded in the audit log")
     override: bool = Field(default=False, description="approve although the quality gate failed")
