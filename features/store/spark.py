@@ -31,8 +31,9 @@ import pandas as pd
 
 from features.engineering import build_features, covariate_outputs
 from features.store.base import FeatureStoreError, WriteResult
-from features.store.groups import FeatureGroup, sales_group, to_records
+from features.store.groups import FeatureGroup, record_id, sales_group, to_records
 from features.store.local import LocalFeatureStore
+from ordernimbus.tenancy import validate_tenant
 
 BUCKETS = 8
 
@@ -111,6 +112,26 @@ def feature_definitions(spark_features: Any) -> list[dict[str, str]]:
     return definitions
 
 
+def sagemaker_records(spark_features: Any, tenant: str, group: FeatureGroup) -> Any:
+    """Feature rows as records of ``group``: the same keys and event times as ``groups.to_records``."""
+    import pandas as pd
+    from pyspark.sql import functions as F  # noqa: N812 (Spark convention)
+
+    validate_tenant(tenant)
+
+    @F.pandas_udf("string")  # type: ignore[call-overload]
+    def ids(stores: pd.Series, skus: pd.Series) -> pd.Series:
+        return pd.Series([record_id(tenant, s, k) for s, k in zip(stores, skus, strict=True)])
+
+    records = (
+        spark_features.withColumn("tenant_id", F.lit(tenant))
+        .withColumn("feature_spec_version", F.lit(group.spec.version))
+        .withColumn("event_time", F.date_format("date", "yyyy-MM-dd'T'HH:mm:ss'Z'"))
+        .withColumn("record_id", ids("store_id", "sku"))
+    )
+    return records.select(*[n for n in group.names if n in records.columns])
+
+
 def ingest_sagemaker(
     spark_features: Any,
     tenant: str,
@@ -120,15 +141,10 @@ def ingest_sagemaker(
 ) -> None:
     """Bulk ingestion into the tenant's SageMaker feature group with the connector (needs AWS)."""
     from feature_store_pyspark.FeatureStoreManager import FeatureStoreManager
-    from pyspark.sql import functions as F  # noqa: N812 (Spark convention)
 
-    records = (
-        spark_features.withColumn("tenant_id", F.lit(tenant))
-        .withColumn("feature_spec_version", F.lit(group.spec.version))
-        .withColumn("event_time", F.date_format("date", "yyyy-MM-dd'T'HH:mm:ss'Z'"))
-        .withColumn("record_id", F.concat_ws("#", F.lit(tenant), "store_id", "sku"))
+    FeatureStoreManager().ingest_data(
+        sagemaker_records(spark_features, tenant, group), feature_group_arn, target_stores
     )
-    FeatureStoreManager().ingest_data(records.select(*group.names), feature_group_arn, target_stores)
 
 
 def ingest_local(

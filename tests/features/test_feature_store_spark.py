@@ -111,3 +111,21 @@ def test_spark_ingestion_into_the_embedded_layout(spark: Any, sales: pd.DataFram
     assert latest is not None
     assert latest["event_time"] == "2017-12-31T00:00:00Z"
     assert latest["zero_run"] == 90  # no sale from 2017-10-02 to 2017-12-30
+
+
+def test_records_for_the_connector_match_the_declared_records(spark: Any) -> None:
+    """What ``ingest_data`` would be given (AWS itself is not reachable here): same ids and times."""
+    from features.store.groups import to_records
+    from features.store.spark import compute_features, sagemaker_records
+
+    sales = store_item_cut(stores=1, items=2, since="2017-12-01")
+    sales["store_id"] = "United Kingdom"
+    sales["sku"] = sales["sku"].map({"1": "85123A", "2": "A#1 50%"})
+    group = sales_group("D")
+    got = sagemaker_records(compute_features(spark.createDataFrame(sales), "D", []), "acme", group).toPandas()
+    want = to_records(build_features(sales, group.spec), group, "acme")
+    got = got.sort_values(["record_id", "event_time"], ignore_index=True)
+    want = want.sort_values(["record_id", "event_time"], ignore_index=True)[list(got.columns)]
+    assert set(got["record_id"]) == {"acme#United%20Kingdom#85123A", "acme#United%20Kingdom#A%231%2050%25"}
+    assert list(got.columns) == [n for n in group.names if n in got.columns]
+    pd.testing.assert_frame_equal(got, want, check_dtype=False)
