@@ -11,6 +11,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from inference.store.base import InvalidCursorError
 from inference.store.monitoring import ALL, MonitoringStore
 from ordernimbus.errors import NotFoundError, OrderNimbusError
 from serving import cursors, reads
@@ -40,7 +41,10 @@ def list_accuracy(
     filters = cursors.fingerprint(level=level, store_id=store_id, sku=sku)
     after = None
     if cursor:
-        check_id, after = cursors.decode(cursor, tenant, filters, 2)
+        scope, after = cursors.decode(cursor, tenant, filters, 2)
+        if check_id is not None and check_id != scope:
+            raise InvalidCursorError("the cursor belongs to another accuracy check; start again without it")
+        check_id = scope
     check = reads.latest_check(svc.engine, tenant, check_id)
     if check is None:
         if check_id is not None:

@@ -123,7 +123,7 @@ async def shopify_webhook(  # noqa: PLR0917 - Shopify's four headers
         )
     try:
         payload = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise OrderNimbusError("the webhook body is not JSON") from None
     try:
         from serving.shopify_orders import apply_order_webhook
