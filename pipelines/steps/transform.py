@@ -32,6 +32,9 @@ from pipelines.steps._io import quantiles_arg, run_step
 
 SERIES_PER_BATCH = 500
 MIN_SERIES_PER_BATCH = 20  # below this the per-call overhead (feature frames, booster calls) dominates
+# Starting worker processes (imports, model load) costs seconds; below this many series one
+# process finishes first (measured: benchmarks/forecast_publish.py).
+POOL_MIN_SERIES = 2000
 MAX_PAYLOAD_MB = 6.0
 CONTENT_TYPE = "application/jsonlines"
 _WORKER: dict[str, Any] = {}
@@ -101,11 +104,14 @@ def _predict(body: bytes) -> str:
 
 
 def run_files(files: list[Path], out: Path, model_dir: Path, *, attrs: dict[str, Any], workers: int,
-              max_bytes: int) -> int:  # fmt: skip
+              max_bytes: int, pool_min_series: int = POOL_MIN_SERIES,
+              batch_series: int | None = None) -> int:  # fmt: skip
     """Transform every file into ``out/<name>.out`` (written then renamed); returns the series count."""
     total = sum(_count_lines(file) for file in files)
-    per_batch = series_per_batch(total, workers)
-    workers = min(workers, math.ceil(total / per_batch))  # a small tenant needs no pool
+    if total < pool_min_series:
+        workers = 1  # a small tenant is done before a pool has started
+    per_batch = batch_series or series_per_batch(total, workers)
+    workers = min(workers, math.ceil(total / per_batch))
     print(f"{total} series in mini-batches of up to {per_batch} on {max(workers, 1)} process(es)", flush=True)
     if workers <= 1:
         _init_worker(str(model_dir), attrs)

@@ -217,7 +217,7 @@ def test_weekly_csv_end_dates_must_sit_on_the_models_anchor(model_dir: Path) -> 
 
 
 def test_local_transform_in_parallel_matches_one_worker_and_the_model(
-    batch_dir: Path, model_dir: Path, sales: pd.DataFrame, tmp_path: Path
+    batch_dir: Path, model_dir: Path, sales: pd.DataFrame, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     files = sorted(batch_dir.glob("*.jsonl"))
     attrs = {"horizon": HORIZON, "quantiles": QUANTILES}
@@ -225,7 +225,9 @@ def test_local_transform_in_parallel_matches_one_worker_and_the_model(
     one.mkdir()
     two.mkdir()
     assert run_files(files, one, model_dir, attrs=attrs, workers=1, max_bytes=2**20) == 20
-    assert run_files(files, two, model_dir, attrs=attrs, workers=2, max_bytes=40_000) == 20
+    forced = {"pool_min_series": 0, "batch_series": 3}  # a pool for 20 series, 7 mini-batches
+    assert run_files(files, two, model_dir, attrs=attrs, workers=2, max_bytes=40_000, **forced) == 20
+    assert "20 series in mini-batches of up to 3 on 2 process(es)" in capsys.readouterr().out
     assert sorted(p.name for p in two.iterdir()) == [f"{f.name}.out" for f in files]  # no .partial left
     assert_same_forecasts(read_out(two), read_out(one))
     assert_same_forecasts(read_out(two), direct(model_dir, sales))
