@@ -42,7 +42,7 @@ class GlobalXGBoost(BaseForecaster):
         max_depth: int = 7,
         max_origins: int = 40,
         origin_stride: int = 3,
-        max_rows: int = 1_500_000,
+        max_rows: int = 800_000,
         seed: int = 7,
         country: str | None = "US",
         n_jobs: int = 2,
