@@ -39,18 +39,32 @@ GOAL_SECONDS = {"store_item": 300, "walmart": 600, "online_retail": 1200}
 
 def store_item() -> tuple[pd.DataFrame, pd.Timestamp, int, str]:
     raw = pd.read_parquet(DATA / "store_item_demand_dev_stores_1_8.parquet")
-    sales = pd.DataFrame({"store_id": raw["store_id"].astype(str), "sku": raw["item_id"].astype(str),
-                          "date": pd.to_datetime(raw["date"]), "units": raw["units"].astype(float)})
+    sales = pd.DataFrame(
+        {
+            "store_id": raw["store_id"].astype(str),
+            "sku": raw["item_id"].astype(str),
+            "date": pd.to_datetime(raw["date"]),
+            "units": raw["units"].astype(float),
+        }
+    )
     return sales, pd.Timestamp("2017-10-02"), 90, "D"
 
 
 def walmart() -> tuple[pd.DataFrame, pd.Timestamp, int, str]:
     raw = pd.read_parquet(DATA / "walmart_weekly_dev_stores_1_22_not_3.parquet")
-    sales = pd.DataFrame({
-        "store_id": raw["store_id"].astype(str), "sku": raw["dept_id"].astype(str),
-        "date": pd.to_datetime(raw["date"]), "units": raw["weekly_sales"].astype(float),
-        "on_promotion": raw[[f"markdown{i}" for i in range(1, 6)]].fillna(0).sum(axis=1).gt(0).astype(float),
-    })
+    sales = pd.DataFrame(
+        {
+            "store_id": raw["store_id"].astype(str),
+            "sku": raw["dept_id"].astype(str),
+            "date": pd.to_datetime(raw["date"]),
+            "units": raw["weekly_sales"].astype(float),
+            "on_promotion": raw[[f"markdown{i}" for i in range(1, 6)]]
+            .fillna(0)
+            .sum(axis=1)
+            .gt(0)
+            .astype(float),
+        }
+    )
     dates = sorted(sales["date"].unique())
     return sales, pd.Timestamp(dates[-40]), 39, "W-FRI"
 
@@ -61,21 +75,36 @@ def online_retail(tmp: Path) -> tuple[pd.DataFrame, pd.Timestamp, int, str]:
     from features.lake import SalesLake
 
     lake = SalesLake(tmp / "or-lake")
-    ingest_file(DATA / "online_retail.csv.gz", "bench", lake, tmp / "or-reports", mapping={"store_id": "Country"},
-                lenient=True)
+    ingest_file(
+        DATA / "online_retail.csv.gz",
+        "bench",
+        lake,
+        tmp / "or-reports",
+        mapping={"store_id": "Country"},
+        lenient=True,
+    )
     sales = lake.read("bench").drop(columns=["tenant_id"])
     trading = sorted(sales["date"].unique())
     until = pd.Timestamp(trading[-29])
     before = sales[sales["date"] <= until]
-    stats = before.groupby(["store_id", "sku"]).agg(first=("date", "min"), days=("units", lambda u: int((u > 0).sum())))
+    stats = before.groupby(["store_id", "sku"]).agg(
+        first=("date", "min"), days=("units", lambda u: int((u > 0).sum()))
+    )
     keep = stats[(stats["first"] <= until - pd.Timedelta(days=180)) & (stats["days"] >= 40)].index
     sales = sales.set_index(["store_id", "sku"]).loc[keep].reset_index()
     return sales, until, int((pd.Timestamp(trading[-1]) - until).days), "D"
 
 
-def score_window(pred: pd.DataFrame, sales: pd.DataFrame, until: pd.Timestamp, horizon: int, freq: str,
-                 scale: pd.Series, rmsse: tuple[pd.Series, pd.Series], trading: set[pd.Timestamp] | None
-                 ) -> dict[str, float]:
+def score_window(
+    pred: pd.DataFrame,
+    sales: pd.DataFrame,
+    until: pd.Timestamp,
+    horizon: int,
+    freq: str,
+    scale: pd.Series,
+    rmsse: tuple[pd.Series, pd.Series],
+    trading: set[pd.Timestamp] | None,
+) -> dict[str, float]:
     from models.backtest import actuals_after
     from models.evaluation import _weighted_rmsse
     from models.metrics import score
@@ -85,14 +114,22 @@ def score_window(pred: pd.DataFrame, sales: pd.DataFrame, until: pd.Timestamp, h
         truth = truth[truth["target_date"].isin(trading)]
     joined = truth.merge(pred, on=["store_id", "sku", "target_date"], how="left")
     joined[[c for c in joined.columns if c.startswith("p") or c == "mean"]] = joined[
-        [c for c in joined.columns if c.startswith("p") or c == "mean"]].fillna(0.0)
+        [c for c in joined.columns if c.startswith("p") or c == "mean"]
+    ].fillna(0.0)
     out = score(joined, QUANTILES, scale)
     out["rmsse_weighted"] = _weighted_rmsse(joined, *rmsse)
     return {k: round(float(v), 4) for k, v in out.items()}
 
 
-def run_set(name: str, sales: pd.DataFrame, until: pd.Timestamp, horizon: int, freq: str, tmp: Path,
-            extra: dict[str, Any]) -> dict[str, Any]:
+def run_set(
+    name: str,
+    sales: pd.DataFrame,
+    until: pd.Timestamp,
+    horizon: int,
+    freq: str,
+    tmp: Path,
+    extra: dict[str, Any],
+) -> dict[str, Any]:
     tenant = name.replace("_", "-")
     os.environ["ORDERNIMBUS_HOME"] = str(tmp / f"home-{name}")
     from features.frequency import season_length
@@ -113,10 +150,16 @@ def run_set(name: str, sales: pd.DataFrame, until: pd.Timestamp, horizon: int, f
     build_seconds = time.perf_counter() - started
     if run.status != "Succeeded":
         return {"status": run.status, "error": str(run.error)[-2000:]}
-    model_dir = next(p.parent for p in (settings.runs_dir / tenant).rglob("ensemble.json") if "Evaluate" in str(p))
+    model_dir = next(
+        p.parent for p in (settings.runs_dir / tenant).rglob("ensemble.json") if "Evaluate" in str(p)
+    )
     ensemble = load_model(model_dir)
     history = sales[sales["date"] <= until]
-    trading = set(pd.to_datetime(sales.loc[sales["date"] > until, "date"].unique())) if name == "online_retail" else None
+    trading = (
+        set(pd.to_datetime(sales.loc[sales["date"] > until, "date"].unique()))
+        if name == "online_retail"
+        else None
+    )
     scale = naive_scale(history, season_length(freq))
     rmsse = _rmsse_setup(history, horizon)
     results: dict[str, dict[str, float]] = {}
@@ -134,38 +177,53 @@ def run_set(name: str, sales: pd.DataFrame, until: pd.Timestamp, horizon: int, f
     for member, model in ensemble.members.items():
         judge(member, model, fit=False)
     judge("seasonal_naive", SeasonalNaive(), fit=True)
-    if horizon <= 364 and freq == "D" or freq.startswith("W"):
+    if (horizon <= 364 and freq == "D") or freq.startswith("W"):
         judge("seasonal_naive_year", SeasonalNaive(yearly=True), fit=True)
     judge("autoets", AutoETSForecaster(), fit=True)
     baselines = ["seasonal_naive", "seasonal_naive_year", "autoets"]
     best_base = min((b for b in baselines if b in results), key=lambda b: results[b]["wape"])
     members = list(ensemble.members)
     return {
-        "status": run.status, "series": int(sales.groupby(["store_id", "sku"]).ngroups), "frequency": freq,
-        "horizon": horizon, "train_until": str(until.date()), "build_seconds": round(build_seconds, 1),
-        "goal_seconds": GOAL_SECONDS[name], "steps": {s.step: s.seconds for s in run.steps},
-        "scores": results, "best_baseline": best_base,
-        "improvement_vs_best_baseline": round(1 - results["ensemble"]["wape"] / results[best_base]["wape"], 4),
+        "status": run.status,
+        "series": int(sales.groupby(["store_id", "sku"]).ngroups),
+        "frequency": freq,
+        "horizon": horizon,
+        "train_until": str(until.date()),
+        "build_seconds": round(build_seconds, 1),
+        "goal_seconds": GOAL_SECONDS[name],
+        "steps": {s.step: s.seconds for s in run.steps},
+        "scores": results,
+        "best_baseline": best_base,
+        "improvement_vs_best_baseline": round(
+            1 - results["ensemble"]["wape"] / results[best_base]["wape"], 4
+        ),
         "beats_every_member_and_baseline": all(
             results["ensemble"][m] <= min(results[x][m] for x in [*members, *baselines] if x in results)
-            for m in ("wape", "mase", "pinball")),
-        "autogluon_wape": AUTOGLUON.get(name), "weights": ensemble.weights,
+            for m in ("wape", "mase", "pinball")
+        ),
+        "autogluon_wape": AUTOGLUON.get(name),
+        "weights": ensemble.weights,
         "gate": json.loads(next((settings.runs_dir / tenant).rglob("evaluation.json")).read_text())["gate"],
-        "timing": timing, "load_average": os.getloadavg(),
+        "timing": timing,
+        "load_average": os.getloadavg(),
     }
 
 
 def table(results: dict[str, Any]) -> str:
-    lines = ["| set | model | WAPE | MASE | pinball | p10-p90 coverage | RMSSE (rev.-weighted) |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| set | model | WAPE | MASE | pinball | p10-p90 coverage | RMSSE (rev.-weighted) |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for name, res in results.items():
         if "scores" not in res:
             lines.append(f"| {name} | {res.get('status')} | | | | | |")
             continue
         for model, s in res["scores"].items():
             label = f"**{model}**" if model == "ensemble" else model
-            lines.append(f"| {name} | {label} | {s['wape']:.3f} | {s.get('mase', float('nan')):.3f} | "
-                         f"{s['pinball']:.3f} | {s['coverage']:.2f} | {s['rmsse_weighted']:.3f} |")
+            lines.append(
+                f"| {name} | {label} | {s['wape']:.3f} | {s.get('mase', float('nan')):.3f} | "
+                f"{s['pinball']:.3f} | {s['coverage']:.2f} | {s['rmsse_weighted']:.3f} |"
+            )
         if res.get("autogluon_wape"):
             lines.append(f"| {name} | AutoGluon (README) | {res['autogluon_wape']:.3f} | | | | |")
     return "\n".join(lines)
@@ -182,11 +240,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="on-accuracy-") as folder:
         tmp = Path(folder)
         for name in args.sets.split(","):
-            loader = {"store_item": store_item, "walmart": walmart,
-                      "online_retail": lambda: online_retail(tmp)}[name]
+            loader = {
+                "store_item": store_item,
+                "walmart": walmart,
+                "online_retail": lambda: online_retail(tmp),
+            }[name]
             sales, until, horizon, freq = loader()
-            print(f"{name}: {sales.groupby(['store_id', 'sku']).ngroups} series, train until {until.date()}, "
-                  f"horizon {horizon}", flush=True)
+            print(
+                f"{name}: {sales.groupby(['store_id', 'sku']).ngroups} series, train until {until.date()}, "
+                f"horizon {horizon}",
+                flush=True,
+            )
             results[name] = run_set(name, sales, until, horizon, freq, tmp, extra)
             print(json.dumps({k: v for k, v in results[name].items() if k != "steps"}, indent=1), flush=True)
             RESULTS.parent.mkdir(exist_ok=True)

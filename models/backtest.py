@@ -32,7 +32,7 @@ def actuals_after(sales: pd.DataFrame, cutoff: pd.Timestamp, horizon: int, freq:
     return out.rename(columns={"units": "actual", "date": "target_date"})
 
 
-def backtest(
+def backtest(  # noqa: PLR0917 (the pipeline's train step and tests call it positionally)
     make_model: Callable[[], Forecaster],
     sales: pd.DataFrame,
     freq: str,
@@ -66,7 +66,7 @@ def backtest(
     return pd.concat(frames, ignore_index=True)
 
 
-def backtest_model(
+def backtest_model(  # noqa: PLR0917 (same signature as backtest)
     make_model: Callable[[], Forecaster],
     sales: pd.DataFrame,
     freq: str,
@@ -88,5 +88,7 @@ def backtest_model(
 
     frame = backtest(make, sales, freq, horizon, windows, quantiles, progress)
     first = holder[0]
-    final = first.fit(sales, freq) if getattr(first, "refit_in_backtest", True) else make_model().fit(sales, freq)
+    final = (
+        first.fit(sales, freq) if getattr(first, "refit_in_backtest", True) else make_model().fit(sales, freq)
+    )
     return frame, final

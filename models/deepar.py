@@ -45,6 +45,7 @@ class DeepARForecaster(BaseForecaster):
 
     def __init__(
         self,
+        *,
         horizon: int = 28,
         context_length: int | None = None,
         max_epochs: int = 12,

@@ -84,7 +84,7 @@ def candidate_weights(preds: np.ndarray, actual: np.ndarray, step: float = 0.1) 
             rows.append((w / w.sum())[None, :])
     except (ValueError, RuntimeError):
         pass
-    ticks = int(round(1 / step))
+    ticks = round(1 / step)
     if k <= 5:
         grid = [c for c in itertools.product(range(ticks + 1), repeat=k - 1) if sum(c) <= ticks]
         rows.append(np.array([[*c, ticks - sum(c)] for c in grid], dtype=float) / ticks)

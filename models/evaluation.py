@@ -84,7 +84,7 @@ def fit_ensemble(
     return weighting, blended
 
 
-def evaluate(
+def evaluate(  # noqa: PLR0917 (frames and settings the evaluate step passes through)
     sales: pd.DataFrame,
     freq: str,
     horizon: int,
@@ -198,7 +198,7 @@ def _weighted_rmsse(frame: pd.DataFrame, scale: pd.Series, revenue: pd.Series) -
     return float((rmsse.fillna(0.0) * weights).sum() / total) if total > 0 else float("nan")
 
 
-def _holdout(
+def _holdout(  # noqa: PLR0917
     sales: pd.DataFrame,
     freq: str,
     horizon: int,

@@ -25,7 +25,9 @@ def wape(actual: np.ndarray, forecast: np.ndarray) -> float:
 
 def smape(actual: np.ndarray, forecast: np.ndarray) -> float:
     denom = np.abs(actual) + np.abs(forecast)
-    ratio = np.divide(2 * np.abs(actual - forecast), denom, out=np.zeros_like(denom, dtype=float), where=denom > 0)
+    ratio = np.divide(
+        2 * np.abs(actual - forecast), denom, out=np.zeros_like(denom, dtype=float), where=denom > 0
+    )
     return float(ratio.mean())
 
 
@@ -61,11 +63,15 @@ def score(
     The point forecast judged by WAPE/MASE/sMAPE is the median (p50): WAPE is minimised by the median.
     """
     actual = frame["actual"].to_numpy(dtype=float)
-    point = frame[qcol(0.5)].to_numpy(dtype=float) if qcol(0.5) in frame else frame["mean"].to_numpy(dtype=float)
+    point = (
+        frame[qcol(0.5)].to_numpy(dtype=float) if qcol(0.5) in frame else frame["mean"].to_numpy(dtype=float)
+    )
     out = {"wape": wape(actual, point), "smape": smape(actual, point), "bias": bias(actual, point)}
     qs = [q for q in quantiles if qcol(q) in frame]
     if qs:
-        out["pinball"] = float(np.mean([pinball(actual, frame[qcol(q)].to_numpy(dtype=float), q) for q in qs]))
+        out["pinball"] = float(
+            np.mean([pinball(actual, frame[qcol(q)].to_numpy(dtype=float), q) for q in qs])
+        )
     lo, hi = qcol(min(quantiles)), qcol(max(quantiles))
     if lo in frame and hi in frame and lo != hi:
         out["coverage"] = coverage(actual, frame[lo].to_numpy(dtype=float), frame[hi].to_numpy(dtype=float))

@@ -50,15 +50,21 @@ class SeasonalNaive(BaseForecaster):
         out = _frame(wide, horizon_dates(wide.index[-1], horizon, self.freq), point, "mean")
         widen = np.sqrt(k)[:, None]
         for q in quantiles:
-            offset = np.nanquantile(recent, q, axis=0) if np.isfinite(recent).any() else np.zeros(values.shape[1])
-            offset = np.nan_to_num(offset) - (np.nan_to_num(np.nanmedian(recent, axis=0)) if q != 0.5 else 0.0)
+            offset = (
+                np.nanquantile(recent, q, axis=0) if np.isfinite(recent).any() else np.zeros(values.shape[1])
+            )
+            offset = np.nan_to_num(offset) - (
+                np.nan_to_num(np.nanmedian(recent, axis=0)) if q != 0.5 else 0.0
+            )
             out[qcol(q)] = (point + offset[None, :] * widen).T.ravel()
         if 0.5 in quantiles:
             out[qcol(0.5)] = point.T.ravel()
         return clean_quantiles(out, quantiles, nonnegative=bool((values[np.isfinite(values)] >= 0).all()))
 
     def _save_state(self, path: Path) -> None:
-        (path / "naive.json").write_text(json.dumps({"lag": self.lag, "residual_window": self.residual_window}))
+        (path / "naive.json").write_text(
+            json.dumps({"lag": self.lag, "residual_window": self.residual_window})
+        )
 
     def _load_state(self, path: Path) -> None:
         state = json.loads((path / "naive.json").read_text())

@@ -191,7 +191,7 @@ def _search_chunk(args: tuple[type[_LocalStatModel], int, list[Any], dict[str, A
                 continue
             try:
                 out.append((key, model._search(y), ""))
-            except Exception as exc:  # noqa: BLE001 (a numerical failure on one series must not stop the rest)
+            except Exception as exc:
                 out.append((key, None, f"fit failed: {type(exc).__name__}: {exc}"[:200]))
     return out
 
@@ -208,7 +208,7 @@ def _forecast_chunk(args: tuple[type[_LocalStatModel], int, list[Any], dict[str,
                 continue
             try:
                 out.append((key, model._forecast(spec, y, kwargs["horizon"], kwargs["levels"])))
-            except Exception:  # noqa: BLE001, S112 (the series falls back to seasonal naive)
+            except Exception:
                 continue
     return out
 

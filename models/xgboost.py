@@ -25,7 +25,15 @@ from features.frequency import pandas_alias
 from models.base import BaseForecaster, clean_quantiles
 from models.metrics import qcol
 
-_CALENDAR = ("month", "week_of_year", "day_of_week", "day_of_month", "day_of_year", "is_month_start", "is_holiday")
+_CALENDAR = (
+    "month",
+    "week_of_year",
+    "day_of_week",
+    "day_of_month",
+    "day_of_year",
+    "is_month_start",
+    "is_holiday",
+)
 _ID = ("store_code", "sku_code")
 
 
@@ -35,6 +43,7 @@ class GlobalXGBoost(BaseForecaster):
 
     def __init__(
         self,
+        *,
         horizon: int = 28,
         quantiles: Sequence[float] = (0.1, 0.5, 0.9),
         n_estimators: int = 200,
@@ -51,9 +60,15 @@ class GlobalXGBoost(BaseForecaster):
         self.horizon = horizon
         self.quantiles = tuple(quantiles)
         self.params: dict[str, Any] = {
-            "n_estimators": n_estimators, "learning_rate": learning_rate, "max_depth": max_depth,
-            "max_origins": max_origins, "origin_stride": origin_stride, "max_rows": max_rows,
-            "seed": seed, "country": country, "n_jobs": n_jobs,
+            "n_estimators": n_estimators,
+            "learning_rate": learning_rate,
+            "max_depth": max_depth,
+            "max_origins": max_origins,
+            "origin_stride": origin_stride,
+            "max_rows": max_rows,
+            "seed": seed,
+            "country": country,
+            "n_jobs": n_jobs,
         }
         self.columns: list[str] = []
         self.boosters: dict[str, Any] = {}
@@ -68,9 +83,14 @@ class GlobalXGBoost(BaseForecaster):
         X, y, _ = self._examples(feats, spec, training=True)
         self.columns = list(X.columns)
         common = {
-            "tree_method": "hist", "learning_rate": self.params["learning_rate"],
-            "max_depth": self.params["max_depth"], "min_child_weight": 20, "subsample": 0.8,
-            "colsample_bytree": 0.8, "seed": self.params["seed"], "nthread": self.params["n_jobs"],
+            "tree_method": "hist",
+            "learning_rate": self.params["learning_rate"],
+            "max_depth": self.params["max_depth"],
+            "min_child_weight": 20,
+            "subsample": 0.8,
+            "colsample_bytree": 0.8,
+            "seed": self.params["seed"],
+            "nthread": self.params["n_jobs"],
             "max_bin": 128,
         }
         dtrain = xgb.QuantileDMatrix(X, y, max_bin=128)
@@ -132,9 +152,12 @@ class GlobalXGBoost(BaseForecaster):
         if training:
             last_obs = feats.loc[feats["units"].notna(), "date"].max()
             stride = self.params["origin_stride"]
-            origins = pd.date_range(end=last_obs, periods=self.params["max_origins"] * stride,
-                                    freq=pandas_alias(spec.freq))[::stride]
-            origin_rows = np.nonzero(np.isin(dates, origins.to_numpy()) & feats["lag_1"].notna().to_numpy())[0]
+            origins = pd.date_range(
+                end=last_obs, periods=self.params["max_origins"] * stride, freq=pandas_alias(spec.freq)
+            )[::stride]
+            origin_rows = np.nonzero(np.isin(dates, origins.to_numpy()) & feats["lag_1"].notna().to_numpy())[
+                0
+            ]
         else:
             first_future = dates[feats["units"].isna().to_numpy()].min()
             origin_rows = np.nonzero(dates == first_future)[0]
@@ -147,8 +170,11 @@ class GlobalXGBoost(BaseForecaster):
         origin_cols = [c for c in spec.target_features if c in feats]
         level_like = [c for c in origin_cols if c.startswith(("lag_", "roll_"))]
         season_lags = [c for c in (f"lag_{k}" for k in _season_lags(spec)) if c in feats]
-        known = [c for c in feats.columns if c in _CALENDAR or c in _ID or c not in
-                 {*origin_cols, "store_id", "sku", "date", "units"}]
+        known = [
+            c
+            for c in feats.columns
+            if c in _CALENDAR or c in _ID or c not in {*origin_cols, "store_id", "sku", "date", "units"}
+        ]
 
         blocks_X, blocks_y, blocks_meta = [], [], []
         for h in range(1, H + 1):
@@ -173,10 +199,17 @@ class GlobalXGBoost(BaseForecaster):
             blocks_X.append(X)
             if training:
                 blocks_y.append(y / scale)
-            blocks_meta.append(pd.DataFrame({
-                "store_id": feats["store_id"].to_numpy()[o], "sku": feats["sku"].to_numpy()[o],
-                "target_date": dates[t], "horizon_day": h, "scale": scale,
-            }))
+            blocks_meta.append(
+                pd.DataFrame(
+                    {
+                        "store_id": feats["store_id"].to_numpy()[o],
+                        "sku": feats["sku"].to_numpy()[o],
+                        "target_date": dates[t],
+                        "horizon_day": h,
+                        "scale": scale,
+                    }
+                )
+            )
         X_all = pd.concat(blocks_X, ignore_index=True)
         y_all = np.concatenate(blocks_y) if training else np.empty(0)
         meta_all = pd.concat(blocks_meta, ignore_index=True)
@@ -190,8 +223,12 @@ class GlobalXGBoost(BaseForecaster):
     def _save_state(self, path: Path) -> None:
         for name, booster in self.boosters.items():
             booster.save_model(path / f"xgb_{name}.ubj")
-        state = {"horizon": self.horizon, "quantiles": list(self.quantiles), "params": self.params,
-                 "columns": self.columns}
+        state = {
+            "horizon": self.horizon,
+            "quantiles": list(self.quantiles),
+            "params": self.params,
+            "columns": self.columns,
+        }
         (path / "xgboost.json").write_text(json.dumps(state))
 
     def _load_state(self, path: Path) -> None:

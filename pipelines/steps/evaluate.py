@@ -67,9 +67,11 @@ def main(ctx: StepContext) -> None:
     if "xgboost" in members and (ctx.input("model-xgboost") / "explain.json").exists():
         shutil.copy(ctx.input("model-xgboost") / "explain.json", out / "explain.json")
     gate = result.metrics["gate"]
+    verdict = "passed" if gate["passed"] else "FAILED"
     print(
-        f"ensemble WAPE {gate['ensemble_value']:.4f} vs {gate['best_baseline']} {gate['best_baseline_value']:.4f}"
-        f" (ratio {gate['wape_ratio']:.3f}, gate {'passed' if gate['passed'] else 'FAILED'}); weights {result.weights}"
+        f"ensemble WAPE {gate['ensemble_value']:.4f} vs {gate['best_baseline']} "
+        f"{gate['best_baseline_value']:.4f} (ratio {gate['wape_ratio']:.3f}, gate {verdict}); "
+        f"weights {result.weights}"
     )
 
 

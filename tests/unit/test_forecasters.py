@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from realcuts import store_item_cut
 
 from models.backtest import backtest_model
 from models.base import load_model
@@ -25,7 +26,6 @@ from models.metrics import qcol, wape
 from models.naive import SeasonalNaive
 from models.statistical import AutoARIMAForecaster, AutoETSForecaster, quantile_levels
 from models.xgboost import GlobalXGBoost
-from realcuts import store_item_cut
 
 Q = (0.1, 0.5, 0.9)
 
@@ -36,8 +36,15 @@ def daily() -> pd.DataFrame:
 
 
 def tiny_deepar(horizon: int = 14) -> DeepARForecaster:
-    return DeepARForecaster(horizon=horizon, max_epochs=1, batches_per_epoch=4, batch_size=16, hidden_size=8,
-                            num_layers=1, num_samples=50)
+    return DeepARForecaster(
+        horizon=horizon,
+        max_epochs=1,
+        batches_per_epoch=4,
+        batch_size=16,
+        hidden_size=8,
+        num_layers=1,
+        num_samples=50,
+    )
 
 
 def _check_quantiles(frame: pd.DataFrame) -> None:
@@ -47,8 +54,11 @@ def _check_quantiles(frame: pd.DataFrame) -> None:
     assert (values >= 0).all() and (frame["mean"] >= 0).all()
 
 
-@pytest.mark.parametrize("factory", [lambda: AutoARIMAForecaster(n_jobs=1), lambda: AutoETSForecaster(n_jobs=1),
-                                     tiny_deepar], ids=["arima", "autoets", "deepar"])
+@pytest.mark.parametrize(
+    "factory",
+    [lambda: AutoARIMAForecaster(n_jobs=1), lambda: AutoETSForecaster(n_jobs=1), tiny_deepar],
+    ids=["arima", "autoets", "deepar"],
+)
 def test_round_trip_gives_identical_predictions(factory, daily: pd.DataFrame, tmp_path: Path) -> None:
     model = factory().fit(daily, "D")
     before = model.predict(daily, 14, Q)
@@ -92,7 +102,9 @@ def test_arima_searches_orders_once_and_refits_coefficients(daily: pd.DataFrame)
 
 def test_weekly_data_uses_the_yearly_season() -> None:
     daily = store_item_cut(stores=1, items=2, since="2013-01-01")
-    weekly = (daily.set_index("date").groupby(["store_id", "sku"])["units"].resample("W-FRI").sum().reset_index())
+    weekly = (
+        daily.set_index("date").groupby(["store_id", "sku"])["units"].resample("W-FRI").sum().reset_index()
+    )
     model = AutoARIMAForecaster(n_jobs=1).fit(weekly, "W-FRI")
     assert model.season == 52 and not model.fallbacks
     pred = model.predict(weekly, 13, Q)
@@ -107,7 +119,9 @@ def test_quantile_levels_map_to_two_sided_intervals() -> None:
     assert quantile_levels((0.05, 0.25, 0.5, 0.75)) == [50, 90]
 
 
-def test_ensemble_is_never_worse_than_its_best_member_and_round_trips(daily: pd.DataFrame, tmp_path: Path) -> None:
+def test_ensemble_is_never_worse_than_its_best_member_and_round_trips(
+    daily: pd.DataFrame, tmp_path: Path
+) -> None:
     makers = {
         "arima": lambda: AutoARIMAForecaster(n_jobs=1),
         "xgboost": lambda: GlobalXGBoost(horizon=14, n_estimators=20, max_origins=10),
@@ -142,7 +156,9 @@ def test_series_with_short_history_get_equal_weights(daily: pd.DataFrame) -> Non
 
 
 def test_blend_rows_uses_each_rows_own_weights() -> None:
-    base = pd.DataFrame({"store_id": ["s", "s"], "sku": ["a", "b"], "target_date": pd.to_datetime(["2024-01-01"] * 2)})
+    base = pd.DataFrame(
+        {"store_id": ["s", "s"], "sku": ["a", "b"], "target_date": pd.to_datetime(["2024-01-01"] * 2)}
+    )
     one = base.assign(mean=[10.0, 10.0], p10=[8.0, 8.0], p50=[10.0, 10.0], p90=[12.0, 12.0])
     two = base.assign(mean=[20.0, 20.0], p10=[18.0, 18.0], p50=[20.0, 20.0], p90=[22.0, 22.0])
     out = blend_rows({"one": one, "two": two}, np.array([[1.0, 0.0], [0.25, 0.75]]), ["one", "two"], Q, base)
@@ -155,6 +171,8 @@ def test_shap_drivers_name_real_features(daily: pd.DataFrame) -> None:
     assert explained["global"] and all(e["feature"] in model.columns for e in explained["global"])
     importances = [e["importance"] for e in explained["global"]]
     assert importances == sorted(importances, reverse=True) and importances[0] > 0
-    assert set(explained["per_sku"]) == {f"{s}|{k}" for s, k in daily[["store_id", "sku"]].drop_duplicates().values}
+    assert set(explained["per_sku"]) == {
+        f"{s}|{k}" for s, k in daily[["store_id", "sku"]].drop_duplicates().values
+    }
     assert describe("tlag_364") == "sales 364 periods before the target period"
     assert describe("t_is_holiday") == "holiday (target period)"
