@@ -7,9 +7,10 @@ died (killed runner, failed step) is resumed from its first unfinished step.
 
 Crash safety: the executing process holds an exclusive lock on the run (released by the kernel
 however the process dies), so ``resume`` can tell a live run (refused) from a dead one, whose steps
-still marked Executing are recorded as failed and run again; step processes die with their runner
-(PR_SET_PDEATHSIG), so no orphan keeps writing into directories a resume reuses. Attempts count
-across executions, so the records show what a crash cost.
+still marked Executing are recorded as failed and run again. Step processes, with the workers they
+fork, die with their runner (a PR_SET_PDEATHSIG supervisor kills the step's process group), so no
+orphan keeps writing into directories a resume reuses. Attempts count across executions, so the
+records show what a crash cost.
 """
 
 from __future__ import annotations
@@ -41,20 +42,32 @@ Event = Callable[[str, str, str], None]  # (step, status, message)
 CODE_PACKAGES = ("features", "models", "pipelines", "inference", "ordernimbus")
 OPS = {"<=": operator.le, ">=": operator.ge}
 RUN_LOCK = ".runner.lock"
-# Each step runs under this guard: it asks the kernel to SIGKILL it when the runner dies (a killed
-# runner must not leave an orphan step writing into the directories a resume is about to reuse),
-# then runs the entrypoint module exactly as ``python -m`` would.
-_CHILD_GUARD = (
-    "import ctypes, os, runpy, signal, sys\n"
-    "try:\n"
-    "    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG\n"
-    "except (OSError, AttributeError):\n"
-    "    pass\n"
-    "if os.getppid() != int(sys.argv[1]):\n"
-    "    sys.exit('runner died before the step started')\n"
-    "sys.argv = sys.argv[2:]\n"
-    "runpy.run_module(sys.argv[0], run_name='__main__', alter_sys=True)\n"
-)
+# Each step runs under this supervisor: the kernel sends it SIGTERM when the runner dies
+# (PR_SET_PDEATHSIG), and it then kills the step's whole process group, worker processes included
+# (statsforecast, xgboost and torch fork their own). A killed runner must not leave orphans writing
+# into the directories a resume reuses. The step itself runs exactly as ``python -m <module>``.
+_STEP_SUPERVISOR = """
+import ctypes, os, signal, subprocess, sys
+try:
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+except (OSError, AttributeError):
+    pass
+if os.getppid() != int(sys.argv[1]):
+    sys.exit("runner died before the step started")
+step = subprocess.Popen([sys.executable, "-m", *sys.argv[2:]], start_new_session=True)
+
+def stop(signum, frame):
+    try:
+        os.killpg(step.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    sys.exit(128 + signum)
+
+signal.signal(signal.SIGTERM, stop)
+signal.signal(signal.SIGINT, stop)
+code = step.wait()
+sys.exit(code if code >= 0 else 128 - code)
+"""
 
 
 class PipelineFailed(OrderNimbusError):  # noqa: N818 - public name used by callers
@@ -299,7 +312,7 @@ class LocalRunner:
             command = [
                 sys.executable,
                 "-c",
-                _CHILD_GUARD,
+                _STEP_SUPERVISOR,
                 str(os.getpid()),
                 step.entrypoint,
                 "--sm-base",
