@@ -164,9 +164,14 @@ def pipeline_definition(  # noqa: PLR0917 - one parameter per CLI option
     try:
         sm_target = None
         if target is Target.sagemaker:
+            unconfigured = not (role_arn or s.sagemaker_role_arn) and not (bucket or s.artifacts_bucket)
+            if unconfigured and not placeholders:
+                err.print("no role ARN or bucket configured (ORDERNIMBUS_SAGEMAKER_ROLE_ARN, "
+                          "ORDERNIMBUS_ARTIFACTS_BUCKET): printing the CDK form with ${OrderNimbus:...} "
+                          "placeholders", highlight=False, markup=False)  # fmt: skip
             sm_target = _target(
                 s,
-                placeholders or False,
+                placeholders or unconfigured,
                 _spark(s, tenant, spark, spark_min_rows),
                 region=region,
                 role_arn=role_arn,

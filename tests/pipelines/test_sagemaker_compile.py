@@ -134,8 +134,16 @@ def test_cli_local_target_prints_the_runner_view(home: Settings) -> None:
     assert json.loads(result.stdout) == runner_view(with_defaults(forecast_pipeline(), TenantId="acme"))
 
 
-def test_cli_refuses_an_incomplete_target_and_a_bad_tenant(home: Settings) -> None:
-    result = runner.invoke(app, ["pipeline", "definition", "--target", "sagemaker"])
+def test_cli_prints_the_cdk_form_when_no_target_is_configured(home: Settings) -> None:
+    result = runner.invoke(app, ["pipeline", "definition", "--pipeline", "forecast"])
+    assert result.exit_code == 0, result.output
+    assert "printing the CDK form" in result.stderr
+    step = json.loads(result.stdout)["Steps"][0]
+    assert step["Arguments"]["RoleArn"] == "${OrderNimbus:SageMakerRoleArn}"
+
+
+def test_cli_refuses_a_partial_target_and_a_bad_tenant(home: Settings) -> None:
+    result = runner.invoke(app, ["pipeline", "definition", "--target", "sagemaker", "--bucket", "b"])
     assert result.exit_code == 2
     assert "ORDERNIMBUS_SAGEMAKER_ROLE_ARN" in result.output
     assert "--placeholders" in result.output
