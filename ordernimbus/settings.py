@@ -82,6 +82,9 @@ class Settings(BaseSettings):
     )
     inventory_review_days: int = Field(default=7, ge=1, le=365, description="days between two orders")
     sales_history_days: int = Field(default=365, ge=7, le=3660, description="actuals kept for API charts")
+    sales_history_refresh_days: int = Field(
+        default=56, ge=0, description="days before the latest stored one rewritten per publish; 0 = all"
+    )
     transform_workers: int = Field(default=0, ge=0, description="batch transform processes; 0 = one per core")
     max_parallel_steps: int = Field(default=2, ge=1)
 

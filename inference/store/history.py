@@ -1,6 +1,7 @@
 """Recent actuals per series in ``sales_history``, so the API can chart history beside a forecast.
 
-The forecast pipeline upserts the last year of every series each time it publishes a set, and
+The forecast pipeline upserts the recent actuals each time it publishes a set (the whole year for a
+series it has not stored yet, the last weeks otherwise; see pipelines/steps/publish.py), and
 monitoring may upsert actuals as they arrive; both go through :func:`upsert_history`. An upsert
 overwrites a day's units (late corrections win) and, given ``keep_since``, drops the tenant's
 rows older than that in the same transaction, so the table stays a rolling window. The write is
@@ -82,6 +83,18 @@ def upsert_history(
                 gone = conn.execute(sales_history.delete().where(h.tenant_id == tenant, h.date < keep_since))
                 deleted = gone.rowcount or 0
     return HistoryWrite(rows=rows, deleted=deleted)
+
+
+def history_state(engine: Engine, tenant: str) -> tuple[date | None, set[tuple[str, str]]]:
+    """The tenant's latest stored day and the series it holds (to write only what is new)."""
+    validate_tenant(tenant)
+    h = sales_history.c
+    with engine.connect() as conn:
+        latest = conn.execute(sa.select(sa.func.max(h.date)).where(h.tenant_id == tenant)).scalar()
+        series = conn.execute(sa.select(h.store_id, h.sku).where(h.tenant_id == tenant).distinct()).all()
+    if isinstance(latest, str):  # SQLite hands back text for an aggregate over a DATE column
+        latest = date.fromisoformat(latest)
+    return latest, {(r[0], r[1]) for r in series}
 
 
 def read_history(

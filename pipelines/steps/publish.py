@@ -22,7 +22,7 @@ import pandas as pd
 from inference.inventory import InventoryPolicy, recommend
 from inference.store.base import FORECAST_COLUMNS
 from inference.store.factory import open_forecast_store
-from inference.store.history import upsert_history
+from inference.store.history import history_state, upsert_history
 from inference.store.sql import SqlForecastStore
 from ordernimbus.settings import Settings, get_settings
 from ordernimbus.tenancy import validate_tenant
@@ -69,9 +69,14 @@ def forecast_chunks(
 
 
 def publish_history(
-    store: SqlForecastStore, tenant: str, path: Path, days: int
+    store: SqlForecastStore, tenant: str, path: Path, days: int, refresh_days: int = 0
 ) -> dict[tuple[str, str], float]:
-    """Upsert the recent actuals; return the latest stock on hand per series (when the data has it)."""
+    """Upsert the recent actuals; return the latest stock on hand per series (when the data has it).
+
+    With ``refresh_days`` > 0 and history already stored, only the last ``refresh_days`` before the
+    stored latest day are rewritten (late corrections there win), plus every day of a series not
+    stored yet: a large tenant's year of actuals is then not rewritten on every run.
+    """
     if not path.exists():
         print("no history from Prepare: sales_history left as it is")
         return {}
@@ -79,13 +84,27 @@ def publish_history(
     if history.empty:
         return {}
     keep_since = (history["date"].max() - pd.Timedelta(days=days - 1)).date()
-    written = upsert_history(store.engine, tenant, _history_chunks(history), keep_since=keep_since)
-    print(f"sales history: {written.rows} rows upserted, {written.deleted} older than {keep_since} removed")
+    rows = _to_refresh(store, tenant, history, refresh_days)
+    written = upsert_history(store.engine, tenant, _history_chunks(rows), keep_since=keep_since)
+    print(f"sales history: {written.rows} of {len(history)} rows upserted, {written.deleted} older than "
+          f"{keep_since} removed")  # fmt: skip
     stock = history.dropna(subset=["on_hand"]) if "on_hand" in history.columns else history.iloc[:0]
     last = stock.sort_values("date").groupby(["store_id", "sku"])["on_hand"].last()
     keys = last.index.to_frame(index=False).astype(str)
     series = zip(keys["store_id"], keys["sku"], strict=True)
     return dict(zip(series, last.astype(float).tolist(), strict=True))
+
+
+def _to_refresh(
+    store: SqlForecastStore, tenant: str, history: pd.DataFrame, refresh_days: int
+) -> pd.DataFrame:
+    latest, stored = history_state(store.engine, tenant)
+    if refresh_days <= 0 or latest is None:
+        return history
+    recent = history["date"] > pd.Timestamp(latest) - pd.Timedelta(days=refresh_days)
+    keys = pd.MultiIndex.from_arrays([history["store_id"].astype(str), history["sku"].astype(str)])
+    new_series = ~keys.isin(list(stored)) if stored else np.ones(len(history), dtype=bool)
+    return history[recent | new_series]
 
 
 def _history_chunks(history: pd.DataFrame, size: int = 100_000) -> Iterator[list[tuple[Any, ...]]]:
@@ -115,7 +134,8 @@ def main(ctx: StepContext) -> None:
     policy = policy_from(ctx, settings)
     run_id = ctx.param("run_id", "manual")
     with open_forecast_store(settings) as store:
-        on_hand = publish_history(store, tenant, ctx.input("history") / HISTORY, settings.sales_history_days)
+        on_hand = publish_history(store, tenant, ctx.input("history") / HISTORY, settings.sales_history_days,
+                                  settings.sales_history_refresh_days)  # fmt: skip
         advice: list[tuple[Any, ...]] = []
         metadata = {"pipeline_run_id": run_id, "inventory": {"lead_time_days": policy.lead_time_days,
                     "service_level": policy.service_level, "review_days": policy.review_days}}  # fmt: skip

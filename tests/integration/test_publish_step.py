@@ -195,3 +195,28 @@ def test_publish_killed_halfway_leaves_the_previous_set_current_and_whole(
         assert (new.model_version, new.rows, new.series) == (2, 6000 * 28, 6000)
         assert killed in store.apply_retention(tenant)
         assert {s.status for s in store.list_sets(tenant)} == {"complete"}
+
+
+def test_later_publishes_rewrite_recent_weeks_and_new_series_only(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    tenant = new_tenant("acme")
+    sales = store_item_cut(stores=1, items=3, since="2016-06-01")
+    first_two = sales[sales["sku"] != "3"]
+    records = model_records(first_two)
+    publish.main(parse(["--sm-base", str(step_base(tmp_path, [records], first_two)), "--tenant", tenant,
+                        "--model_version", "1"]))  # fmt: skip
+    last = sales["date"].max()
+    changed = sales.copy()
+    recent_day, old_day = last - pd.Timedelta(days=10), last - pd.Timedelta(days=200)
+    is_series = (changed["store_id"] == "1") & (changed["sku"] == "1")
+    changed.loc[is_series & (changed["date"] == recent_day), "units"] = 999.0  # a late correction, recent
+    changed.loc[is_series & (changed["date"] == old_day), "units"] = 777.0  # one beyond the refresh window
+    publish.main(parse(["--sm-base", str(step_base(tmp_path, [records], changed)), "--tenant", tenant,
+                        "--model_version", "2"]))  # fmt: skip
+    with SqlForecastStore(get_settings().db_url) as store:
+        series = dict((d, u) for d, u, _ in read_history(store.engine, tenant, "1", "1"))
+        assert series[recent_day.date()] == 999.0
+        assert series[old_day.date()] != 777.0  # written once; the default refresh is 56 days
+        assert len(read_history(store.engine, tenant, "1", "3")) == 365  # a new series gets its whole year
+        assert len(series) == 365
