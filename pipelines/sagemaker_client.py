@@ -94,6 +94,11 @@ class SageMakerPipelines:
         params.update({k: v for k, v in parameters.items() if v is not None})
         params["TenantId"] = tenant
         _check_parameters(pipeline, params)
+        empty = sorted({i.source[6:] for st in pipeline.steps for i in st.inputs
+                        if i.source.startswith("param:") and not str(params[i.source[6:]])})  # fmt: skip
+        if empty:
+            raise OrderNimbusError(f"parameters {empty} name the data the pipeline reads and are empty: pass "
+                                   f"--param {empty[0]}=s3://... (the tenant's folder)")  # fmt: skip
         if pipeline.condition is not None or any(s.kind == "register" for s in pipeline.steps):
             self._ensure_group(tenant)
         values = [{"Name": k, "Value": str(v)} for k, v in params.items()]

@@ -105,6 +105,8 @@ def test_start_passes_every_parameter_and_executions_belong_to_their_tenant(
         client.execution(execution.arn, "other-co")
     with pytest.raises(OrderNimbusError, match=r"Horizon: expected 1\.\.365"):
         client.start("ordernimbus-build", build_pipeline(), "acme", {"Horizon": "0"})
+    with pytest.raises(OrderNimbusError, match=r"\['InputDataUri'\] name the data"):
+        client.start("ordernimbus-build", build_pipeline(), "acme", {})
     with pytest.raises(OrderNimbusError, match="unknown parameters"):
         client.start("ordernimbus-build", build_pipeline(), "acme", {"Horizont": "7"})
 
@@ -142,6 +144,8 @@ def test_cli_upsert_start_describe(aws: Any, monkeypatch: pytest.MonkeyPatch, ho
             "ModelDataUri=s3://bucket/acme/model.tar.gz",
             "--param",
             "ModelVersion=3",
+            "--param",
+            "InputDataUri=s3://lake/sales/acme",
         ],
     )
     assert result.exit_code == 0, result.output
