@@ -112,14 +112,14 @@ def _names(text: str) -> list[str]:
     return [part.strip().removesuffix(".py") for part in text.split(",") if part.strip()]
 
 
-def _snapshot() -> dict[Path, int]:
-    return {path: path.stat().st_mtime_ns for path in RESULTS.glob("*.json") if path != SUMMARY}
+def _snapshot(results: Path) -> dict[Path, int]:
+    return {path: path.stat().st_mtime_ns for path in results.glob("*.json") if path.name != SUMMARY.name}
 
 
-def run_one(name: str, timeout: float) -> Outcome:
+def run_one(script: Path, timeout: float, results: Path = RESULTS) -> Outcome:
     """Run one script, streaming its output; attribute the results files it (re)wrote."""
-    script = HERE / f"{name}.py"
-    before = _snapshot()
+    name = script.stem
+    before = _snapshot(results)
     tail: deque[str] = deque(maxlen=TAIL_LINES)
     started = time.perf_counter()
     status = "ok"
@@ -145,7 +145,7 @@ def run_one(name: str, timeout: float) -> Outcome:
         pump.join(timeout=30)
     if status == "ok" and proc.returncode != 0:
         status = "failed"
-    written = [p for p, mtime in _snapshot().items() if before.get(p) != mtime]
+    written = [p for p, mtime in _snapshot(results).items() if before.get(p) != mtime]
     text = script.read_text(encoding="utf-8")
     own = tuple(sorted(p for p in written if p.name in text) or sorted(written))
     return Outcome(name, status, proc.returncode, round(time.perf_counter() - started, 1), own, tuple(tail))
@@ -220,18 +220,18 @@ def entry(outcome: Outcome) -> dict[str, Any]:
         "exit_code": outcome.exit_code,
         "seconds": outcome.seconds,
         "ran_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "results": [str(p.relative_to(ROOT)) for p in outcome.results],
+        "results": [str(p.relative_to(ROOT) if p.is_relative_to(ROOT) else p) for p in outcome.results],
         "figures": found,
         "log_tail": [] if outcome.status == "ok" else list(outcome.tail),
     }
 
 
-def write_summary(entries: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def write_summary(entries: dict[str, dict[str, Any]], path: Path = SUMMARY) -> dict[str, Any]:
     """Merge this run's entries into summary.json (write then swap); earlier entries stay."""
     previous: dict[str, Any] = {}
-    if SUMMARY.exists():
+    if path.exists():
         try:
-            previous = json.loads(SUMMARY.read_text(encoding="utf-8")).get("benchmarks", {})
+            previous = json.loads(path.read_text(encoding="utf-8")).get("benchmarks", {})
         except ValueError:
             previous = {}
     summary = {
@@ -243,10 +243,10 @@ def write_summary(entries: dict[str, dict[str, Any]]) -> dict[str, Any]:
         },
         "benchmarks": {**previous, **entries},
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    part = SUMMARY.with_name(f".{SUMMARY.name}.tmp")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    part = path.with_name(f".{path.name}.tmp")
     part.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    part.replace(SUMMARY)
+    part.replace(path)
     return summary
 
 
@@ -278,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     entries: dict[str, dict[str, Any]] = {}
     for i, name in enumerate(chosen, 1):
         print(f"[{i}/{len(chosen)}] {name}", flush=True)
-        outcome = run_one(name, args.timeout)
+        outcome = run_one(HERE / f"{name}.py", args.timeout)
         entries[name] = entry(outcome)
         print(f"[{i}/{len(chosen)}] {name}: {outcome.status} in {outcome.seconds:.1f}s", flush=True)
     write_summary(entries)
