@@ -38,10 +38,12 @@ bench: $(STAMP)
 lambda-package: $(STAMP)
 	$(BIN)/python -m serving.package --out build/lambda
 
-# CloudFormation for every stack, offline. The pipeline definitions are the reviewed fixtures in
-# tests/infra/fixtures/pipelines until the SageMaker compiler (pipelines issue) writes build/pipelines/.
-PIPELINE_DEFS ?= $(if $(wildcard build/pipelines/build.json),build/pipelines,tests/infra/fixtures/pipelines)
+# CloudFormation for every stack, offline. The SageMaker pipelines are compiled first, with
+# ${OrderNimbus:...} placeholders for the role, bucket and region that the ML stack fills in;
+# the Lambda code is build/lambda (make lambda-package). PIPELINE_DEFS=dir synthesizes other definitions.
+PIPELINE_DEFS ?= build/pipelines
 synth: $(STAMP)
+	$(if $(filter build/pipelines,$(PIPELINE_DEFS)),$(BIN)/ordernimbus pipeline definition --target sagemaker --placeholders --out-dir build/pipelines)
 	$(BIN)/python -m infra.synth --env $(or $(ENV),dev) --out cdk.out --pipeline-definitions-dir $(PIPELINE_DEFS)
 
 clean:
