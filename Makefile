@@ -32,8 +32,9 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# BENCH_ARGS="--skip accuracy" leaves out the ~30-minute accuracy run; --only a,b runs just those.
 bench: $(STAMP)
-	$(BIN)/python benchmarks/run_all.py
+	$(BIN)/python benchmarks/run_all.py $(BENCH_ARGS)
 
 lambda-package: $(STAMP)
 	$(BIN)/python -m serving.package --out build/lambda
