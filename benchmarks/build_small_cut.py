@@ -12,8 +12,12 @@ import tempfile
 import time
 from pathlib import Path
 
+import sys
+
 import pandas as pd
 
+# benchmarks/features.py would shadow the features package: the repository root comes first.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "store_item_demand_dev_stores_1_8.parquet"
 RESULTS = Path(__file__).resolve().parent / "results" / "build_small_cut.json"
 
