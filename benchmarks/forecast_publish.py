@@ -42,6 +42,7 @@ from pipelines.steps import publish  # noqa: E402
 RESULTS = ROOT / "benchmarks" / "results" / "forecast_publish.json"
 DATA = ROOT.parent / "shared" / "data" / "store_item_demand_dev_stores_1_8.parquet"
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+REFRESH_DAYS = 56  # settings.sales_history_refresh_days
 
 
 def bench_transform(tmp: Path, workers: int, copies: int) -> dict[str, Any]:
@@ -54,10 +55,10 @@ def bench_transform(tmp: Path, workers: int, copies: int) -> dict[str, Any]:
     sales = pd.DataFrame({"store_id": raw["store_id"].astype(str), "sku": raw["item_id"].astype(str),
                           "date": pd.to_datetime(raw["date"]),
                           "units": raw["units"].astype(float)})  # fmt: skip
-    sales = sales[(sales["date"] >= "2015-06-01") & (sales["date"] <= "2017-10-02")]
+    sales = sales[(sales["date"] >= "2016-01-01") & (sales["date"] <= "2017-10-02")]
     model_dir = tmp / "model"
     t0 = time.perf_counter()
-    GlobalXGBoost(horizon=28, n_estimators=50, max_origins=20).fit(sales, "D").save(model_dir)
+    GlobalXGBoost(horizon=28, n_estimators=50, max_origins=10).fit(sales, "D").save(model_dir)
     fit_s = time.perf_counter() - t0
     base = tmp / "prepare"
     (base / "processing" / "input" / "raw").mkdir(parents=True)
@@ -138,10 +139,9 @@ def bench_publish(url: str, backend: str, folder: Path, history: pd.DataFrame, s
         fs = store.write_set(tenant, 1, chunks, inventory=publish._after(advice))
         set_s = time.perf_counter() - t0
         assert fs.series == len(advice) == series
-        t0 = time.perf_counter()
-        again = upsert_history(
-            store.engine, tenant, publish._history_chunks(history)
-        )  # the next run's upsert
+        t0 = time.perf_counter()  # the next run: only the refresh window is rewritten
+        refresh = publish._to_refresh(store, tenant, history, REFRESH_DAYS)
+        again = upsert_history(store.engine, tenant, publish._history_chunks(refresh))
         history_again_s = time.perf_counter() - t0
         exports = {}
         with tempfile.TemporaryDirectory() as tmp:
@@ -151,7 +151,7 @@ def bench_publish(url: str, backend: str, folder: Path, history: pd.DataFrame, s
                 exports[fmt] = {"seconds": round(time.perf_counter() - t0, 2), "rows": result.rows,
                                 "bytes": result.path.stat().st_size}  # fmt: skip
     return {"backend": backend, "history_rows": written.rows, "history_upsert_seconds": round(history_s, 2),
-            "history_second_upsert_seconds": round(history_again_s, 2), "history_rows_again": again.rows,
+            "next_run_history_seconds": round(history_again_s, 2), "next_run_history_rows": again.rows,
             "forecast_rows": fs.rows, "inventory_rows": len(advice),
             "set_with_inventory_seconds (parse + advice + load + publish)": round(set_s, 2),
             "export": exports}  # fmt: skip
