@@ -3,7 +3,8 @@
 The forecast pipeline upserts the recent actuals each time it publishes a set (the whole year for a
 series it has not stored yet, the last weeks otherwise; see pipelines/steps/publish.py), and
 monitoring may upsert actuals as they arrive; both go through :func:`upsert_history`. An upsert
-overwrites a day's units (late corrections win) and, given ``keep_since``, drops the tenant's
+overwrites a day's units (late corrections win; unchanged rows are left alone, so a re-run writes
+only what changed) and, given ``keep_since``, drops the tenant's
 rows older than that in the same transaction, so the table stays a rolling window. The write is
 one transaction: a crash leaves the previous history whole.
 
@@ -36,7 +37,8 @@ _MERGE_SQLITE = (
     "INSERT INTO sales_history (tenant_id, store_id, sku, date, units, unit_price) "
     "SELECT ?, store_id, sku, date, units, unit_price FROM sales_history_stage WHERE true "
     "ON CONFLICT (tenant_id, store_id, sku, date) DO UPDATE SET units = excluded.units, "
-    "unit_price = excluded.unit_price"
+    "unit_price = excluded.unit_price WHERE sales_history.units IS NOT excluded.units "
+    "OR sales_history.unit_price IS NOT excluded.unit_price"
 )
 _COUNT_STAGE = (
     "SELECT count(*), (SELECT count(*) FROM (SELECT DISTINCT store_id, sku, date "
@@ -51,7 +53,8 @@ _PG_MERGE = (
     "INSERT INTO sales_history (tenant_id, store_id, sku, date, units, unit_price) "
     "SELECT %s, store_id, sku, date, units, unit_price FROM sales_history_stage "
     "ON CONFLICT (tenant_id, store_id, sku, date) DO UPDATE SET units = EXCLUDED.units, "
-    "unit_price = EXCLUDED.unit_price"
+    "unit_price = EXCLUDED.unit_price WHERE (sales_history.units, sales_history.unit_price) "
+    "IS DISTINCT FROM (EXCLUDED.units, EXCLUDED.unit_price)"
 )
 
 
