@@ -32,7 +32,8 @@ RUNNER = """
 import sys
 from ordernimbus.service import run_build
 from ordernimbus.settings import get_settings
-run = run_build(get_settings(), sys.argv[1], horizon=7, extra={"BoostingRounds": 40, "BacktestWindows": 2})
+small = {"BoostingRounds": 40, "BacktestWindows": 1, "DeepAREpochs": 1}
+run = run_build(get_settings(), sys.argv[1], horizon=7, extra=small)
 print(run.run_id, run.status)
 """
 
