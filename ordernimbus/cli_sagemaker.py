@@ -178,6 +178,10 @@ def pipeline_definition(  # noqa: PLR0917 - one parameter per CLI option
                 bucket=bucket,
                 image_uri=image_uri,
             )
+            if sm_target.placeholders and not region and not image_uri:
+                note = f"step images are resolved for {sm_target.region} (ORDERNIMBUS_AWS_REGION)"
+                err.print(f"{note}: pass --region <the stack's region>; jobs pull images in their region",
+                          highlight=False)  # fmt: skip
         which_list = [Which.build, Which.forecast] if out_dir else [which]
         if sm_target is not None:
             err.print(
