@@ -137,6 +137,7 @@ class AuditEntryPublic(BaseModel):
 
 class DriverPublic(BaseModel):
     feature: str
+    label: str | None = Field(default=None, description="what the feature means, for people")
     importance: float = Field(description="mean |SHAP| on the model's scale")
 
 

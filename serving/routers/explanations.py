@@ -86,9 +86,17 @@ def _importance(item: dict[str, Any]) -> Any:
     return item["importance"] if "importance" in item else item["mean_abs_shap"]
 
 
+def _label(item: dict[str, Any]) -> str | None:
+    label = item.get("label")
+    return str(label) if label is not None else None
+
+
 def _drivers(items: Any, top: int) -> list[DriverPublic]:
     try:
-        drivers = [DriverPublic(feature=str(i["feature"]), importance=float(_importance(i))) for i in items]
+        drivers = [
+            DriverPublic(feature=str(i["feature"]), label=_label(i), importance=float(_importance(i)))
+            for i in items
+        ]
         if not all(math.isfinite(d.importance) for d in drivers):
             raise ValueError("importances must be finite numbers")
     except (ValueError, KeyError, TypeError) as exc:

@@ -154,6 +154,12 @@ def test_approval_and_generate_run_the_forecast_pipeline(home: Settings, tmp_pat
         assert finished["created_by"] == f"key:{approver.split('_')[1]}"
         progress = finished["_progress_seen"]
         assert progress == sorted(progress)  # progress only moves forward
+        explained = client.get("/v1/explanations?store_id=1&sku=1", headers={"X-API-Key": admin})
+        assert explained.status_code == 200, explained.text  # explain.json of the real XGBoost member
+        assert explained.json()["model_version"] == 1
+        assert explained.json()["scope"] == "series"
+        assert explained.json()["drivers"]
+        assert all(d["label"] for d in explained.json()["drivers"])
         current = client.get("/v1/forecasts/current", headers={"X-API-Key": admin}).json()
         assert current["model_version"] == 1
         assert current["series"] == 2

@@ -181,7 +181,12 @@ def test_explanations_of_a_series_and_of_the_model(world: World, client: TestCli
     importances = [d["importance"] for d in body["drivers"]]
     assert importances == sorted(importances, reverse=True)
     assert len(importances) == 3
-    assert body["global_drivers"][0] == {"feature": "lag_7", "importance": pytest.approx(1.01)}
+    assert body["global_drivers"][0] == {
+        "feature": "lag_7",
+        "label": "lag 7",
+        "importance": pytest.approx(1.01),
+    }
+    assert body["drivers"][0]["label"] is None  # the per-SKU entries of this artifact carry no label
     unknown = get(client, world, f"/v1/explanations?store_id={store}&sku=new-sku").json()
     assert unknown["scope"] == "global"
     assert unknown["drivers"] == unknown["global_drivers"]
