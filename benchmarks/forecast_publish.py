@@ -20,6 +20,8 @@ import argparse
 import json
 import os
 import platform
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -49,7 +51,6 @@ def bench_transform(tmp: Path, workers: int, copies: int) -> dict[str, Any]:
     from models.xgboost import GlobalXGBoost
     from pipelines.contract import parse
     from pipelines.steps import prepare
-    from pipelines.steps.transform import MAX_PAYLOAD_MB, run_files
 
     raw = pd.read_parquet(DATA)
     sales = pd.DataFrame({"store_id": raw["store_id"].astype(str), "sku": raw["item_id"].astype(str),
@@ -66,23 +67,27 @@ def bench_transform(tmp: Path, workers: int, copies: int) -> dict[str, Any]:
     tenant = pd.concat([sales.assign(sku=sales["sku"] + f"-{c}") for c in range(copies)], ignore_index=True)
     tenant.assign(tenant_id="bench").to_parquet(base / "processing" / "input" / "raw" / "sales.parquet")
     prepare.main(parse(["--sm-base", str(base), "--tenant", "bench", "--horizon", "28"]))
-    files = sorted((base / "processing" / "output" / "batch").glob("*.jsonl"))
-    attrs = {"horizon": 28, "quantiles": (0.1, 0.5, 0.9)}
+    step = tmp / "transform"
+    (step / "processing" / "input").mkdir(parents=True)
+    (step / "processing" / "input" / "model").symlink_to(model_dir)
+    (step / "processing" / "input" / "batch").symlink_to(base / "processing" / "output" / "batch")
     runs = {}
     outputs = {}
     for n in sorted({1, workers}):
-        out = tmp / f"out-{n}"
-        out.mkdir()
-        t0 = time.perf_counter()
-        series = run_files(
-            files, out, model_dir, attrs=attrs, workers=n, max_bytes=int(MAX_PAYLOAD_MB * 2**20)
-        )
+        out = step / "processing" / "output" / "predictions"
+        if out.exists():
+            shutil.rmtree(out)
+        t0 = time.perf_counter()  # the step as the pipeline runs it: its own process, fork-started workers
+        subprocess.run([sys.executable, "-m", "pipelines.steps.transform", "--sm-base", str(step),
+                        "--workers", str(n)], cwd=ROOT, check=True,
+                       env={**os.environ, "ORDERNIMBUS_HOME": str(tmp / "home")})  # fmt: skip
         runs[n] = time.perf_counter() - t0
         frames = [
             pd.read_json(f, lines=True, dtype={"store_id": str, "sku": str})
             for f in sorted(out.glob("*.out"))
         ]
         outputs[n] = pd.concat(frames).sort_values(["store_id", "sku", "horizon_day"], ignore_index=True)
+    series = int(outputs[1][["store_id", "sku"]].drop_duplicates().shape[0])
     same = all(
         outputs[n][["store_id", "sku", "horizon_day"]].equals(outputs[1][["store_id", "sku", "horizon_day"]])
         and float(

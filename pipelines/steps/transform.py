@@ -15,6 +15,7 @@ import json
 import math
 import multiprocessing as mp
 import os
+import sys
 import tarfile
 import tempfile
 import time
@@ -32,9 +33,10 @@ from pipelines.steps._io import quantiles_arg, run_step
 
 SERIES_PER_BATCH = 500
 MIN_SERIES_PER_BATCH = 20  # below this the per-call overhead (feature frames, booster calls) dominates
-# Starting worker processes (imports, model load) costs seconds; below this many series one
-# process finishes first (measured: benchmarks/forecast_publish.py).
-POOL_MIN_SERIES = 2000
+# Below this many series one process finishes before a pool pays for itself (forked workers start
+# in ~0.1 s, then import the model's libraries and load it: about a second; one process
+# forecasts ~100 series/s here; benchmarks/forecast_publish.py).
+POOL_MIN_SERIES = 1000
 MAX_PAYLOAD_MB = 6.0
 CONTENT_TYPE = "application/jsonlines"
 _WORKER: dict[str, Any] = {}
@@ -124,7 +126,7 @@ def run_files(files: list[Path], out: Path, model_dir: Path, *, attrs: dict[str,
             in_flight=1,
         )
         return total
-    ctx = mp.get_context("spawn")  # no fork of a process that may hold OpenMP or BLAS threads
+    ctx = mp.get_context(_start_method())
     with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
                              initargs=(str(model_dir), attrs)) as pool:  # fmt: skip
         _transform_files(files, out, per_batch=per_batch, max_bytes=max_bytes,
@@ -147,6 +149,18 @@ def _transform_files(files: list[Path], out: Path, *, per_batch: int, max_bytes:
             f"transformed {file.name}: {batches} mini-batch(es) in {time.monotonic() - started:.1f} s",
             flush=True,
         )
+
+
+def _start_method() -> str:
+    """fork when safe, else spawn.
+
+    Forked workers inherit the imported modules instead of re-importing them (a pool started in
+    0.1 s here with fork, 6 s with spawn). That is safe while this process has not loaded a library
+    that runs an OpenMP or torch thread pool, which a forked child could deadlock on; the Transform
+    step never has (each worker loads the model after the fork), a caller that trained in-process has.
+    """
+    threaded = {"xgboost", "torch", "lightgbm"} & set(sys.modules)
+    return "spawn" if threaded or sys.platform != "linux" else "fork"
 
 
 def _count_lines(file: Path) -> int:
