@@ -49,7 +49,7 @@ class DeepARForecaster(BaseForecaster):
         horizon: int = 28,
         context_length: int | None = None,
         max_epochs: int = 12,
-        batches_per_epoch: int = 40,
+        batches_per_epoch: int | None = None,
         batch_size: int = 64,
         hidden_size: int = 40,
         num_layers: int = 2,
@@ -164,7 +164,7 @@ class DeepARForecaster(BaseForecaster):
             cardinality=[max(len(self.stores), 1), max(len(self.skus), 1)],
             distr_output=NegativeBinomialOutput() if counts else StudentTOutput(),
             batch_size=self.params["batch_size"],
-            num_batches_per_epoch=self.params["batches_per_epoch"],
+            num_batches_per_epoch=self._batches_per_epoch(train),
             lags_seq=_lags(freq, self.params["history_periods"]),
             num_parallel_samples=self.params["num_samples"],
             trainer_kwargs=self._trainer_kwargs(),
@@ -174,6 +174,18 @@ class DeepARForecaster(BaseForecaster):
             validation_data=ListDataset(entries, freq=pandas_alias(freq)),
         )
         return self
+
+    def _batches_per_epoch(self, train: list[dict[str, Any]]) -> int:
+        """About one pass over the data's context windows per epoch (16 to 48 batches), unless set.
+
+        A fixed count oversamples a small tenant many times per epoch (and makes its build slow for
+        nothing) while undersampling a large one.
+        """
+        if self.params["batches_per_epoch"]:
+            return int(self.params["batches_per_epoch"])
+        context = self.params["context_length"] or min(2 * self.horizon, 112)
+        windows = sum(max(len(e["target"]) // (context + self.horizon), 1) for e in train)
+        return int(np.clip(np.ceil(windows / self.params["batch_size"]), 16, 48))
 
     def _trainer_kwargs(self) -> dict[str, Any]:
         from lightning.pytorch.callbacks import EarlyStopping
