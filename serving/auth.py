@@ -227,6 +227,14 @@ class ApiKeyStore:
             ).all()
         return [_to_info(row) for row in rows]
 
+    def probably_cached(self, plaintext: str) -> bool:
+        """Whether ``verify`` will most likely skip scrypt (an unexpired cache entry exists), so a
+        caller on an event loop can run it inline and send only the slow case to a thread."""
+        digest = hashlib.sha256(plaintext.encode()).hexdigest()
+        with self._lock:
+            hit = self._cache.get(digest)
+        return hit is not None and self._clock() < hit[2]
+
     def _remembered(self, plaintext: str, key_id: str, stored: str) -> bool:
         digest = hashlib.sha256(plaintext.encode()).hexdigest()
         with self._lock:
