@@ -11,8 +11,9 @@ real tenant's store holds. Each request asks for a different series (round robin
 - ``series``: ``GET /v1/forecasts/series?store_id=S&sku=I&history_days=90`` (forecast + history).
 
 For each backend (the SQLite file, then the PostgreSQL server) and route, wrk runs twice:
-*paced* near ``--rate`` requests/s (each connection waits a fixed delay between requests; wrk has
-no open-loop mode, so the achieved rate is reported, not assumed) and *max* (no delay) for the
+*paced* near ``--rate`` requests/s (each connection waits a fixed delay between requests, set
+from a short calibration run; wrk has no open-loop mode, so the achieved rate is reported, not
+assumed) and *max* (no delay) for the
 saturation throughput. Latencies are wrk's (p50/p95/p99 from its full histogram). The rate limits
 are raised for the run (one key at 500 RPS is far above the default budget of 6,000 per minute).
 JSON access logs are on, written to a file, as in production. Writes benchmarks/results/api_load.json.
@@ -221,8 +222,12 @@ def bench_backend(name: str, db_url: str, seconds: int, rate: int, work: Path) -
         for route, paths in routes.items():
             check_route(port, paths[0], key)
             run_wrk(port, paths, key, 3, 0, work, proc.pid)  # warm-up: connections, key cache, page cache
-            # Paced: CONNECTIONS / (delay + latency) ~ rate.
-            delay = max(1, round(1000 * CONNECTIONS / rate) - 1)
+            # Paced: CONNECTIONS / (delay + latency) ~ rate. A 3 s calibration run at the naive
+            # delay measures the latency term, and the real run subtracts it from the delay.
+            delay = max(1, round(1000 * CONNECTIONS / rate))
+            calibration = run_wrk(port, paths, key, 3, delay, work, proc.pid)
+            latency_ms = max(0.0, 1000 * CONNECTIONS / max(calibration["rps"], 1.0) - delay)
+            delay = max(1, round(1000 * CONNECTIONS / rate - latency_ms))
             paced = run_wrk(port, paths, key, seconds, delay, work, proc.pid)
             peak = run_wrk(port, paths, key, seconds, 0, work, proc.pid)
             results[route] = {"paced": paced, "max": peak}
