@@ -85,7 +85,9 @@ class Settings(BaseSettings):
     sales_history_refresh_days: int = Field(
         default=56, ge=0, description="days before the latest stored one rewritten per publish; 0 = all"
     )
-    transform_workers: int = Field(default=0, ge=0, description="batch transform processes; 0 = one per core")
+    transform_workers: int = Field(
+        default=0, ge=0, description="batch transform processes; 0 = one per two cores"
+    )
     max_parallel_steps: int = Field(default=2, ge=1)
 
     api_cors_origins: tuple[str, ...] = ()

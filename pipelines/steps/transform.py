@@ -4,9 +4,10 @@ As SageMaker does with SplitType=Line, BatchStrategy=MultiRecord and AssembleWit
 is cut into mini-batches of whole lines (one series per line) of at most ``max_payload_mb``
 (SageMaker's MaxPayloadInMB, 6 by default) and ``SERIES_PER_BATCH`` series; each mini-batch goes
 through input_fn -> predict_fn -> output_fn, and the responses are appended in input order to
-``<file>.out``. Mini-batches run in parallel on ``workers`` processes (one per core by default;
-SageMaker's MaxConcurrentTransforms), each loading the model once. At most two mini-batches per
-worker are in flight, so memory stays bounded whatever the tenant's size.
+``<file>.out``. Mini-batches run in parallel on ``workers`` processes (SageMaker's
+MaxConcurrentTransforms; by default one per two cores, as the booster runs two threads itself),
+each loading the model once. At most two mini-batches per worker are in flight, so memory stays
+bounded whatever the tenant's size.
 """
 
 from __future__ import annotations
@@ -37,6 +38,10 @@ MIN_SERIES_PER_BATCH = 20  # below this the per-call overhead (feature frames, b
 # in ~0.1 s, then import the model's libraries and load it: about a second; one process
 # forecasts ~100 series/s here; benchmarks/forecast_publish.py).
 POOL_MIN_SERIES = 1000
+# The gradient-boosted member predicts on 2 threads of its own (n_jobs=2), so one process already
+# keeps two cores busy: the default is one worker per two cores (measured on 2 cores, 4,000
+# series: 1 process 15 s, 2 processes 19 s; benchmarks/results/forecast_publish.json).
+THREADS_PER_WORKER = 2
 MAX_PAYLOAD_MB = 6.0
 CONTENT_TYPE = "application/jsonlines"
 _WORKER: dict[str, Any] = {}
@@ -181,7 +186,7 @@ def main(ctx: StepContext) -> None:
     attrs = {"horizon": int(request.get("horizon", 28)),
              "quantiles": quantiles_arg(str(request.get("quantiles", "0.1,0.5,0.9")))}  # fmt: skip
     configured = int(ctx.param("workers", str(get_settings().transform_workers)))
-    workers = configured or len(os.sched_getaffinity(0))
+    workers = configured or max(1, len(os.sched_getaffinity(0)) // THREADS_PER_WORKER)
     max_bytes = int(float(ctx.param("max_payload_mb", str(MAX_PAYLOAD_MB))) * 2**20)
     out = ctx.output("predictions")
     files = sorted(batch_dir.glob("*.jsonl"))
