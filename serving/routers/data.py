@@ -126,7 +126,7 @@ async def shopify_webhook(  # noqa: PLR0917 - Shopify's four headers
     except (ValueError, RecursionError):
         raise OrderNimbusError("the webhook body is not JSON") from None
     try:
-        from serving.shopify_orders import apply_order_webhook
+        from features.sources.shopify_orders import apply_order_webhook
     except ImportError as exc:
         raise FullPackageRequiredError(
             f"webhooks need the full package ({exc.name} is missing here)"

@@ -11,7 +11,8 @@ or repeated webhook produces the same totals: nothing changes twice.
 Days a tenant also loads from files are re-summed from webhook events only when a webhook touches
 them; a tenant should feed one Shopify shop either by webhooks or by exports, not both.
 
-Imports pandas: the API imports this module only inside the webhook route (full package).
+Imports pandas, so it lives here rather than in serving/: the API imports it only inside the webhook
+route, which the pandas-free Lambda package answers with 501.
 """
 
 from __future__ import annotations
