@@ -98,6 +98,7 @@ def online_retail(tmp: Path) -> tuple[pd.DataFrame, pd.Timestamp, int, str]:
 def score_window(
     pred: pd.DataFrame,
     sales: pd.DataFrame,
+    *,
     until: pd.Timestamp,
     horizon: int,
     freq: str,
@@ -124,6 +125,7 @@ def score_window(
 def run_set(
     name: str,
     sales: pd.DataFrame,
+    *,
     until: pd.Timestamp,
     horizon: int,
     freq: str,
@@ -171,7 +173,9 @@ def run_set(
             model.fit(history, freq)
         pred = model.predict(history, horizon, QUANTILES)
         timing[f"{label}_predict"] = round(time.perf_counter() - t, 2)
-        results[label] = score_window(pred, sales, until, horizon, freq, scale, rmsse, trading)
+        results[label] = score_window(
+            pred, sales, until=until, horizon=horizon, freq=freq, scale=scale, rmsse=rmsse, trading=trading
+        )
 
     judge("ensemble", ensemble, fit=False)
     for member, model in ensemble.members.items():
@@ -210,22 +214,28 @@ def run_set(
 
 
 def table(results: dict[str, Any]) -> str:
+    """Markdown: every model's scores per set, with the wall time of the step that trained it."""
     lines = [
-        "| set | model | WAPE | MASE | pinball | p10-p90 coverage | RMSSE (rev.-weighted) |",
-        "|---|---|---|---|---|---|---|",
+        "| set | model | WAPE | MASE | pinball | p10-p90 coverage | RMSSE (rev.-weighted) | train step |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for name, res in results.items():
         if "scores" not in res:
-            lines.append(f"| {name} | {res.get('status')} | | | | | |")
+            lines.append(f"| {name} | {res.get('status')} | | | | | | |")
             continue
+        steps = res.get("steps", {})
         for model, s in res["scores"].items():
             label = f"**{model}**" if model == "ensemble" else model
+            seconds = steps.get("Evaluate" if model == "ensemble" else f"Train-{model}")
+            wall = f"{seconds:.0f} s" if seconds else ""
             lines.append(
                 f"| {name} | {label} | {s['wape']:.3f} | {s.get('mase', float('nan')):.3f} | "
-                f"{s['pinball']:.3f} | {s['coverage']:.2f} | {s['rmsse_weighted']:.3f} |"
+                f"{s['pinball']:.3f} | {s['coverage']:.2f} | {s['rmsse_weighted']:.3f} | {wall} |"
             )
         if res.get("autogluon_wape"):
-            lines.append(f"| {name} | AutoGluon (README) | {res['autogluon_wape']:.3f} | | | | |")
+            lines.append(f"| {name} | AutoGluon (data README) | {res['autogluon_wape']:.3f} | | | | | |")
+        build = f"{res['build_seconds']:.0f} s (goal {res['goal_seconds']} s)"
+        lines.append(f"| {name} | *whole build* | | | | | | {build} |")
     return "\n".join(lines)
 
 
@@ -233,7 +243,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sets", default="store_item,walmart,online_retail")
     parser.add_argument("--deepar-epochs", type=int, default=12)
+    parser.add_argument("--table", action="store_true", help="print the table of the saved results and stop")
     args = parser.parse_args()
+    if args.table:
+        print(table(json.loads(RESULTS.read_text())["sets"]))
+        return
     extra = {"DeepAREpochs": args.deepar_epochs, "BacktestWindows": 3}
     previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     results: dict[str, Any] = dict(previous.get("sets", {}))
@@ -251,7 +265,9 @@ def main() -> None:
                 f"horizon {horizon}",
                 flush=True,
             )
-            results[name] = run_set(name, sales, until, horizon, freq, tmp, extra)
+            results[name] = run_set(
+                name, sales, until=until, horizon=horizon, freq=freq, tmp=tmp, extra=extra
+            )
             print(json.dumps({k: v for k, v in results[name].items() if k != "steps"}, indent=1), flush=True)
             RESULTS.parent.mkdir(exist_ok=True)
             RESULTS.write_text(json.dumps({"sets": results, "cpu_count": os.cpu_count()}, indent=2))

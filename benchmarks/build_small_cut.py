@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
-
-import sys
 
 import pandas as pd
 
@@ -32,8 +31,14 @@ def main() -> None:
     raw = pd.read_parquet(DATA)
     raw["date"] = pd.to_datetime(raw["date"])
     raw = raw[(raw["store_id"] <= 2) & (raw["item_id"] <= 10) & (raw["date"] >= "2015-06-01")]
-    sales = pd.DataFrame({"store_id": raw["store_id"].astype(str), "sku": raw["item_id"].astype(str),
-                          "date": raw["date"], "units": raw["units"].astype(float)})
+    sales = pd.DataFrame(
+        {
+            "store_id": raw["store_id"].astype(str),
+            "sku": raw["item_id"].astype(str),
+            "date": raw["date"],
+            "units": raw["units"].astype(float),
+        }
+    )
     settings = get_settings()
     SalesLake(settings.lake_dir).upsert("bench", sales, str(DATA))
     started = time.perf_counter()
@@ -41,10 +46,17 @@ def main() -> None:
     seconds = time.perf_counter() - started
     version = open_registry(settings).list_versions("bench")[-1]
     m = version.metrics
-    result = {"series": 20, "status": run.status, "build_seconds": round(seconds, 1),
-              "steps": {s.step: s.seconds for s in run.steps},
-              "ensemble": m["ensemble"], "members": m["members"], "baselines": m["baselines"], "gate": m["gate"],
-              "load_average": os.getloadavg()}
+    result = {
+        "series": 20,
+        "status": run.status,
+        "build_seconds": round(seconds, 1),
+        "steps": {s.step: s.seconds for s in run.steps},
+        "ensemble": m["ensemble"],
+        "members": m["members"],
+        "baselines": m["baselines"],
+        "gate": m["gate"],
+        "load_average": os.getloadavg(),
+    }
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2))
     print(json.dumps({k: result[k] for k in ("status", "build_seconds", "ensemble", "gate")}, indent=2))

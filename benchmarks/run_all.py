@@ -45,6 +45,7 @@ ORDER = (
     "api_load",
     "pipeline_cache",
     "build_small_cut",
+    "dev_windows",
     "accuracy",
 )
 # Key figures per results file (by stem): dotted paths, ``*`` for any key or list item.
@@ -62,6 +63,7 @@ FIGURES: dict[str, tuple[str, ...]] = {
     "api_load": ("*.*.paced.rps", "*.*.paced.p95_ms", "*.*.paced.errors"),
     "pipeline_cache": ("first_seconds", "second_seconds", "second_share_of_first", "target_met"),
     "build_small_cut": ("series", "build_seconds", "ensemble.wape", "gate.passed"),
+    "dev_windows": ("stl.seconds_per_series.*", "walmart_d1.*", "xgboost.*.wape", "xgboost.*.seconds"),
     "accuracy": (
         "sets.*.build_seconds",
         "sets.*.scores.ensemble.wape",

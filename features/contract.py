@@ -28,7 +28,7 @@ SALES_SCHEMA = pa.DataFrameSchema(
         "units": pa.Column(
             float,
             [
-                pa.Check(lambda s: np.isfinite(s), element_wise=False, error="units must be finite"),
+                pa.Check(np.isfinite, element_wise=False, error="units must be finite"),
                 pa.Check.le(MAX_UNITS),
             ],
         ),

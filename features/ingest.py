@@ -13,9 +13,7 @@ finds every record unchanged, and the lake file is not rewritten (:class:`Upsert
 from __future__ import annotations
 
 import json
-import os
 import secrets
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -32,6 +30,7 @@ from features.lake import SalesLake, UpsertResult
 from features.sources.load import Parsed, load_upload, problems_to_error
 from features.sources.quarantine import write_quarantine
 from features.validation import quality_checks, render_html
+from ordernimbus.atomic import write_text
 from ordernimbus.tenancy import tenant_dir, validate_tenant
 
 MAX_PROBLEMS = 20
@@ -213,8 +212,8 @@ class _Upload:
     def write(self, report: dict[str, Any]) -> tuple[Path, Path]:
         self.folder.mkdir(parents=True, exist_ok=True)
         text = json.dumps(_finite(report), indent=2, default=_jsonable, allow_nan=False)
-        json_path = _atomic_write(self.folder / "report.json", text)
-        html_path = _atomic_write(self.folder / "report.html", render_html(json.loads(json_path.read_text())))
+        json_path = write_text(self.folder / "report.json", text)
+        html_path = write_text(self.folder / "report.html", render_html(json.loads(json_path.read_text())))
         return json_path, html_path
 
 
@@ -239,15 +238,3 @@ def _jsonable(value: Any) -> Any:
     if value is pd.NaT:
         return None
     raise TypeError(f"cannot write {type(value).__name__} to the report")
-
-
-def _atomic_write(path: Path, text: str) -> Path:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path

@@ -7,11 +7,7 @@ old or the new table, never a mix. Writers are serialised per tenant by an advis
 
 from __future__ import annotations
 
-import fcntl
-import os
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +17,7 @@ import pyarrow.parquet as pq
 
 from features.contract import RECORD_KEY, validate_sales
 from features.frequency import detect_frequency
+from ordernimbus.atomic import file_lock, replacing
 from ordernimbus.tenancy import tenant_dir
 
 SALES_FILE = "sales.parquet"
@@ -88,27 +85,11 @@ class SalesLake:
         meta = dict(table.schema.metadata or {})
         meta[b"ordernimbus.frequency"] = frequency.encode()
         table = table.replace_schema_metadata(meta)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".sales-", suffix=".tmp")
-        os.close(fd)
-        try:
+        with replacing(path, durable=True) as tmp:
             pq.write_table(table, tmp, compression="zstd")
-            with open(tmp, "rb") as handle:
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
 
-    @contextmanager
-    def _lock(self, tenant: str) -> Iterator[None]:
-        folder = tenant_dir(self.root, tenant)
-        folder.mkdir(parents=True, exist_ok=True)
-        with open(folder / ".lock", "w") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+    def _lock(self, tenant: str) -> AbstractContextManager[None]:
+        return file_lock(tenant_dir(self.root, tenant) / ".lock")
 
 
 def _merge(old: pd.DataFrame, new: pd.DataFrame) -> tuple[pd.DataFrame, tuple[int, int, int]]:

@@ -4,7 +4,10 @@ Context keys (``cdk -c key=value``, ``CDK_CONTEXT_JSON`` or :func:`build_app`'s 
 
 - ``env``: ``dev`` (default), ``staging`` or ``prod`` (see :mod:`infra.config`);
 - ``pipelineDefinitionsDir``: compiled ``build.json`` / ``forecast.json`` (default ``build/pipelines``);
-- ``lambdaAssetDir``: the Lambda package directory (default ``build/lambda``).
+- ``lambdaAssetDir``: the API's Lambda package directory (default ``build/lambda``).
+
+The drift-check function is a container image built from this repository
+(:mod:`infra.monitor_image`); synthesis stages its build context but runs no Docker.
 
 Relative paths are resolved against the repository root, so the result does not depend on the
 directory the command runs in. Synthesis needs no AWS credentials and makes no lookups.
@@ -22,6 +25,7 @@ from aws_cdk import App, Stack, Tags
 
 from infra.config import EnvConfig, get_config
 from infra.errors import InfraConfigError
+from infra.monitor_image import monitor_image
 from infra.nag import enable_checks
 from infra.pipeline_definitions import load_definitions
 from infra.stacks.api import ApiStack
@@ -45,8 +49,9 @@ FEATURE_FLAGS: dict[str, Any] = {
 }
 # CDK marks these taggable but CloudFormation rejects Tags on them (cfn-lint F3002).
 UNTAGGABLE = ["AWS::RDS::DBProxyTargetGroup"]
-# Handler modules the asset must contain: checked here, not discovered at the first invocation.
-ASSET_MODULES = ("serving/lambda_handler.py", "monitoring/lambda_handler.py")
+# Handler modules the API asset must contain: checked here, not discovered at the first invocation.
+# (The monitor is not in it: serving/ imports no pandas, and the monitor is an image of its own.)
+ASSET_MODULES = ("serving/lambda_handler.py",)
 
 
 @dataclass(frozen=True)
@@ -75,6 +80,7 @@ def build_app(context: dict[str, Any] | None = None, outdir: str | None = None) 
             f"Lambda asset {asset_dir} (context key 'lambdaAssetDir') lacks {missing}; build the "
             "package first (make lambda-package)"
         )
+    image = monitor_image(REPO_ROOT)
 
     def name(concern: str) -> str:
         return f"{config.prefix}-{concern}"
@@ -91,9 +97,11 @@ def build_app(context: dict[str, Any] | None = None, outdir: str | None = None) 
         forecast_definition=definitions["forecast"],
         **protect,
     )
-    api = ApiStack(app, name("api"), config=config, data=data, asset_dir=asset_dir, **protect)
+    api = ApiStack(
+        app, name("api"), config=config, data=data, key=storage.key, asset_dir=asset_dir, **protect
+    )
     events = EventsStack(
-        app, name("events"), config=config, data=data, key=storage.key, asset_dir=asset_dir, **protect
+        app, name("events"), config=config, data=data, key=storage.key, monitor_image=image, **protect
     )
     events.add_stack_dependency(ml, "rules start pipelines that must exist first")
     observability = ObservabilityStack(

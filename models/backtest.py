@@ -1,7 +1,11 @@
 """Rolling-origin backtests: never a random split on time series.
 
-Window w (1 = most recent) has its cutoff ``w * horizon`` periods before the end of the data; the
-model is fitted on data up to the cutoff and scored on the ``horizon`` periods after it.
+Window w (1 = most recent) has its cutoff ``horizon + (w - 1) * step`` periods before the end of the data; the
+model is fitted on data up to the cutoff and scored on the ``horizon`` periods after it. The step
+is the horizon (windows side by side) when the history allows it. When it does not — Walmart's
+103 weeks cannot hold three 39-week windows and still train on anything — the origins move closer
+together (overlapping windows, still each scored only on periods after its own cutoff) so that
+the earliest cutoff keeps a year of history, or half of what there is when there is less.
 """
 
 from __future__ import annotations
@@ -10,14 +14,32 @@ from collections.abc import Callable, Sequence
 
 import pandas as pd
 
-from features.frequency import base
+from features.frequency import base, year_length
 from models.base import Forecaster
 
 
-def cutoffs(last: pd.Timestamp, horizon: int, windows: int, freq: str) -> list[pd.Timestamp]:
-    """Cutoff dates, oldest first."""
-    step = pd.Timedelta(days=horizon * (7 if base(freq) == "W" else 1))
-    return [last - step * w for w in range(windows, 0, -1)]
+def cutoffs(
+    last: pd.Timestamp, horizon: int, windows: int, freq: str, first: pd.Timestamp | None = None
+) -> list[pd.Timestamp]:
+    """Cutoff dates, oldest first; ``first`` (the earliest date of the data) lets the step shrink."""
+    period = pd.Timedelta(days=7 if base(freq) == "W" else 1)
+    step = window_step(_periods(first, last, period), horizon, windows, freq)
+    return [last - period * (horizon + (w - 1) * step) for w in range(windows, 0, -1)]
+
+
+def window_step(periods: int | None, horizon: int, windows: int, freq: str) -> int:
+    """Periods between consecutive cutoffs: the horizon, or less when the history is short."""
+    if periods is None or windows <= 1:
+        return horizon
+    trainable = periods - horizon  # history left before the newest cutoff
+    keep = year_length(freq) if trainable >= year_length(freq) else trainable // 2
+    if trainable - (windows - 1) * horizon >= keep:
+        return horizon
+    return max(1, (trainable - keep) // (windows - 1))
+
+
+def _periods(first: pd.Timestamp | None, last: pd.Timestamp, period: pd.Timedelta) -> int | None:
+    return None if first is None else int((last - first) / period) + 1
 
 
 def actuals_after(sales: pd.DataFrame, cutoff: pd.Timestamp, horizon: int, freq: str) -> pd.DataFrame:
@@ -49,7 +71,7 @@ def backtest(  # noqa: PLR0917 (the pipeline's train step and tests call it posi
     """
     frames = []
     model: Forecaster | None = None
-    for cutoff in cutoffs(sales["date"].max(), horizon, windows, freq):
+    for cutoff in cutoffs(sales["date"].max(), horizon, windows, freq, first=sales["date"].min()):
         history = sales[sales["date"] <= cutoff]
         if model is None:
             model = make_model().fit(history, freq)

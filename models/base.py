@@ -39,7 +39,10 @@ class ModelError(OrderNimbusError):
 class Forecaster(Protocol):
     """fit on a canonical sales frame; predict quantiles for the periods after a history's end."""
 
-    name: str
+    # read-only: our forecasters set the name once per class (a ClassVar), which a plain ``name: str``
+    # member would reject as not being an instance variable
+    @property
+    def name(self) -> str: ...
 
     def fit(self, history: pd.DataFrame, freq: str) -> Self: ...
 

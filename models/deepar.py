@@ -89,8 +89,10 @@ class DeepARForecaster(BaseForecaster):
         wide = to_wide(history, self.freq)
         periods = self.params["history_periods"]
         wide = wide.iloc[-periods:] if periods and len(wide) > periods else wide
-        dates = wide.index
-        all_dates = dates.append(horizon_dates(dates[-1], future, self.freq)) if future else dates
+        dates = pd.DatetimeIndex(wide.index)
+        all_dates = pd.DatetimeIndex(
+            dates.append(horizon_dates(dates[-1], future, self.freq)) if future else dates
+        )
         spec = FeatureSpec.for_freq(self.freq, country=self.params["country"])
         calendar = calendar_features(all_dates, spec)
         holiday = calendar["is_holiday"].to_numpy(dtype=np.float32) if "is_holiday" in calendar else None
@@ -98,7 +100,8 @@ class DeepARForecaster(BaseForecaster):
         promo = _wide_covariate(history, "on_promotion", wide, all_dates)
         values = wide.to_numpy(dtype=np.float32)
         entries = []
-        for j, (store, sku) in enumerate(wide.columns):
+        for j, key in enumerate(wide.columns):
+            store, sku = str(key[0]), str(key[1])
             y = values[:, j]
             first = int(np.argmax(np.isfinite(y))) if np.isfinite(y).any() else len(y) - 1
             target = np.nan_to_num(y[first:])
@@ -151,7 +154,13 @@ class DeepARForecaster(BaseForecaster):
             pick = np.sort(rng.choice(len(entries), self.params["max_series"], replace=False))
             entries = [entries[i] for i in pick]
         self.trained_series = len(entries)
-        train = [_cut(e, self.horizon) for e in entries]  # the last horizon is the validation window
+        # The last horizon of each series is the validation window, when what is left before it
+        # can still hold a training window; a short history (Walmart's first backtest cutoff: 52
+        # weeks for a 39-week horizon) trains on everything, with early stopping on training loss.
+        train = [c for c in (_cut(e, self.horizon) for e in entries) if len(c["target"]) > self.horizon + 8]
+        validate = bool(train)
+        if not validate:
+            train = entries
         estimator = DeepAREstimator(
             freq=pandas_alias(freq),
             prediction_length=self.horizon,
@@ -167,11 +176,11 @@ class DeepARForecaster(BaseForecaster):
             num_batches_per_epoch=self._batches_per_epoch(train),
             lags_seq=_lags(freq, self.params["history_periods"]),
             num_parallel_samples=self.params["num_samples"],
-            trainer_kwargs=self._trainer_kwargs(),
+            trainer_kwargs=self._trainer_kwargs(monitor="val_loss" if validate else "train_loss"),
         )
         self.predictor = estimator.train(
             ListDataset(train, freq=pandas_alias(freq)),
-            validation_data=ListDataset(entries, freq=pandas_alias(freq)),
+            validation_data=ListDataset(entries, freq=pandas_alias(freq)) if validate else None,
         )
         return self
 
@@ -187,7 +196,7 @@ class DeepARForecaster(BaseForecaster):
         windows = sum(max(len(e["target"]) // (context + self.horizon), 1) for e in train)
         return int(np.clip(np.ceil(windows / self.params["batch_size"]), 40, 64))
 
-    def _trainer_kwargs(self) -> dict[str, Any]:
+    def _trainer_kwargs(self, monitor: str = "val_loss") -> dict[str, Any]:
         from lightning.pytorch.callbacks import EarlyStopping
 
         return {
@@ -199,7 +208,7 @@ class DeepARForecaster(BaseForecaster):
             "logger": False,
             "default_root_dir": tempfile.mkdtemp(prefix="deepar-"),
             "deterministic": True,
-            "callbacks": [EarlyStopping(monitor="val_loss", patience=3, mode="min")],
+            "callbacks": [EarlyStopping(monitor=monitor, patience=3, mode="min")],
         }
 
     # --- predict -------------------------------------------------------------------------
@@ -265,10 +274,15 @@ def _one_thread_on_cpu() -> None:
     """A network this small gains nothing from intra-op threads, and loses a lot when the training
     steps run side by side: two spinning OpenMP threads per process on two cores made one LSTM call
     take seconds instead of milliseconds here."""
+    import warnings
+
     import torch
 
     if not torch.cuda.is_available():
         torch.set_num_threads(1)
+    # gluonts 0.16 indexes tensors with a list on every batch; torch warns each time, which filled
+    # a training step's log with 200 KB of the same line.
+    warnings.filterwarnings("ignore", message="Using a non-tuple sequence for multidimensional indexing")
 
 
 def _lags(freq: str, history: int) -> list[int]:

@@ -192,7 +192,7 @@ def _rmsse_setup(history: pd.DataFrame, horizon: int) -> tuple[pd.Series, pd.Ser
 def _weighted_rmsse(frame: pd.DataFrame, scale: pd.Series, revenue: pd.Series) -> float:
     err = (frame["actual"] - frame["p50"]) ** 2
     mse = err.groupby([frame["store_id"], frame["sku"]]).mean()
-    rmsse = np.sqrt(mse / scale.reindex(mse.index))
+    rmsse = (mse / scale.reindex(mse.index)).pow(0.5)
     weights = revenue.reindex(mse.index).where(rmsse.notna(), 0.0).fillna(0.0)
     total = weights.sum()
     return float((rmsse.fillna(0.0) * weights).sum() / total) if total > 0 else float("nan")

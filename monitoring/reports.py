@@ -15,13 +15,12 @@ import base64
 import html
 import io
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from inference.store.monitoring import AccuracyRow, Decision
+from ordernimbus.atomic import replacing, write_text
 
 SUMMARY, DRIFT_HTML, ACCURACY_HTML = "summary.json", "drift.html", "accuracy.html"
 
@@ -29,7 +28,9 @@ SUMMARY, DRIFT_HTML, ACCURACY_HTML = "summary.json", "drift.html", "accuracy.htm
 def write_check_reports(folder: Path, summary: dict[str, Any], drift: Any, quality: Any) -> dict[str, Path]:
     """Write the summary and, when given, the Evidently snapshots' HTML; returns the written paths."""
     folder.mkdir(parents=True, exist_ok=True)
-    out = {"summary": _atomic(folder / SUMMARY, json.dumps(summary, indent=2, default=str, allow_nan=False))}
+    out = {
+        "summary": write_text(folder / SUMMARY, json.dumps(summary, indent=2, default=str, allow_nan=False))
+    }
     for name, snapshot in ((DRIFT_HTML, drift), (ACCURACY_HTML, quality)):
         if snapshot is not None:
             out[name] = _atomic_html(folder / name, snapshot)
@@ -55,27 +56,9 @@ def check_summary(decision: Decision, folder: Path | None) -> dict[str, Any]:
     }
 
 
-def _atomic(path: Path, text: str) -> Path:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
-
-
 def _atomic_html(path: Path, snapshot: Any) -> Path:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".html")
-    os.close(fd)
-    try:
-        snapshot.save_html(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with replacing(path, suffix=".html") as tmp:  # Evidently picks the format by the suffix
+        snapshot.save_html(str(tmp))
     return path
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any, ClassVar, NoReturn
 
 import typer
 from rich.console import Console
@@ -21,8 +21,11 @@ from ordernimbus.cli_sagemaker import sagemaker_app
 from ordernimbus.errors import ConflictError, NotFoundError, OrderNimbusError
 from ordernimbus.settings import Settings, get_settings
 
-app = typer.Typer(help="OrderNimbus: multi-tenant retail demand forecasting.", no_args_is_help=True,
-                  pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="OrderNimbus: multi-tenant retail demand forecasting.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 pipeline_app = typer.Typer(help="Run, watch, resume and compile pipelines.", no_args_is_help=True)
 registry_app = typer.Typer(help="Review, approve and reject model versions.", no_args_is_help=True)
 forecast_app = typer.Typer(help="Read the current forecast set.", no_args_is_help=True)
@@ -55,8 +58,12 @@ def settings() -> Settings:
 def ingest(
     file: Annotated[Path, typer.Argument(help="CSV, Excel, Parquet or Shopify orders.json file")],
     tenant: Tenant,
-    mapping: Annotated[Path | None, typer.Option(help="JSON file mapping canonical names to your columns")] = None,
-    lenient: Annotated[bool, typer.Option(help="quarantine bad rows instead of rejecting the upload")] = False,
+    mapping: Annotated[
+        Path | None, typer.Option(help="JSON file mapping canonical names to your columns")
+    ] = None,
+    lenient: Annotated[
+        bool, typer.Option(help="quarantine bad rows instead of rejecting the upload")
+    ] = False,
 ) -> None:
     """Validate a sales file and merge it into the tenant's data (atomic, idempotent)."""
     from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
@@ -66,18 +73,33 @@ def ingest(
 
     s = settings()
     try:
-        with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
-                      TimeRemainingColumn(), console=err, transient=True) as progress:
+        with Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            DownloadColumn(),
+            TimeRemainingColumn(),
+            console=err,
+            transient=True,
+        ) as progress:
             task = progress.add_task(f"reading {file.name}", total=None)
-            result = ingest_file(file, tenant, SalesLake(s.lake_dir), s.reports_dir, mapping=mapping, lenient=lenient,
-                                 max_bytes=s.api_max_body_bytes * 10,
-                                 progress=lambda done, total: progress.update(task, completed=done, total=total))
+            result = ingest_file(
+                file,
+                tenant,
+                SalesLake(s.lake_dir),
+                s.reports_dir,
+                mapping=mapping,
+                lenient=lenient,
+                max_bytes=s.api_max_body_bytes * 10,
+                progress=lambda done, total: progress.update(task, completed=done, total=total),
+            )
     except OrderNimbusError as exc:
         fail(exc)
     u = result.upsert
-    console.print(f"[green]ingested[/] {file.name} into tenant [bold]{tenant}[/]: {u.rows_in} daily rows "
-                  f"({u.rows_new} new, {u.rows_updated} updated, {u.rows_unchanged} unchanged); "
-                  f"{u.rows_total} rows stored, frequency {u.frequency}")
+    console.print(
+        f"[green]ingested[/] {file.name} into tenant [bold]{tenant}[/]: {u.rows_in} daily rows "
+        f"({u.rows_new} new, {u.rows_updated} updated, {u.rows_unchanged} unchanged); "
+        f"{u.rows_total} rows stored, frequency {u.frequency}"
+    )
     console.print(f"quality report: {result.report_html}")
     if result.quarantine:
         console.print(f"[yellow]quarantined rows:[/] {result.quarantine}")
@@ -87,7 +109,13 @@ def ingest(
 class _Live:
     """Step events rendered as lines with status colours (one line per transition)."""
 
-    COLORS = {"Executing": "cyan", "Succeeded": "green", "Failed": "red", "Skipped": "dim", "Retrying": "yellow"}
+    COLORS: ClassVar[dict[str, str]] = {
+        "Executing": "cyan",
+        "Succeeded": "green",
+        "Failed": "red",
+        "Skipped": "dim",
+        "Retrying": "yellow",
+    }
 
     def __call__(self, step: str, status: str, message: str) -> None:
         color = self.COLORS.get(status, "white")
@@ -100,7 +128,9 @@ def _report_run(run: Any) -> None:
         table.add_column(col)
     for s in sorted(run.steps, key=lambda s: (s.seconds is None, s.step)):
         note = f"cache hit from {s.cached_from}" if s.cached_from else (s.error or "")
-        table.add_row(s.step, s.status, f"{s.seconds:.1f}" if s.seconds is not None else "", str(s.attempts), note[:80])
+        table.add_row(
+            s.step, s.status, f"{s.seconds:.1f}" if s.seconds is not None else "", str(s.attempts), note[:80]
+        )
     console.print(table)
 
 
@@ -117,7 +147,7 @@ def pipeline_run(
     s = settings()
     try:
         if name == "build":
-            run = run_build(s, tenant, until, horizon, on_event=_Live())
+            run = run_build(s, tenant, until=until, horizon=horizon, on_event=_Live())
         elif name == "forecast":
             run = run_forecast(s, tenant, horizon, on_event=_Live())
         else:
@@ -126,7 +156,9 @@ def pipeline_run(
         fail(exc)
     _report_run(run)
     if run.status != "Succeeded":
-        err.print(f"[red]{run.error}[/]\nresume with: ordernimbus pipeline resume {run.run_id} --tenant {tenant}")
+        err.print(
+            f"[red]{run.error}[/]\nresume with: ordernimbus pipeline resume {run.run_id} --tenant {tenant}"
+        )
         raise typer.Exit(1)
 
 
@@ -150,7 +182,13 @@ def pipeline_runs(tenant: Tenant, limit: int = 20) -> None:
 
     table = Table("run_id", "pipeline", "status", "created", "error")
     for run in RunStore(settings().runs_db_url).list(tenant, limit):
-        table.add_row(run.run_id, run.pipeline, run.status, f"{run.created_at:%Y-%m-%d %H:%M:%S}", (run.error or "")[:60])
+        table.add_row(
+            run.run_id,
+            run.pipeline,
+            run.status,
+            f"{run.created_at:%Y-%m-%d %H:%M:%S}",
+            (run.error or "")[:60],
+        )
     console.print(table)
 
 
@@ -200,16 +238,33 @@ def registry_list(tenant: Tenant) -> None:
     except OrderNimbusError as exc:
         fail(exc)
     table = Table(title=f"model versions of {tenant}")
-    for col in ("version", "status", "serving", "gate", "WAPE", "naive WAPE", "best baseline", "MASE", "coverage",
-                "created"):
+    for col in (
+        "version",
+        "status",
+        "serving",
+        "gate",
+        "WAPE",
+        "naive WAPE",
+        "best baseline",
+        "MASE",
+        "coverage",
+        "created",
+    ):
         table.add_column(col)
     for v in versions:
         m = v.metrics
-        table.add_row(str(v.version), v.status, "*" if serving and serving.version == v.version else "",
-                      "passed" if v.gate_passed else "FAILED", _metric(m, "ensemble", "wape"),
-                      _metric(m, "baselines", "seasonal_naive", "wape"),
-                      f"{_metric(m, 'gate', 'best_baseline')} {_metric(m, 'gate', 'best_baseline_value')}",
-                      _metric(m, "ensemble", "mase"), _metric(m, "ensemble", "coverage"), f"{v.created_at:%Y-%m-%d %H:%M}")
+        table.add_row(
+            str(v.version),
+            v.status,
+            "*" if serving and serving.version == v.version else "",
+            "passed" if v.gate_passed else "FAILED",
+            _metric(m, "ensemble", "wape"),
+            _metric(m, "baselines", "seasonal_naive", "wape"),
+            f"{_metric(m, 'gate', 'best_baseline')} {_metric(m, 'gate', 'best_baseline_value')}",
+            _metric(m, "ensemble", "mase"),
+            _metric(m, "ensemble", "coverage"),
+            f"{v.created_at:%Y-%m-%d %H:%M}",
+        )
     console.print(table)
 
 
@@ -228,10 +283,20 @@ def registry_show(
         v = registry.get(tenant, version)
     except OrderNimbusError as exc:
         fail(exc)
-    console.print_json(json.dumps({"version": v.version, "status": v.status, "gate_passed": v.gate_passed,
-                                   "artifact_uri": v.artifact_uri, "lineage": v.lineage, "reason": v.reason,
-                                   "metrics": {k: v.metrics.get(k) for k in ("ensemble", "members", "baselines", "gate")}},
-                                  default=str))
+    console.print_json(
+        json.dumps(
+            {
+                "version": v.version,
+                "status": v.status,
+                "gate_passed": v.gate_passed,
+                "artifact_uri": v.artifact_uri,
+                "lineage": v.lineage,
+                "reason": v.reason,
+                "metrics": {k: v.metrics.get(k) for k in ("ensemble", "members", "baselines", "gate")},
+            },
+            default=str,
+        )
+    )
     if html or card_json:
         try:
             _write_card(registry, tenant, v, html, card_json)
@@ -268,6 +333,7 @@ def _write_card(registry: Any, tenant: str, version: Any, html: Path | None, as_
 
 @registry_app.command("approve")
 def registry_approve(
+    *,
     tenant: Tenant,
     version: Annotated[int, typer.Option("--version", "-v")],
     reason: Annotated[str, typer.Option(help="why this version may serve (recorded in the audit log)")],
@@ -282,7 +348,9 @@ def registry_approve(
     s = settings()
     try:
         v = open_registry(s).approve(tenant, version, actor, reason, override=override)
-        console.print(f"[green]approved[/] {tenant} version {v.version}" + (" (gate override)" if override else ""))
+        console.print(
+            f"[green]approved[/] {tenant} version {v.version}" + (" (gate override)" if override else "")
+        )
         if forecast:
             run = run_forecast(s, tenant, on_event=_Live())
             _report_run(run)
@@ -334,8 +402,15 @@ def registry_compare(
         table.add_column(col, justify="left" if col in ("model", "role", "metric", "better") else "right")
     for row in result["metrics"]:
         better = {True: f"[green]v{version_b}[/]", False: f"[red]v{version_a}[/]"}.get(row["b_better"], "")
-        table.add_row(row["model"], row["kind"], row["metric"], _num(row["a"]), _num(row["b"]),
-                      _num(row["delta"], signed=True), better)
+        table.add_row(
+            row["model"],
+            row["kind"],
+            row["metric"],
+            _num(row["a"]),
+            _num(row["b"]),
+            _num(row["delta"], signed=True),
+            better,
+        )
     console.print(table)
     gates = "  ".join(f"v{v['version']} gate {'passed' if v['gate_passed'] else 'FAILED'}" for v in (a, b))
     console.print(gates)
@@ -370,8 +445,19 @@ def registry_audit(
     entries = [e for e in entries if version is None or e.version == version]
     if as_json:
         for e in entries:
-            print(json.dumps({"tenant_id": e.tenant_id, "at": e.at.isoformat(), "actor": e.actor,
-                              "action": e.action, "version": e.version, "detail": e.detail}, default=str))
+            print(
+                json.dumps(
+                    {
+                        "tenant_id": e.tenant_id,
+                        "at": e.at.isoformat(),
+                        "actor": e.actor,
+                        "action": e.action,
+                        "version": e.version,
+                        "detail": e.detail,
+                    },
+                    default=str,
+                )
+            )
         return
     table = Table("when (UTC)", "who", "action", "version", "why / what", title=f"registry audit of {tenant}")
     for e in entries:
@@ -388,8 +474,10 @@ def registry_audit(
 def forecast_export(
     tenant: Tenant,
     out: Annotated[Path, typer.Option(help="file to write (CSV or Parquet)")],
-    fmt: Annotated[str | None, typer.Option(
-        "--format", "-f", help="csv or parquet; default: from the file's suffix, else csv")] = None,
+    fmt: Annotated[
+        str | None,
+        typer.Option("--format", "-f", help="csv or parquet; default: from the file's suffix, else csv"),
+    ] = None,
     set_id: Annotated[str | None, typer.Option(help="a complete set other than the current one")] = None,
 ) -> None:
     """Write a forecast set: one row per store x sku x target_date with p10/p50/p90/mean."""
@@ -400,18 +488,32 @@ def forecast_export(
 
     fmt = fmt or ("parquet" if out.suffix.lower() in (".parquet", ".pq") else "csv")
     try:
-        with open_forecast_store(settings()) as store, Progress(
-            "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), console=err,
-            transient=True,
-        ) as progress:
+        with (
+            open_forecast_store(settings()) as store,
+            Progress(
+                "[progress.description]{task.description}",
+                BarColumn(),
+                MofNCompleteColumn(),
+                console=err,
+                transient=True,
+            ) as progress,
+        ):
             task = progress.add_task(f"exporting {tenant}", total=None)
-            result = export_set(store, tenant, out, fmt, set_id=set_id,
-                                progress=lambda done, n: progress.update(task, completed=done, total=n))
+            result = export_set(
+                store,
+                tenant,
+                out,
+                fmt,
+                set_id=set_id,
+                progress=lambda done, n: progress.update(task, completed=done, total=n),
+            )
     except OrderNimbusError as exc:
         fail(exc)
     fs = result.forecast_set
-    console.print(f"wrote {result.rows} forecasts of set {fs.set_id} (model version {fs.model_version}) "
-                  f"to {out} ({result.format})")
+    console.print(
+        f"wrote {result.rows} forecasts of set {fs.set_id} (model version {fs.model_version}) "
+        f"to {out} ({result.format})"
+    )
 
 
 # --- API ----------------------------------------------------------------------------------------
@@ -422,7 +524,9 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
 
     from serving.log_config import LOG_CONFIG
 
-    uvicorn.run("serving.app:app", host=host, port=port, workers=workers, log_config=LOG_CONFIG, access_log=False)
+    uvicorn.run(
+        "serving.app:app", host=host, port=port, workers=workers, log_config=LOG_CONFIG, access_log=False
+    )
 
 
 @apikey_app.command("create")

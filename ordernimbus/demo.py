@@ -28,7 +28,9 @@ def bundled_cut() -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--data", type=Path, default=Path("../shared/data/store_item_demand_dev_stores_1_8.parquet"))
+    parser.add_argument(
+        "--data", type=Path, default=Path("../shared/data/store_item_demand_dev_stores_1_8.parquet")
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--no-serve", action="store_true", help="stop after printing the curl line")
@@ -39,8 +41,13 @@ def main(argv: list[str] | None = None) -> int:
         console.print(f"[bold red]demo failed:[/] {exc}")
         return 1
     curl = _curl(args.host, args.port, key)
-    console.print(Panel(f"API on http://{args.host}:{args.port}  (docs: /docs)\n\n{curl}",
-                        title="OrderNimbus demo is ready", border_style="green"))
+    console.print(
+        Panel(
+            f"API on http://{args.host}:{args.port}  (docs: /docs)\n\n{curl}",
+            title="OrderNimbus demo is ready",
+            border_style="green",
+        )
+    )
     if args.no_serve:
         return 0
     import uvicorn
@@ -62,12 +69,17 @@ def prepare(data: Path) -> str:
         console.print(f"[yellow]{data} not found; using the small bundled cut of Store Item Demand[/]")
         data = bundled_cut()
     console.rule(f"1/4 ingest {data.name} as tenant '{TENANT}'")
-    result = ingest_file(data, TENANT, SalesLake(settings.lake_dir), settings.reports_dir,
-                         mapping={"sku": "item_id"})
-    console.print(f"{result.upsert.rows_total} rows stored ({result.upsert.frequency}); report {result.report_html}")
+    result = ingest_file(
+        data, TENANT, SalesLake(settings.lake_dir), settings.reports_dir, mapping={"sku": "item_id"}
+    )
+    console.print(
+        f"{result.upsert.rows_total} rows stored ({result.upsert.frequency}); report {result.report_html}"
+    )
 
-    console.rule("2/4 build pipeline: validate -> features -> train ARIMA, XGBoost, DeepAR, AutoETS -> evaluate "
-                 "-> gate -> register")
+    console.rule(
+        "2/4 build pipeline: validate -> features -> train ARIMA, XGBoost, DeepAR, AutoETS -> evaluate "
+        "-> gate -> register"
+    )
     # A lighter budget than a production build (2 backtest windows, DeepAR at most 6 epochs) so the demo
     # finishes in minutes on a laptop; `ordernimbus pipeline run build` uses the full defaults.
     run = run_build(settings, TENANT, on_event=_event, extra=DEMO_BUDGET)
@@ -76,15 +88,25 @@ def prepare(data: Path) -> str:
     registry = open_registry(settings)
     version = max(registry.list_versions(TENANT), key=lambda v: v.version)
     m = version.metrics
-    console.print(f"registered version {version.version} ({version.status}): ensemble WAPE "
-                  f"{m['ensemble']['wape']:.4f} vs best baseline {m['gate']['best_baseline']} "
-                  f"{m['gate']['best_baseline_value']:.4f}; p10-p90 coverage {m['ensemble'].get('coverage', float('nan')):.2f}")
+    console.print(
+        f"registered version {version.version} ({version.status}): ensemble WAPE "
+        f"{m['ensemble']['wape']:.4f} vs best baseline {m['gate']['best_baseline']} "
+        f"{m['gate']['best_baseline_value']:.4f}; "
+        f"p10-p90 coverage {m['ensemble'].get('coverage', float('nan')):.2f}"
+    )
 
     console.rule("3/4 approval")
-    console.print(f"[bold yellow]The demo approves version {version.version} on your behalf[/] "
-                  "(in production an approver reviews the model card first).")
-    registry.approve(TENANT, version.version, "make-demo", "approved automatically by the demo",
-                     override=not version.gate_passed)
+    console.print(
+        f"[bold yellow]The demo approves version {version.version} on your behalf[/] "
+        "(in production an approver reviews the model card first)."
+    )
+    registry.approve(
+        TENANT,
+        version.version,
+        "make-demo",
+        "approved automatically by the demo",
+        override=not version.gate_passed,
+    )
 
     console.rule("4/4 forecast pipeline with the approved version")
     run = run_forecast(settings, TENANT, on_event=_event)
@@ -100,8 +122,7 @@ def _event(step: str, status: str, message: str) -> None:
 
 
 def _curl(host: str, port: int, key: str) -> str:
-    return (f'curl -s -H "X-API-Key: {key}" '
-            f'"http://{host}:{port}/v1/forecasts?store_id=1&sku=1&limit=28"')
+    return f'curl -s -H "X-API-Key: {key}" "http://{host}:{port}/v1/forecasts?store_id=1&sku=1&limit=28"'
 
 
 if __name__ == "__main__":

@@ -16,32 +16,53 @@ def lake_uri(settings: Settings, tenant: str) -> str:
     return tenant_dir(settings.lake_dir, tenant).as_uri()
 
 
-def run_build(settings: Settings, tenant: str, until: str | None = None, horizon: int | None = None,
-              on_event: Event | None = None, extra: dict[str, Any] | None = None) -> Any:
+def run_build(
+    settings: Settings,
+    tenant: str,
+    *,
+    until: str | None = None,
+    horizon: int | None = None,
+    on_event: Event | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Any:
     """Start the build pipeline on the configured backend and wait for it (locally)."""
     from features.lake import SalesLake
     from pipelines.local import LocalRunner
 
     validate_tenant(tenant)
     if not SalesLake(settings.lake_dir).exists(tenant):
-        raise NotFoundError(f"tenant {tenant!r} has no sales data yet: run `ordernimbus ingest FILE --tenant {tenant}`")
-    params: dict[str, Any] = {"InputDataUri": lake_uri(settings, tenant), "Until": until or "",
-                              "Horizon": horizon or settings.default_horizon,
-                              "Quantiles": ",".join(str(q) for q in settings.quantiles),
-                              "GateMaxWapeRatio": settings.gate_max_wape_ratio, **(extra or {})}
+        raise NotFoundError(
+            f"tenant {tenant!r} has no sales data yet: run `ordernimbus ingest FILE --tenant {tenant}`"
+        )
+    params: dict[str, Any] = {
+        "InputDataUri": lake_uri(settings, tenant),
+        "Until": until or "",
+        "Horizon": horizon or settings.default_horizon,
+        "Quantiles": ",".join(str(q) for q in settings.quantiles),
+        "GateMaxWapeRatio": settings.gate_max_wape_ratio,
+        **(extra or {}),
+    }
     return LocalRunner(settings, on_event).start("build", tenant, params)
 
 
-def run_forecast(settings: Settings, tenant: str, horizon: int | None = None, on_event: Event | None = None) -> Any:
+def run_forecast(
+    settings: Settings, tenant: str, horizon: int | None = None, on_event: Event | None = None
+) -> Any:
     """Forecast every series with the tenant's serving (latest approved) version."""
     from models.registry.factory import open_registry
     from pipelines.local import LocalRunner
 
     version = open_registry(settings).serving_version(validate_tenant(tenant))
     if version is None:
-        raise ConflictError(f"tenant {tenant!r} has no approved model version: approve one with "
-                            f"`ordernimbus registry approve --tenant {tenant} --version N --reason ...`")
-    params = {"InputDataUri": lake_uri(settings, tenant), "ModelDataUri": version.artifact_uri,
-              "ModelVersion": version.version, "Horizon": horizon or int(version.metrics.get("horizon", 28)),
-              "Quantiles": ",".join(str(q) for q in settings.quantiles)}
+        raise ConflictError(
+            f"tenant {tenant!r} has no approved model version: approve one with "
+            f"`ordernimbus registry approve --tenant {tenant} --version N --reason ...`"
+        )
+    params = {
+        "InputDataUri": lake_uri(settings, tenant),
+        "ModelDataUri": version.artifact_uri,
+        "ModelVersion": version.version,
+        "Horizon": horizon or int(version.metrics.get("horizon", 28)),
+        "Quantiles": ",".join(str(q) for q in settings.quantiles),
+    }
     return LocalRunner(settings, on_event).start("forecast", tenant, params)

@@ -57,7 +57,9 @@ class Settings(BaseSettings):
     home: Path = Field(default=Path(".ordernimbus"), description="root of all embedded state")
     database_url: str | None = Field(
         default=None,
-        description="forecast store + API keys; default sqlite under home; postgresql+psycopg://... in production",
+        description=(
+            "forecast store + API keys; default sqlite under home; postgresql+psycopg://... in production"
+        ),
     )
     registry_backend: Literal["local", "sagemaker"] = "local"
     feature_store_backend: Literal["local", "sagemaker"] = "local"

@@ -114,62 +114,118 @@ BASELINES = ("autoets",)  # trained and backtested beside the members, scored, n
 
 def build_pipeline() -> PipelineDef:
     """validate -> features -> train x N (parallel) -> evaluate -> gate -> register."""
-    train_args = (("tenant", "param:TenantId"), ("horizon", "param:Horizon"), ("quantiles", "param:Quantiles"),
-                  ("backtest_windows", "param:BacktestWindows"), ("boosting_rounds", "param:BoostingRounds"),
-                  ("deepar_epochs", "param:DeepAREpochs"))
+    train_args = (
+        ("tenant", "param:TenantId"),
+        ("horizon", "param:Horizon"),
+        ("quantiles", "param:Quantiles"),
+        ("backtest_windows", "param:BacktestWindows"),
+        ("boosting_rounds", "param:BoostingRounds"),
+        ("deepar_epochs", "param:DeepAREpochs"),
+    )
     trains = tuple(
         Step(
-            name=f"Train-{m}", kind="training", entrypoint="pipelines.steps.train",
+            name=f"Train-{m}",
+            kind="training",
+            entrypoint="pipelines.steps.train",
             inputs=(Input("sales", "Validate/sales"),),
-            outputs=("model", "output"), arguments=(("model", m), *train_args),
-            instance_type_param="TrainingInstanceType", retryable=True,
+            outputs=("model", "output"),
+            arguments=(("model", m), *train_args),
+            instance_type_param="TrainingInstanceType",
+            retryable=True,
         )
         for m in (*MEMBERS, *BASELINES)
     )
     evaluate_inputs = [Input("sales", "Validate/sales")]
     for m in MEMBERS:
-        evaluate_inputs += [Input(f"model-{m}", f"Train-{m}/model"), Input(f"backtest-{m}", f"Train-{m}/output")]
+        evaluate_inputs += [
+            Input(f"model-{m}", f"Train-{m}/model"),
+            Input(f"backtest-{m}", f"Train-{m}/output"),
+        ]
     for b in BASELINES:
         evaluate_inputs += [Input(f"baseline-{b}", f"Train-{b}/output")]
     register_args = (("tenant", "param:TenantId"), ("approval_status", "param:ModelApprovalStatus"))
     return PipelineDef(
         name="ordernimbus-build",
-        description="Validate a tenant's sales, build features, train the members, evaluate the ensemble, register it.",
+        description=(
+            "Validate a tenant's sales, build features, train the members, "
+            "evaluate the ensemble, register it."
+        ),
         parameters=(
             *COMMON,
             Parameter("Until", "String", "", "train only on data up to this date (YYYY-MM-DD); empty = all"),
             Parameter("BacktestWindows", "Integer", 3, "rolling-origin windows of the horizon's length"),
-            Parameter("BoostingRounds", "Integer", 200, "boosting rounds of the gradient-boosted member"),
-            Parameter("DeepAREpochs", "Integer", 12, "maximum training epochs of DeepAR (early stopping may end sooner)"),
-            Parameter("GateMaxWapeRatio", "Float", 1.0, "register only if ensemble WAPE <= ratio x best baseline"),
+            Parameter("BoostingRounds", "Integer", 100, "boosting rounds of the gradient-boosted member"),
+            Parameter(
+                "DeepAREpochs",
+                "Integer",
+                12,
+                "maximum training epochs of DeepAR (early stopping may end sooner)",
+            ),
+            Parameter(
+                "GateMaxWapeRatio", "Float", 1.0, "register only if ensemble WAPE <= ratio x best baseline"
+            ),
             Parameter("ModelApprovalStatus", "String", "PendingManualApproval"),
             Parameter("TrainingInstanceType", "String", "ml.m5.2xlarge"),
         ),
         steps=(
-            Step("Validate", "processing", "pipelines.steps.validate",
-                 inputs=(Input("raw", "param:InputDataUri"),), outputs=("sales", "report"),
-                 arguments=(("tenant", "param:TenantId"), ("until", "param:Until"))),
-            Step("Features", "processing", "pipelines.steps.features",
-                 inputs=(Input("sales", "Validate/sales"),), outputs=("features",),
-                 arguments=(("tenant", "param:TenantId"),)),
+            Step(
+                "Validate",
+                "processing",
+                "pipelines.steps.validate",
+                inputs=(Input("raw", "param:InputDataUri"),),
+                outputs=("sales", "report"),
+                arguments=(("tenant", "param:TenantId"), ("until", "param:Until")),
+            ),
+            Step(
+                "Features",
+                "processing",
+                "pipelines.steps.features",
+                inputs=(Input("sales", "Validate/sales"),),
+                outputs=("features",),
+                arguments=(("tenant", "param:TenantId"),),
+            ),
             *trains,
-            Step("Evaluate", "processing", "pipelines.steps.evaluate",
-                 inputs=tuple(evaluate_inputs), outputs=("evaluation", "model"),
-                 arguments=(("tenant", "param:TenantId"), ("horizon", "param:Horizon"),
-                            ("quantiles", "param:Quantiles"), ("gate_max_wape_ratio", "param:GateMaxWapeRatio")),
-                 property_files=(("EvaluationReport", "evaluation", "evaluation.json"),),
-                 depends_on=("Features",)),
-            Step("Register", "register", "pipelines.steps.register",
-                 inputs=(Input("model", "Evaluate/model"), Input("evaluation", "Evaluate/evaluation")),
-                 arguments=(*register_args, ("gate_passed", "true")), cache=False),
-            Step("RegisterGateFailed", "register", "pipelines.steps.register",
-                 inputs=(Input("model", "Evaluate/model"), Input("evaluation", "Evaluate/evaluation")),
-                 arguments=(*register_args, ("gate_passed", "false")), cache=False),
+            Step(
+                "Evaluate",
+                "processing",
+                "pipelines.steps.evaluate",
+                inputs=tuple(evaluate_inputs),
+                outputs=("evaluation", "model"),
+                arguments=(
+                    ("tenant", "param:TenantId"),
+                    ("horizon", "param:Horizon"),
+                    ("quantiles", "param:Quantiles"),
+                    ("gate_max_wape_ratio", "param:GateMaxWapeRatio"),
+                ),
+                property_files=(("EvaluationReport", "evaluation", "evaluation.json"),),
+                depends_on=("Features",),
+            ),
+            Step(
+                "Register",
+                "register",
+                "pipelines.steps.register",
+                inputs=(Input("model", "Evaluate/model"), Input("evaluation", "Evaluate/evaluation")),
+                arguments=(*register_args, ("gate_passed", "true")),
+                cache=False,
+            ),
+            Step(
+                "RegisterGateFailed",
+                "register",
+                "pipelines.steps.register",
+                inputs=(Input("model", "Evaluate/model"), Input("evaluation", "Evaluate/evaluation")),
+                arguments=(*register_args, ("gate_passed", "false")),
+                cache=False,
+            ),
         ),
         condition=Condition(
-            name="QualityGate", step="Evaluate", property_file="EvaluationReport",
-            json_path="gate.wape_ratio", op="<=", right_param="GateMaxWapeRatio",
-            if_true=("Register",), if_false=("RegisterGateFailed",),
+            name="QualityGate",
+            step="Evaluate",
+            property_file="EvaluationReport",
+            json_path="gate.wape_ratio",
+            op="<=",
+            right_param="GateMaxWapeRatio",
+            if_true=("Register",),
+            if_false=("RegisterGateFailed",),
         ),
     )
 
@@ -186,17 +242,36 @@ def forecast_pipeline() -> PipelineDef:
             Parameter("TransformInstanceType", "String", "ml.m5.xlarge"),
         ),
         steps=(
-            Step("Prepare", "processing", "pipelines.steps.prepare",
-                 inputs=(Input("raw", "param:InputDataUri"),), outputs=("batch", "history"),
-                 arguments=(("tenant", "param:TenantId"), ("horizon", "param:Horizon"),
-                            ("quantiles", "param:Quantiles"))),
-            Step("Transform", "transform", "pipelines.steps.transform",
-                 inputs=(Input("model", "param:ModelDataUri"), Input("batch", "Prepare/batch")),
-                 outputs=("predictions",), instance_type_param="TransformInstanceType", retryable=True),
-            Step("Publish", "processing", "pipelines.steps.publish",
-                 inputs=(Input("predictions", "Transform/predictions"), Input("history", "Prepare/history")),
-                 outputs=(),
-                 arguments=(("tenant", "param:TenantId"), ("model_version", "param:ModelVersion")), cache=False),
+            Step(
+                "Prepare",
+                "processing",
+                "pipelines.steps.prepare",
+                inputs=(Input("raw", "param:InputDataUri"),),
+                outputs=("batch", "history"),
+                arguments=(
+                    ("tenant", "param:TenantId"),
+                    ("horizon", "param:Horizon"),
+                    ("quantiles", "param:Quantiles"),
+                ),
+            ),
+            Step(
+                "Transform",
+                "transform",
+                "pipelines.steps.transform",
+                inputs=(Input("model", "param:ModelDataUri"), Input("batch", "Prepare/batch")),
+                outputs=("predictions",),
+                instance_type_param="TransformInstanceType",
+                retryable=True,
+            ),
+            Step(
+                "Publish",
+                "processing",
+                "pipelines.steps.publish",
+                inputs=(Input("predictions", "Transform/predictions"), Input("history", "Prepare/history")),
+                outputs=(),
+                arguments=(("tenant", "param:TenantId"), ("model_version", "param:ModelVersion")),
+                cache=False,
+            ),
         ),
     )
 

@@ -1,5 +1,9 @@
 """One pure-ASGI middleware for what every response needs: a request id, security headers, a body
-size limit and a structured JSON access log line.
+size limit, one value per query parameter and a structured JSON access log line.
+
+A query parameter given twice (``?cursor=a&cursor=b``) is refused with 422: every parameter of this
+API takes one value, and FastAPI would silently keep the last one, so a client's bug would return
+a page of some other cursor or SKU instead of an error.
 
 Pure ASGI rather than ``BaseHTTPMiddleware``: it adds no task or stream copy per request, which
 matters at the load this API is benchmarked at. The access log is one JSON object per request on
@@ -17,6 +21,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
+from urllib.parse import parse_qsl
 
 from starlette.exceptions import HTTPException
 
@@ -79,7 +84,17 @@ class ApiMiddleware:
 
         try:
             if declared is not None and declared > limit:
-                await _too_large(send_wrapper, path, limit, request_id)
+                detail = f"the request body is larger than the limit of {limit:,} bytes for this route"
+                await _problem(
+                    send_wrapper, 413, "Content Too Large", detail, path=path, request_id=request_id
+                )
+                return
+            repeated = _repeated_query_key(scope)
+            if repeated is not None:
+                detail = f"query parameter {repeated!r} is given more than once; it takes one value"
+                await _problem(
+                    send_wrapper, 422, "Unprocessable Content", detail, path=path, request_id=request_id
+                )
                 return
             await self.app(scope, _limited(receive, limit), send_wrapper)
         finally:
@@ -103,13 +118,25 @@ def _limited(receive: Receive, limit: int) -> Receive:
     return wrapped
 
 
-async def _too_large(send: Send, path: str, limit: int, request_id: str) -> None:
+def _repeated_query_key(scope: Scope) -> str | None:
+    query = scope.get("query_string", b"").decode("latin-1")
+    if "&" not in query:
+        return None
+    seen: set[str] = set()
+    for key, _ in parse_qsl(query, keep_blank_values=True):
+        if key in seen:
+            return key
+        seen.add(key)
+    return None
+
+
+async def _problem(send: Send, status: int, title: str, detail: str, *, path: str, request_id: str) -> None:
     body = json.dumps(
         {
             "type": "about:blank",
-            "title": "Content Too Large",
-            "status": 413,
-            "detail": f"the request body is larger than the limit of {limit:,} bytes for this route",
+            "title": title,
+            "status": status,
+            "detail": detail,
             "instance": path,
             "request_id": request_id,
         }
@@ -117,7 +144,7 @@ async def _too_large(send: Send, path: str, limit: int, request_id: str) -> None
     await send(
         {
             "type": "http.response.start",
-            "status": 413,
+            "status": status,
             "headers": [
                 (b"content-type", b"application/problem+json"),
                 (b"content-length", str(len(body)).encode()),

@@ -7,10 +7,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from realcuts import store_item_cut
 
 from ordernimbus.settings import Settings, get_settings
-
-from realcuts import store_item_cut
 
 
 @pytest.fixture

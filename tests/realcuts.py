@@ -15,7 +15,11 @@ def store_item_cut(stores: int = 2, items: int = 3, since: str = "2016-01-01") -
     raw = pd.read_parquet(BUNDLED)
     raw["date"] = pd.to_datetime(raw["date"])
     raw = raw[(raw["store_id"] <= stores) & (raw["item_id"] <= items) & (raw["date"] >= since)]
-    return pd.DataFrame({
-        "store_id": raw["store_id"].astype(str), "sku": raw["item_id"].astype(str),
-        "date": raw["date"], "units": raw["units"].astype(float),
-    }).reset_index(drop=True)
+    return pd.DataFrame(
+        {
+            "store_id": raw["store_id"].astype(str),
+            "sku": raw["item_id"].astype(str),
+            "date": raw["date"],
+            "units": raw["units"].astype(float),
+        }
+    ).reset_index(drop=True)

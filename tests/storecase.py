@@ -1,7 +1,8 @@
-"""Database URLs for store tests: a temp SQLite file, or a fresh schema on the real PostgreSQL server.
+"""Database URLs for tests: a temp SQLite file, or a fresh schema on the real PostgreSQL server.
 
-Import as ``from storecase import ...`` (tests/ is on the path through conftest.py). PostgreSQL
-tests skip with a clear reason when no server answers.
+The one copy of the PostgreSQL test setup (store, API and monitoring tests build their ``pg_url``
+fixtures on :func:`pg_schema`). Import as ``from storecase import ...`` (tests/ is on the path
+through conftest.py). PostgreSQL tests skip with a clear reason when no server answers.
 """
 
 from __future__ import annotations

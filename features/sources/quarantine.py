@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import csv
 import math
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from ordernimbus.atomic import replacing
 
 _DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
 _PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
@@ -34,16 +34,9 @@ def safe_cell(value: Any) -> str:
 
 def write_quarantine(frame: pd.DataFrame, path: Path) -> Path:
     """Write ``frame`` (row, reasons, cells ...) as UTF-8 CSV, atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".quarantine-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            writer = csv.writer(handle, quoting=csv.QUOTE_ALL)
-            writer.writerow([safe_cell(c) for c in frame.columns])
-            for values in frame.itertuples(index=False, name=None):
-                writer.writerow([safe_cell(v) for v in values])
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with replacing(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, quoting=csv.QUOTE_ALL)
+        writer.writerow([safe_cell(c) for c in frame.columns])
+        for values in frame.itertuples(index=False, name=None):
+            writer.writerow([safe_cell(v) for v in values])
     return path

@@ -17,11 +17,6 @@ route, which the pandas-free Lambda package answers with 501.
 
 from __future__ import annotations
 
-import fcntl
-import os
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +27,7 @@ from features.contract import RECORD_KEY
 from features.lake import SalesLake
 from features.sources.aggregate import finish_daily, partial_daily
 from features.sources.shopify import EVENT_COLUMNS, parse_shopify_payload
+from ordernimbus.atomic import file_lock, replacing
 from ordernimbus.settings import Settings
 from ordernimbus.tenancy import tenant_dir
 
@@ -51,7 +47,7 @@ def apply_order_webhook(settings: Settings, tenant: str, payload: Any, source: s
     events = _typed(parse_shopify_payload(payload, source).drop(columns=["_row"]))
     folder = tenant_dir(settings.home / "webhooks", tenant)
     folder.mkdir(parents=True, exist_ok=True)
-    with _lock(folder):
+    with file_lock(folder / ".lock"):
         stored = _typed(_read(folder / EVENTS_FILE))
         orders = set(events["order_id"].astype(str))
         replaced = stored["order_id"].astype(str).isin(orders)
@@ -96,21 +92,5 @@ def _read(path: Path) -> pd.DataFrame:
 
 
 def _write(path: Path, frame: pd.DataFrame) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".events-", suffix=".tmp")
-    os.close(fd)
-    try:
+    with replacing(path, durable=True) as tmp:
         frame.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-@contextmanager
-def _lock(folder: Path) -> Iterator[None]:
-    with open(folder / ".lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)

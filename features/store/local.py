@@ -14,7 +14,6 @@ write of the same key replaces the older one, which is the "corrected days overw
 
 from __future__ import annotations
 
-import fcntl
 import json
 import uuid
 from collections.abc import Iterator
@@ -33,6 +32,7 @@ from features.store.base import FeatureGroupNotFoundError, FeatureStoreError, Wr
 from features.store.groups import EVENT_FORMAT, FeatureGroup, record_id, to_records
 from features.store.join import as_of_join
 from features.store.online import OnlineStore
+from ordernimbus.atomic import file_lock
 from ordernimbus.tenancy import validate_tenant
 
 PART = "part.parquet"
@@ -124,13 +124,8 @@ class LocalFeatureStore:
     @contextmanager
     def _lock(self, group: str, tenant: str) -> Iterator[None]:
         """One writer per tenant and group at a time (an advisory lock on this machine)."""
-        self.lock_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.lock_dir / f"{group}.{validate_tenant(tenant)}.lock", "w") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        with file_lock(self.lock_dir / f"{group}.{validate_tenant(tenant)}.lock"):
+            yield
 
     # --- reads -------------------------------------------------------------------------------
     def latest(self, tenant: str, group: str, store_id: str, sku: str) -> dict[str, Any] | None:

@@ -1,8 +1,10 @@
 """API: the forecast API Lambda (FastAPI through Mangum) behind an API Gateway HTTP API.
 
 The function runs in the isolated subnets to reach RDS Proxy and talks to SageMaker's registry
-through the VPC endpoint. Stage throttling protects Aurora from bursts before a request costs a
-database connection; per-tenant rate limits stay in the app, which knows the tenant.
+through the VPC endpoint; the registry's documents, audit log and model artifacts are objects in
+the artifacts bucket, readable (and, for audit entries, writable) under its tenants' prefixes only.
+Stage throttling protects Aurora from bursts before a request costs a database connection;
+per-tenant rate limits stay in the app, which knows the tenant.
 Authentication is the app's (the tenant is derived from the verified credential, DESIGN.md §4).
 """
 
@@ -17,15 +19,27 @@ from aws_cdk import Duration, Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_apigatewayv2_integrations as integrations
+from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from infra.config import EnvConfig
 from infra.grants import Grant
 from infra.nag import acknowledge
-from infra.stacks.common import FunctionSpec, aws_env, log_group, service_environment, vpc_function
+from infra.stacks.common import FunctionSpec, ZipAsset, aws_env, log_group, service_environment, vpc_function
 from infra.stacks.data import APP_USER, DataStack
 
 API_HANDLER = "serving.lambda_handler.handler"
+# Key layout in the artifacts bucket, as the code writes it: SageMakerRegistry(prefix="registry")
+# keeps registry/<group>/versions/<id>.json and registry/<group>/audit/<entry>.json
+# (models/registry/sagemaker.py); the compiled build pipeline writes under
+# pipelines/runs/<tenant>/<execution id>/<step>/<output> (SageMakerTarget.output_root() and
+# SageMakerCompiler._output_uri in pipelines/), and its ModelStep registers
+# Evaluate/evaluation/document.json as the version's document and Evaluate/model/model.tar.gz as
+# its artifact.
+REGISTRY_PREFIX = "registry"
+PIPELINE_RUNS_PREFIX = "pipelines/runs"
+PIPELINE_DOCUMENT = "Evaluate/evaluation/document.json"
+PIPELINE_ARTIFACT = "Evaluate/model/model.tar.gz"
 # One JSON object per request: parseable by Logs Insights without regexes.
 ACCESS_LOG_FIELDS = {
     "requestId": "$context.requestId",
@@ -68,6 +82,7 @@ class ApiStack(Stack):
         *,
         config: EnvConfig,
         data: DataStack,
+        key: kms.IKey,
         asset_dir: Path,
         **kwargs: Any,
     ) -> None:
@@ -77,13 +92,12 @@ class ApiStack(Stack):
             "Api",
             config,
             FunctionSpec(
-                handler=API_HANDLER,
-                asset_dir=asset_dir,
+                code=ZipAsset(asset_dir, API_HANDLER),
                 environment=service_environment(config, data.database_url),
                 timeout=Duration.seconds(29),  # API Gateway's integration timeout
                 memory_mb=1024,
                 description="OrderNimbus forecast API (FastAPI via Mangum)",
-                grants=registry_grants(config),
+                grants=[*registry_grants(config), *artifact_grants(config, key.key_arn)],
             ),
             vpc=data.vpc,
             security_group=data.lambda_security_group,
@@ -144,5 +158,59 @@ def registry_grants(config: EnvConfig) -> list[Grant]:
             ("*",),
             "ListModelPackages has no resource-level permissions in IAM; the app filters by the caller's "
             "tenant group",
+        ),
+    ]
+
+
+def artifact_grants(config: EnvConfig, key_arn: str) -> list[Grant]:
+    """What the API does in the artifacts bucket, for this environment's tenants and nothing else.
+
+    The SageMaker registry adapter reads a version's document (metrics, lineage) on every read of the
+    version: ``registry/<group>/versions/`` when the adapter registered it, the build run's
+    ``document.json`` when the pipeline's ModelStep did. Approving or rejecting writes one audit
+    object under ``registry/<group>/audit/``; GET /v1/registry/audit lists that prefix and reads
+    the entries. The explanations and model-card routes read the version's ``model.tar.gz``
+    (serving/artifacts.py). The bucket is SSE-KMS with the data key, used only through S3.
+    """
+    bucket = config.arn("s3", config.artifacts_bucket, region=False, account=False)
+    tenants = config.model_package_groups  # tenant -> ordernimbus-<tenant>
+    audit = tuple(f"{REGISTRY_PREFIX}/{group}/audit/" for group in tenants.values())
+    runs = tuple(f"{bucket}/{PIPELINE_RUNS_PREFIX}/{tenant}/*" for tenant in tenants)
+    return [
+        Grant(
+            "ListAuditEntries",
+            ("s3:ListBucket",),
+            (bucket,),
+            conditions={"StringEquals": {"s3:prefix": list(audit)}},
+        ),
+        Grant(
+            "ReadWriteAuditEntries",
+            ("s3:GetObject", "s3:PutObject"),
+            tuple(f"{bucket}/{prefix}*" for prefix in audit),
+            "audit entries of this environment's tenants' registries: one object per decision, its key "
+            "made unique by time and a random suffix when it is written",
+        ),
+        Grant(
+            "ReadVersionDocuments",
+            ("s3:GetObject",),
+            (
+                *(f"{bucket}/{REGISTRY_PREFIX}/{group}/versions/*" for group in tenants.values()),
+                *(f"{run}/{PIPELINE_DOCUMENT}" for run in runs),
+            ),
+            "read-only registry documents (metrics, lineage) of this environment's tenants' model "
+            "versions, one object per version, under an id or build execution id assigned at registration",
+        ),
+        Grant(
+            "ReadModelArtifacts",
+            ("s3:GetObject",),
+            tuple(f"{run}/{PIPELINE_ARTIFACT}" for run in runs),
+            "read-only model.tar.gz of this environment's tenants' build runs (SHAP drivers, model "
+            "card); the run's execution id is assigned by SageMaker when the build starts",
+        ),
+        Grant(
+            "UseDataKeyThroughS3",
+            ("kms:Decrypt", "kms:GenerateDataKey"),
+            (key_arn,),
+            conditions={"StringEquals": {"kms:ViaService": f"s3.{config.region}.amazonaws.com"}},
         ),
     ]

@@ -10,9 +10,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from aws_cdk import Duration, Environment, RemovalPolicy
+from aws_cdk import Duration, Environment, IgnoreMode, RemovalPolicy
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -20,6 +22,7 @@ from constructs import Construct
 
 from infra.config import LOG_RETENTION_DAYS, EnvConfig
 from infra.grants import Grant, attach
+from infra.monitor_image import ImageAsset
 from infra.nag import acknowledge
 
 # CloudWatch retention in days -> the CDK enum member, in the enum's own (ascending) order.
@@ -78,11 +81,18 @@ def service_environment(config: EnvConfig, database_url: str) -> dict[str, str]:
 
 
 @dataclass(frozen=True)
+class ZipAsset:
+    """A directory deployed as a zip on the managed Python 3.11 runtime."""
+
+    directory: Path
+    handler: str
+
+
+@dataclass(frozen=True)
 class FunctionSpec:
     """What differs between our Lambda functions; everything else is decided in :func:`vpc_function`."""
 
-    handler: str
-    asset_dir: Path
+    code: ZipAsset | ImageAsset
     environment: dict[str, str]
     timeout: Duration
     memory_mb: int
@@ -99,7 +109,7 @@ def vpc_function(
     vpc: ec2.IVpc,
     security_group: ec2.ISecurityGroup,
 ) -> lambda_.Function:
-    """A Python 3.11 function in the isolated subnets with its own log group and minimal role.
+    """A function (Python 3.11 zip or container image) in the isolated subnets, own log group, minimal role.
 
     The role is built here rather than by CDK because CDK's default attaches the AWS managed
     ``AWSLambdaBasicExecutionRole`` (logs:CreateLogGroup on ``*``) and
@@ -125,14 +135,12 @@ def vpc_function(
             *spec.grants,
         ],
     )
-    function = lambda_.Function(
+    function = _function(
         scope,
         construct_id,
+        spec.code,
         function_name=f"{config.prefix}-{construct_id.lower()}",
         description=spec.description,
-        runtime=lambda_.Runtime.PYTHON_3_11,
-        handler=spec.handler,
-        code=lambda_.Code.from_asset(str(spec.asset_dir)),
         environment=spec.environment,
         timeout=spec.timeout,
         memory_size=spec.memory_mb,
@@ -143,6 +151,32 @@ def vpc_function(
         security_groups=[security_group],
     )
     function.node.add_dependency(access)
+    return function
+
+
+def _function(
+    scope: Construct, construct_id: str, code: ZipAsset | ImageAsset, **common: Any
+) -> lambda_.Function:
+    """A zip function on the managed runtime, or an x86_64 image function (the Dockerfile's CMD)."""
+    if isinstance(code, ImageAsset):
+        image = lambda_.DockerImageCode.from_image_asset(
+            str(code.directory),
+            file=code.dockerfile,
+            exclude=list(code.exclude),
+            ignore_mode=IgnoreMode.DOCKER,
+            platform=ecr_assets.Platform.LINUX_AMD64,
+        )
+        return lambda_.DockerImageFunction(
+            scope, construct_id, code=image, architecture=lambda_.Architecture.X86_64, **common
+        )
+    function = lambda_.Function(
+        scope,
+        construct_id,
+        runtime=lambda_.Runtime.PYTHON_3_11,
+        handler=code.handler,
+        code=lambda_.Code.from_asset(str(code.directory)),
+        **common,
+    )
     acknowledge(
         function,
         "AwsSolutions-L1",

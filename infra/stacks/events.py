@@ -3,15 +3,15 @@
 Rules are per tenant: the pipeline parameters of an EventBridge SageMaker target are static, so a
 single rule cannot pass the tenant of the event it matched. The approval rule therefore matches
 the tenant's exact group name ``ordernimbus-<tenant>``, never a prefix (a prefix would let
-``ordernimbus-acme`` also match ``ordernimbus-acme-eu``). The drift check is a small Lambda
-(``monitoring.lambda_handler.handler``, same asset as the API) that publishes ``DriftDetected``
-and starts the build pipeline when the policy says retrain.
+``ordernimbus-acme`` also match ``ordernimbus-acme-eu``). The drift check is a Lambda
+container image (``monitoring.lambda_handler.handler``, see :mod:`infra.monitor_image`: pandas and
+Evidently do not fit a zip) that publishes ``DriftDetected`` and starts the build pipeline when the
+policy says retrain.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from aws_cdk import Duration, Stack
@@ -23,12 +23,18 @@ from constructs import Construct
 
 from infra.config import EnvConfig
 from infra.grants import Grant
+from infra.monitor_image import ImageAsset
 from infra.pipeline_definitions import APPROVAL_PARAMETER, INPUT_PARAMETER, TENANT_PARAMETER
+from infra.stacks.api import PIPELINE_DOCUMENT, PIPELINE_RUNS_PREFIX
 from infra.stacks.common import FunctionSpec, aws_env, service_environment, vpc_function
 from infra.stacks.data import APP_USER, DataStack
 
-MONITOR_HANDLER = "monitoring.lambda_handler.handler"
 METRIC_NAMESPACE = "OrderNimbus"
+# One call checks every tenant of the environment in turn, each loading its training window and
+# recent actuals into pandas and running Evidently's drift report: Lambda's ceiling on time, and
+# 3008 MB, room for those frames and about 1.7 vCPUs (Lambda's CPU share grows with memory).
+MONITOR_TIMEOUT = Duration.minutes(15)
+MONITOR_MEMORY_MB = 3008
 MODEL_PACKAGE_STATE_CHANGE = "SageMaker Model Package State Change"
 TARGET_RETRY = events.CfnRule.RetryPolicyProperty(maximum_retry_attempts=3, maximum_event_age_in_seconds=3600)
 
@@ -44,7 +50,7 @@ class EventsStack(Stack):
         config: EnvConfig,
         data: DataStack,
         key: kms.IKey,
-        asset_dir: Path,
+        monitor_image: ImageAsset,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, env=aws_env(config), **kwargs)
@@ -85,7 +91,7 @@ class EventsStack(Stack):
                     "detail": {"ModelPackageGroupName": [group], "ModelApprovalStatus": ["Approved"]},
                 },
             )
-        self._monitor(data, key, asset_dir, build_arn)
+        self._monitor(data, key, monitor_image, build_arn)
 
     def _rule(
         self,
@@ -119,23 +125,22 @@ class EventsStack(Stack):
             ],
         )
 
-    def _monitor(self, data: DataStack, key: kms.IKey, asset_dir: Path, build_arn: str) -> None:
+    def _monitor(self, data: DataStack, key: kms.IKey, image: ImageAsset, build_arn: str) -> None:
         config = self.config
         self.monitor = vpc_function(
             self,
             "Monitor",
             config,
             FunctionSpec(
-                handler=MONITOR_HANDLER,
-                asset_dir=asset_dir,
+                code=image,
                 environment={
                     **service_environment(config, data.database_url),
                     "ORDERNIMBUS_BUILD_PIPELINE_NAME": config.build_pipeline,
                     "ORDERNIMBUS_LAKE_URI": config.lake_root_uri,
                     "ORDERNIMBUS_METRIC_NAMESPACE": METRIC_NAMESPACE,
                 },
-                timeout=Duration.minutes(10),
-                memory_mb=2048,
+                timeout=MONITOR_TIMEOUT,
+                memory_mb=MONITOR_MEMORY_MB,
                 description="OrderNimbus drift check: publishes DriftDetected, starts retraining",
                 grants=monitor_grants(config, key.key_arn, build_arn),
             ),
@@ -161,8 +166,15 @@ class EventsStack(Stack):
 
 
 def monitor_grants(config: EnvConfig, key_arn: str, build_arn: str) -> list[Grant]:
-    """Read the lake, publish the drift metric, start the build pipeline: nothing else."""
+    """What one check calls (monitoring/, models/registry/sagemaker.py), for this environment's tenants.
+
+    Read the lake; read each tenant's serving version from its ModelPackageGroup and the version's
+    document in the artifacts bucket; list the build pipeline's executions (and their TenantId
+    parameter) to debounce; start the build pipeline; publish the drift metric. Nothing else.
+    """
     lake = config.arn("s3", config.lake_bucket, region=False, account=False)
+    artifacts = config.arn("s3", config.artifacts_bucket, region=False, account=False)
+    groups = config.model_package_groups.values()
     return [
         Grant("ListLake", ("s3:ListBucket",), (lake,)),
         Grant(
@@ -173,6 +185,42 @@ def monitor_grants(config: EnvConfig, key_arn: str, build_arn: str) -> list[Gran
             "each tenant's training window, whose keys are per tenant and per run",
         ),
         Grant("DecryptLake", ("kms:Decrypt",), (key_arn,)),
+        Grant(
+            "ReadModelVersions",
+            ("sagemaker:DescribeModelPackageGroup", "sagemaker:DescribeModelPackage"),
+            (
+                *(config.arn("sagemaker", f"model-package-group/{group}") for group in groups),
+                *(config.arn("sagemaker", f"model-package/{group}/*") for group in groups),
+            ),
+            "read-only versions of this environment's tenants' groups: a group's versions are numbered "
+            "as models are registered, so they are named by the group",
+        ),
+        Grant(
+            "ListModelVersions",
+            ("sagemaker:ListModelPackages",),
+            ("*",),
+            "ListModelPackages has no resource-level permissions in IAM; the registry adapter lists one "
+            "tenant's group at a time",
+        ),
+        Grant(
+            "ReadVersionDocuments",
+            ("s3:GetObject",),
+            (
+                *(f"{artifacts}/registry/{group}/versions/*" for group in groups),
+                # versions the build pipeline registered keep their document in the run's folder
+                *(f"{artifacts}/{PIPELINE_RUNS_PREFIX}/{t}/*/{PIPELINE_DOCUMENT}" for t in config.tenants),
+            ),
+            "read-only registry documents (metrics, lineage) of this environment's tenants' model "
+            "versions, one object per registered version",
+        ),
+        Grant("ListBuilds", ("sagemaker:ListPipelineExecutions",), (build_arn,)),
+        Grant(
+            "BuildParameters",
+            ("sagemaker:ListPipelineParametersForExecution",),
+            (f"{build_arn}/execution/*",),
+            "the build pipeline's executions, whose ids SageMaker assigns: the debounce reads each "
+            "recent execution's TenantId parameter",
+        ),
         Grant("StartRetraining", ("sagemaker:StartPipelineExecution",), (build_arn,)),
         Grant(
             "DriftMetric",

@@ -10,11 +10,11 @@ from __future__ import annotations
 import json
 import os
 import tarfile
-import tempfile
 from pathlib import Path
 
 from models.registry.factory import open_registry
 from ordernimbus import __version__
+from ordernimbus.atomic import replacing
 from ordernimbus.settings import get_settings
 from ordernimbus.tenancy import tenant_dir, validate_tenant
 from pipelines.contract import StepContext
@@ -23,13 +23,9 @@ from pipelines.steps._io import run_step
 
 def package(model_dir: Path, target: Path) -> Path:
     """model.tar.gz with the directory's files at the archive root (SageMaker's layout); atomic."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
-    os.close(fd)
-    with tarfile.open(tmp, "w:gz") as tar:
+    with replacing(target) as tmp, tarfile.open(tmp, "w:gz") as tar:
         for item in sorted(model_dir.iterdir()):
             tar.add(item, arcname=item.name)
-    os.replace(tmp, target)
     return target
 
 
@@ -41,23 +37,40 @@ def main(ctx: StepContext) -> None:
     metrics = json.loads((ctx.input("evaluation") / "evaluation.json").read_text())
     model_dir = ctx.input("model")
     data_meta = json.loads((model_dir / "data_meta.json").read_text())
-    artifact = package(model_dir, tenant_dir(settings.artifacts_dir, tenant, "models", run_id, "model.tar.gz"))
-    lineage = {"pipeline_run_id": run_id, "data_fingerprint": data_meta["fingerprint"],
-               "code_version": os.environ.get("ORDERNIMBUS_CODE_VERSION", __version__),
-               "feature_spec": metrics.get("feature_spec", ""), "data_start": data_meta["start"],
-               "data_end": data_meta["end"]}
+    artifact = package(
+        model_dir, tenant_dir(settings.artifacts_dir, tenant, "models", run_id, "model.tar.gz")
+    )
+    lineage = {
+        "pipeline_run_id": run_id,
+        "data_fingerprint": data_meta["fingerprint"],
+        "code_version": os.environ.get("ORDERNIMBUS_CODE_VERSION", __version__),
+        "feature_spec": metrics.get("feature_spec", ""),
+        "data_start": data_meta["start"],
+        "data_end": data_meta["end"],
+    }
     registry = open_registry(settings)
-    version = registry.register(tenant, artifact.as_uri(), metrics, lineage, gate_passed,
-                                created_by=f"pipeline:{run_id}",
-                                inference_spec={"handler": "inference.handler", "content_types": ["application/jsonlines", "text/csv"]})
+    version = registry.register(
+        tenant,
+        artifact.as_uri(),
+        metrics,
+        lineage,
+        gate_passed,
+        created_by=f"pipeline:{run_id}",
+        inference_spec={
+            "handler": "inference.handler",
+            "content_types": ["application/jsonlines", "text/csv"],
+        },
+    )
     status = ctx.param("approval_status", "PendingManualApproval")
     if status == "Approved":  # explicit auto-approval mode (dev tenants only)
         version = registry.approve(tenant, version.version, "pipeline", "auto-approval mode")
     out = ctx.base / "processing" / "output" / "registration"
     out.mkdir(parents=True, exist_ok=True)
-    (out / "registration.json").write_text(json.dumps({"version": version.version, "status": version.status,
-                                                       "artifact_uri": artifact.as_uri()}))
-    print(f"registered {tenant} version {version.version} ({version.status}, gate {'passed' if gate_passed else 'failed'})")
+    (out / "registration.json").write_text(
+        json.dumps({"version": version.version, "status": version.status, "artifact_uri": artifact.as_uri()})
+    )
+    gate = "passed" if gate_passed else "failed"
+    print(f"registered {tenant} version {version.version} ({version.status}, gate {gate})")
 
 
 if __name__ == "__main__":

@@ -29,12 +29,20 @@ def main(ctx: StepContext) -> None:
     freq = detect_frequency(sales)
     out = ctx.output("sales")
     sales.to_parquet(out / SALES, index=False)
-    meta = {"tenant": tenant, "frequency": freq, "fingerprint": fingerprint(sales),
-            "start": str(sales["date"].min().date()), "end": str(sales["date"].max().date()),
-            "rows": str(len(sales)), "series": str(sales.groupby(["store_id", "sku"]).ngroups)}
+    meta = {
+        "tenant": tenant,
+        "frequency": freq,
+        "fingerprint": fingerprint(sales),
+        "start": str(sales["date"].min().date()),
+        "end": str(sales["date"].max().date()),
+        "rows": str(len(sales)),
+        "series": str(sales.groupby(["store_id", "sku"]).ngroups),
+    }
     (out / META).write_text(json.dumps(meta, indent=2))
     (ctx.output("report") / "report.json").write_text(json.dumps(meta, indent=2))
-    print(f"validated {len(sales)} rows, {meta['series']} series, {meta['start']}..{meta['end']}, freq {freq}")
+    print(
+        f"validated {len(sales)} rows, {meta['series']} series, {meta['start']}..{meta['end']}, freq {freq}"
+    )
 
 
 if __name__ == "__main__":

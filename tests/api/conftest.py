@@ -2,37 +2,21 @@
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from serving_world import World, build_world
+from storecase import pg_schema
 
 from serving.app import create_app
-
-PG_URL = os.environ.get("ORDERNIMBUS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-
-
-def _pg_admin() -> Any:
-    import psycopg
-
-    try:
-        return psycopg.connect(PG_URL.replace("+psycopg", ""), autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as exc:
-        pytest.skip(f"PostgreSQL not reachable at {PG_URL} ({exc}); set ORDERNIMBUS_TEST_POSTGRES_URL")
 
 
 @pytest.fixture(scope="module")
 def pg_url() -> Iterator[str]:
-    schema = f"t_srv_{uuid.uuid4().hex[:10]}"
-    with _pg_admin() as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    yield f"{PG_URL}?options=-csearch_path%3D{schema}"
-    with _pg_admin() as conn:
-        conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+    """A schema of its own per test module on the PostgreSQL server (skips when none answers)."""
+    with pg_schema("t_srv") as url:
+        yield url
 
 
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

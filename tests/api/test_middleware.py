@@ -59,6 +59,17 @@ def test_bodies_over_the_route_limit_are_413_before_any_work(world: World, clien
     assert_problem(client.post("/v1/keys", content=chunks(), headers=key), 413)
 
 
+def test_a_query_parameter_given_twice_is_422_not_last_wins(world: World, client: TestClient) -> None:
+    key = {"X-API-Key": world.a.keys["viewer"]}
+    once = client.get("/v1/inventory/recommendations?limit=5", headers=key)
+    assert once.status_code == 200
+    for query in ("limit=5&limit=6", "cursor=a&cursor=b", "sku=1&store_id=1&sku=2", "sku=&sku=%C2%90"):
+        body = assert_problem(client.get(f"/v1/inventory/recommendations?{query}", headers=key), 422)
+        assert "more than once" in body["detail"]
+    # different parameters, and a parameter with an empty value, are fine
+    assert client.get("/v1/forecasts/current?limit=5&start=2017-01-01", headers=key).status_code == 200
+
+
 def test_access_log_is_one_json_line_with_the_tenant(
     world: World, client: TestClient, caplog: pytest.LogCaptureFixture
 ) -> None:

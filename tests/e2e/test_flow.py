@@ -8,9 +8,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
+from realcuts import store_item_cut
 from typer.testing import CliRunner
 
-from realcuts import store_item_cut
 from features.lake import SalesLake
 from ordernimbus.cli import app
 from ordernimbus.service import run_build
@@ -38,14 +38,20 @@ def test_build_approve_forecast_export_and_serve(home: Settings, tmp_path: Path)
     assert {s.step for s in run.steps if s.status == "Skipped"} & {"Register", "RegisterGateFailed"}
 
     listing = runner.invoke(app, ["registry", "list", "--tenant", "acme"])
-    assert listing.exit_code == 0 and "PendingManualApproval" in listing.output and "naive WAPE" in listing.output
+    assert listing.exit_code == 0, listing.output
+    assert "PendingManualApproval" in listing.output
+    assert "naive WAPE" in listing.output
 
     card = tmp_path / "card.html"
-    result = runner.invoke(app, ["registry", "show", "--tenant", "acme", "--version", "1", "--html", str(card)])
+    result = runner.invoke(
+        app, ["registry", "show", "--tenant", "acme", "--version", "1", "--html", str(card)]
+    )
     assert result.exit_code == 0, result.output
     assert card.read_text().count("data:image/png;base64,") >= 3  # backtest plots of best/median/worst series
 
-    result = runner.invoke(app, ["registry", "approve", "--tenant", "acme", "--version", "1", "--reason", "test", "--override"])
+    result = runner.invoke(
+        app, ["registry", "approve", "--tenant", "acme", "--version", "1", "--reason", "test", "--override"]
+    )
     assert result.exit_code == 0, result.output
 
     out = tmp_path / "forecast.csv"
@@ -53,7 +59,9 @@ def test_build_approve_forecast_export_and_serve(home: Settings, tmp_path: Path)
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader(out.open()))
     assert len(rows) == 4 * 14  # 4 series x horizon; forecasts start after the lake's last day
-    assert {r["target_date"] for r in rows} == {str(d.date()) for d in pd.date_range("2018-01-01", periods=14)}
+    assert {r["target_date"] for r in rows} == {
+        str(d.date()) for d in pd.date_range("2018-01-01", periods=14)
+    }
     assert all(float(r["p10"]) <= float(r["p50"]) <= float(r["p90"]) for r in rows)
 
     from serving.app import create_app
@@ -62,17 +70,22 @@ def test_build_approve_forecast_export_and_serve(home: Settings, tmp_path: Path)
     _, key = ApiKeyStore(home.db_url).create("acme", "viewer")
     _, other = ApiKeyStore(home.db_url).create("other-co", "viewer")
     client = TestClient(create_app(home))
-    mine = client.get("/v1/forecasts", params={"store_id": "1", "sku": "1", "limit": 28}, headers={"X-API-Key": key})
+    mine = client.get(
+        "/v1/forecasts", params={"store_id": "1", "sku": "1", "limit": 28}, headers={"X-API-Key": key}
+    )
     assert mine.status_code == 200
     items = mine.json()["items"]
-    assert len(items) == 14 and {"p10", "p50", "p90"} <= set(items[0])
+    assert len(items) == 14
+    assert {"p10", "p50", "p90"} <= set(items[0])
     theirs = client.get("/v1/forecasts", params={"store_id": "1", "sku": "1"}, headers={"X-API-Key": other})
     assert theirs.status_code in (401, 404) or theirs.json()["items"] == []
     assert client.get("/v1/forecasts").status_code == 401
     assert client.get("/v1/forecasts", headers={"X-API-Key": key + "x"}).status_code == 401
 
 
-def test_second_run_is_served_from_cache_and_resume_skips_finished_steps(home: Settings, tmp_path: Path) -> None:
+def test_second_run_is_served_from_cache_and_resume_skips_finished_steps(
+    home: Settings, tmp_path: Path
+) -> None:
     sales = store_item_cut(stores=1, items=2, since="2016-06-01")
     SalesLake(home.lake_dir).upsert("cachey", sales, "cut")
     first = run_build(home, "cachey", horizon=7, extra=FAST)
@@ -80,14 +93,24 @@ def test_second_run_is_served_from_cache_and_resume_skips_finished_steps(home: S
     assert first.status == second.status == "Succeeded"
     cached = {s.step for s in second.steps if s.cached_from == first.run_id}
     assert {"Validate", "Features", "Train-xgboost", "Evaluate"} <= cached
-    assert second.step("Register").cached_from is None or second.step("RegisterGateFailed").cached_from is None
+    assert (
+        second.step("Register").cached_from is None or second.step("RegisterGateFailed").cached_from is None
+    )
 
     # a forecast run with a broken model location fails at Transform; fixing it and resuming keeps Prepare
     runner_ = LocalRunner(home)
-    bad = runner_.start("forecast", "cachey", {"InputDataUri": (home.lake_dir / "cachey").as_uri(),
-                                               "ModelDataUri": str(tmp_path / "missing.tar.gz"), "ModelVersion": 1,
-                                               "Horizon": 7})
-    assert bad.status == "Failed" and bad.step("Transform").status == "Failed"
+    bad = runner_.start(
+        "forecast",
+        "cachey",
+        {
+            "InputDataUri": (home.lake_dir / "cachey").as_uri(),
+            "ModelDataUri": str(tmp_path / "missing.tar.gz"),
+            "ModelVersion": 1,
+            "Horizon": 7,
+        },
+    )
+    assert bad.status == "Failed"
+    assert bad.step("Transform").status == "Failed"
     assert bad.step("Prepare").status == "Succeeded"
     prepare_log = Path(bad.step("Prepare").log or "").read_text()
     assert "transformed" not in Path(bad.step("Transform").log or "").read_text()
@@ -98,6 +121,8 @@ def test_second_run_is_served_from_cache_and_resume_skips_finished_steps(home: S
 
 def test_tenant_input_is_validated_before_any_path_is_built(home: Settings) -> None:
     result = runner.invoke(app, ["pipeline", "run", "build", "--tenant", "../evil"])
-    assert result.exit_code == 2 and "invalid tenant id" in result.output
+    assert result.exit_code == 2
+    assert "invalid tenant id" in result.output
     result = runner.invoke(app, ["pipeline", "run", "build", "--tenant", "nobody"])
-    assert result.exit_code == 3 and "no sales data" in result.output
+    assert result.exit_code == 3
+    assert "no sales data" in result.output

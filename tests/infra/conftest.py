@@ -1,4 +1,4 @@
-"""Shared fixtures of the infra tests: the pipeline-definition fixtures and a tiny Lambda asset.
+"""Shared fixtures of the infra tests: the pipeline-definition fixtures and a tiny API Lambda asset.
 
 Synthesis is the slow part (a Node.js process runs the CDK), so each test module synthesizes
 an environment once in a module-scoped fixture and every test reads the written templates.
@@ -26,11 +26,10 @@ def handler(event, context):
 
 
 def write_lambda_asset(root: Path) -> Path:
-    """A directory shaped like build/lambda: both handler modules the stacks reference."""
-    for package in ("serving", "monitoring"):
-        (root / package).mkdir(parents=True, exist_ok=True)
-        (root / package / "__init__.py").write_text("", encoding="utf-8")
-        (root / package / "lambda_handler.py").write_text(HANDLER, encoding="utf-8")
+    """A directory shaped like build/lambda: the API handler module (the monitor is an image)."""
+    (root / "serving").mkdir(parents=True, exist_ok=True)
+    (root / "serving" / "__init__.py").write_text("", encoding="utf-8")
+    (root / "serving" / "lambda_handler.py").write_text(HANDLER, encoding="utf-8")
     return root
 
 

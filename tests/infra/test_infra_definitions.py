@@ -97,12 +97,27 @@ def test_oversized_body_is_refused(tmp_path: Path) -> None:
         load_definition(_write(tmp_path, document))
 
 
-def test_app_refuses_an_asset_without_the_handlers(tmp_path: Path) -> None:
-    (tmp_path / "serving").mkdir()
-    (tmp_path / "serving" / "lambda_handler.py").write_text("def handler(e, c): ...\n", encoding="utf-8")
-    context = {"pipelineDefinitionsDir": str(PIPELINE_FIXTURES), "lambdaAssetDir": str(tmp_path)}
-    with pytest.raises(InfraConfigError, match=r"lacks \['monitoring/lambda_handler.py'\]"):
+def test_app_refuses_an_api_asset_without_its_handler(tmp_path: Path) -> None:
+    """An empty or half-built package is named with the missing module and how to build it."""
+    asset = tmp_path / "lambda"
+    (asset / "serving").mkdir(parents=True)
+    (asset / "serving" / "__init__.py").write_text("", encoding="utf-8")
+    context = {"pipelineDefinitionsDir": str(PIPELINE_FIXTURES), "lambdaAssetDir": str(asset)}
+    with pytest.raises(InfraConfigError) as refused:
         build_app(context=context, outdir=str(tmp_path / "out"))
+    message = str(refused.value)
+    assert (
+        f"Lambda asset {asset} (context key 'lambdaAssetDir') lacks ['serving/lambda_handler.py']" in message
+    )
+    assert "make lambda-package" in message
+
+
+def test_app_needs_no_monitoring_in_the_api_asset(tmp_path: Path, lambda_asset: Path) -> None:
+    """The API package excludes monitoring/ (pandas, Evidently): the monitor is an image of its own."""
+    assert not (lambda_asset / "monitoring").exists()
+    context = {"pipelineDefinitionsDir": str(PIPELINE_FIXTURES), "lambdaAssetDir": str(lambda_asset)}
+    built = build_app(context=context, outdir=str(tmp_path / "out"))
+    assert set(built.stacks) == {"storage", "data", "ml", "api", "events", "observability"}
 
 
 def test_app_refuses_missing_directories(tmp_path: Path, lambda_asset: Path) -> None:

@@ -15,7 +15,9 @@ from aws_cdk.assertions import Match, Template
 from infra.config import get_config
 from infra.errors import InfraError
 from infra.feature_spec import SALES_FEATURES
+from infra.monitor_image import DOCKERFILE
 from infra.nag import MIN_REASON_CHARS, acknowledge, enable_checks
+from infra.stacks.api import PIPELINE_ARTIFACT, PIPELINE_DOCUMENT, PIPELINE_RUNS_PREFIX, REGISTRY_PREFIX
 from infra.stacks.common import VPC_ENI_ACTIONS
 from infra.synth import SynthResult, main, read_findings, synthesize
 
@@ -358,6 +360,103 @@ def test_http_api_stage_is_throttled_with_json_access_logs(dev: SynthResult) -> 
     )
 
 
+def test_api_lambda_reaches_only_its_tenants_registry_objects_in_the_artifacts_bucket(
+    dev: SynthResult,
+) -> None:
+    bucket = f"arn:aws:s3:::{CONFIG.artifacts_bucket}"
+    (tenant,) = CONFIG.tenants
+    audit = f"registry/ordernimbus-{tenant}/audit/"
+    run = f"{bucket}/pipelines/runs/{tenant}/*"
+    template(dev, "api").has_resource_properties(
+        "AWS::IAM::Policy",
+        {
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        {
+                            "Sid": "ListAuditEntries",
+                            "Effect": "Allow",
+                            "Action": "s3:ListBucket",
+                            "Resource": bucket,
+                            "Condition": {"StringEquals": {"s3:prefix": [audit]}},
+                        },
+                        {
+                            "Sid": "ReadWriteAuditEntries",
+                            "Effect": "Allow",
+                            "Action": ["s3:GetObject", "s3:PutObject"],
+                            "Resource": f"{bucket}/{audit}*",
+                        },
+                        {
+                            "Sid": "ReadVersionDocuments",
+                            "Effect": "Allow",
+                            "Action": "s3:GetObject",
+                            "Resource": [
+                                f"{bucket}/registry/ordernimbus-{tenant}/versions/*",
+                                f"{run}/Evaluate/evaluation/document.json",
+                            ],
+                        },
+                        {
+                            "Sid": "ReadModelArtifacts",
+                            "Effect": "Allow",
+                            "Action": "s3:GetObject",
+                            "Resource": f"{run}/Evaluate/model/model.tar.gz",
+                        },
+                        {
+                            "Sid": "UseDataKeyThroughS3",
+                            "Effect": "Allow",
+                            "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+                            "Resource": {"Fn::ImportValue": Match.string_like_regexp("DataKey")},
+                            "Condition": {
+                                "StringEquals": {"kms:ViaService": f"s3.{CONFIG.region}.amazonaws.com"}
+                            },
+                        },
+                    ]
+                )
+            }
+        },
+    )
+
+
+def test_api_lambda_grants_nothing_else(dev: SynthResult) -> None:
+    """The whole access policy: S3 writes are audit entries only, KMS is the data key through S3."""
+    grants = {
+        s["Sid"]: sorted(as_list(s["Action"]))
+        for src, s in statements(dev)
+        if src.startswith("api/ApiAccess")
+    }
+    assert grants == {
+        "OwnLogGroup": ["logs:CreateLogStream", "logs:PutLogEvents"],
+        "VpcNetworking": sorted(VPC_ENI_ACTIONS),
+        "TenantRegistries": [
+            "sagemaker:DescribeModelPackage",
+            "sagemaker:DescribeModelPackageGroup",
+            "sagemaker:UpdateModelPackage",
+        ],
+        "ListModelPackages": ["sagemaker:ListModelPackages"],
+        "ListAuditEntries": ["s3:ListBucket"],
+        "ReadWriteAuditEntries": ["s3:GetObject", "s3:PutObject"],
+        "ReadVersionDocuments": ["s3:GetObject"],
+        "ReadModelArtifacts": ["s3:GetObject"],
+        "UseDataKeyThroughS3": ["kms:Decrypt", "kms:GenerateDataKey"],
+    }
+
+
+def test_api_grant_prefixes_follow_the_layout_the_code_writes() -> None:
+    """The key layout in infra/stacks/api.py is the registry adapter's and the build pipeline's."""
+    from models.registry.sagemaker import SageMakerRegistry
+    from pipelines.definition import build_pipeline
+    from pipelines.sagemaker_target import SageMakerTarget
+
+    registry = SageMakerRegistry("eu-west-1", object(), audit_bucket="b", s3_client=object())
+    assert registry.prefix == REGISTRY_PREFIX
+    target = SageMakerTarget(region="eu-west-1", role_arn="arn:aws:iam::1:role/r", bucket="b")
+    assert target.output_root() == f"s3://b/{PIPELINE_RUNS_PREFIX}"
+    (register,) = [s for s in build_pipeline().steps if s.name == "Register"]
+    sources = {i.name: i.source for i in register.inputs}
+    assert PIPELINE_DOCUMENT.startswith(sources["evaluation"] + "/")
+    assert PIPELINE_ARTIFACT.startswith(sources["model"] + "/")
+
+
 # --- events --------------------------------------------------------------------------------------
 
 
@@ -399,17 +498,117 @@ def test_schedules_and_approvals_start_the_right_pipeline_per_tenant(dev: SynthR
     assert sorted(kinds) == sorted(["approval", "forecast", "retrain"] * len(CONFIG.tenants))
 
 
-def test_drift_check_invokes_the_monitor_lambda(dev: SynthResult) -> None:
-    functions = of_type(dev, "events", "AWS::Lambda::Function")
-    (monitor,) = functions.values()
-    assert monitor["Handler"] == "monitoring.lambda_handler.handler"
+def _monitor(dev: SynthResult) -> tuple[str, dict[str, Any]]:
+    (monitor,) = of_type(dev, "events", "AWS::Lambda::Function").items()
+    return monitor
+
+
+def test_monitor_is_a_container_image_with_room_for_evidently(dev: SynthResult) -> None:
+    _, props = _monitor(dev)
+    assert props["PackageType"] == "Image"
+    assert "Runtime" not in props
+    assert "Handler" not in props  # the image's CMD: monitoring.lambda_handler.handler
+    assert (props["MemorySize"], props["Timeout"]) == (3008, 15 * 60)
+    assert props["Architectures"] == ["x86_64"]
+    assert props["FunctionName"] == f"{CONFIG.prefix}-monitor"
+    assert len(props["VpcConfig"]["SubnetIds"]) == CONFIG.max_azs
+    env = props["Environment"]["Variables"]
+    assert env["ORDERNIMBUS_BUILD_PIPELINE_NAME"] == CONFIG.build_pipeline
+    assert env["ORDERNIMBUS_LAKE_URI"] == CONFIG.lake_root_uri
+    assert env["ORDERNIMBUS_METRIC_NAMESPACE"] == "OrderNimbus"
+    (image_hash, image) = _docker_images(dev)
+    assert image["source"]["dockerFile"] == DOCKERFILE
+    assert image["source"]["platform"] == "linux/amd64"
+    assert flatten(props["Code"]["ImageUri"]["Fn::Sub"]).endswith(
+        f"container-assets-{CONFIG.account}-{CONFIG.region}:{image_hash}"
+    )
+
+
+def _docker_images(dev: SynthResult) -> tuple[str, dict[str, Any]]:
+    manifest = json.loads(
+        (dev.outdir / f"{dev.stack_names['events']}.assets.json").read_text(encoding="utf-8")
+    )
+    (image,) = manifest["dockerImages"].items()
+    return image
+
+
+def test_monitor_image_context_is_only_what_the_dockerfile_copies(dev: SynthResult) -> None:
+    """Synthesis staged the build context (Docker runs at deploy): no .venv, build, tests or data."""
+    _, image = _docker_images(dev)
+    context = dev.outdir / image["source"]["directory"]
+    files = [p.relative_to(context).as_posix() for p in context.rglob("*") if p.is_file()]
+    assert {f.split("/")[0] for f in files} == {
+        "pyproject.toml", "requirements.lock", "README.md", "infra",
+        "ordernimbus", "features", "inference", "models", "monitoring", "pipelines",
+    }  # fmt: skip
+    assert [f for f in files if f.startswith("infra/")] == [DOCKERFILE]
+    assert not [f for f in files if "__pycache__" in f or f.endswith(".pyc")]
+    assert "monitoring/lambda_handler.py" in files
+    assert sum((context / f).stat().st_size for f in files) < 5_000_000
+
+
+def test_monitor_may_read_its_tenants_and_start_only_the_build(dev: SynthResult) -> None:
+    grants = {
+        s["Sid"]: (sorted(as_list(s["Action"])), [flatten(r) for r in as_list(s["Resource"])])
+        for src, s in statements(dev)
+        if src.startswith("events/MonitorAccess")
+    }
+    build = CONFIG.pipeline_arn(CONFIG.build_pipeline)
+    lake = f"arn:aws:s3:::{CONFIG.lake_bucket}"
+    (tenant,) = CONFIG.tenants
+    assert grants == {
+        "OwnLogGroup": (["logs:CreateLogStream", "logs:PutLogEvents"], ["<ref>"]),
+        "VpcNetworking": (sorted(VPC_ENI_ACTIONS), ["*"]),
+        "ListLake": (["s3:ListBucket"], [lake]),
+        "ReadLake": (["s3:GetObject"], [f"{lake}/*"]),
+        "DecryptLake": (["kms:Decrypt"], ["<ref>"]),
+        "ReadModelVersions": (
+            ["sagemaker:DescribeModelPackage", "sagemaker:DescribeModelPackageGroup"],
+            [
+                CONFIG.arn("sagemaker", f"model-package-group/ordernimbus-{tenant}"),
+                CONFIG.arn("sagemaker", f"model-package/ordernimbus-{tenant}/*"),
+            ],
+        ),
+        "ListModelVersions": (["sagemaker:ListModelPackages"], ["*"]),
+        "ReadVersionDocuments": (
+            ["s3:GetObject"],
+            [
+                f"arn:aws:s3:::{CONFIG.artifacts_bucket}/registry/ordernimbus-{tenant}/versions/*",
+                f"arn:aws:s3:::{CONFIG.artifacts_bucket}/pipelines/runs/{tenant}/*/Evaluate/evaluation/document.json",
+            ],
+        ),
+        "ListBuilds": (["sagemaker:ListPipelineExecutions"], [build]),
+        "BuildParameters": (["sagemaker:ListPipelineParametersForExecution"], [f"{build}/execution/*"]),
+        "StartRetraining": (["sagemaker:StartPipelineExecution"], [build]),
+        "DriftMetric": (["cloudwatch:PutMetricData"], ["*"]),
+    }
+    connect = [
+        s for src, s in statements(dev) if src.startswith("events/") and s["Action"] == "rds-db:connect"
+    ]
+    assert len(connect) == 1
+    assert flatten(connect[0]["Resource"]).endswith("/ordernimbus_app")
+    monitor_role = [src for src, _ in statements(dev) if src.startswith("events/MonitorRole")]
+    assert all(not src.endswith("Policy") or "DefaultPolicy" in src for src in monitor_role)  # no ECR grants
+
+
+def test_drift_check_schedule_invokes_the_monitor(dev: SynthResult) -> None:
+    monitor_id, _ = _monitor(dev)
     drift = [p for p in of_type(dev, "events", "AWS::Events::Rule").values() if "Input" in p["Targets"][0]]
     assert len(drift) == 1
     assert drift[0]["ScheduleExpression"] == CONFIG.schedules.drift_check
-    assert json.loads(drift[0]["Targets"][0]["Input"]) == {
-        "environment": "dev",
-        "tenants": list(CONFIG.tenants),
-    }
+    assert drift[0]["State"] == "ENABLED"
+    (target,) = drift[0]["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": [monitor_id, "Arn"]}
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] == 2
+    assert json.loads(target["Input"]) == {"environment": "dev", "tenants": list(CONFIG.tenants)}
+    template(dev, "events").has_resource_properties(
+        "AWS::Lambda::Permission",
+        {
+            "Action": "lambda:InvokeFunction",
+            "FunctionName": {"Fn::GetAtt": [monitor_id, "Arn"]},
+            "Principal": "events.amazonaws.com",
+        },
+    )
 
 
 # --- observability -------------------------------------------------------------------------------

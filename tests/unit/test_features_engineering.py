@@ -5,9 +5,9 @@ from __future__ import annotations
 import duckdb
 import numpy as np
 import pandas as pd
+from realcuts import store_item_cut
 
 from features.engineering import FeatureSpec, build_features
-from realcuts import store_item_cut
 
 
 def test_no_feature_looks_at_its_own_date_or_later() -> None:
@@ -24,7 +24,8 @@ def test_no_feature_looks_at_its_own_date_or_later() -> None:
     pd.testing.assert_frame_equal(before.loc[mask, cols], after.loc[mask, cols])
     # and the perturbation is visible the day after, so the test can fail
     assert not before.loc[before["date"] == cutoff + pd.Timedelta(days=1), "lag_1"].equals(
-        after.loc[after["date"] == cutoff + pd.Timedelta(days=1), "lag_1"])
+        after.loc[after["date"] == cutoff + pd.Timedelta(days=1), "lag_1"]
+    )
 
 
 def test_lags_and_rolling_means_match_sql_window_functions() -> None:
@@ -35,7 +36,10 @@ def test_lags_and_rolling_means_match_sql_window_functions() -> None:
     oracle = con.sql("""
         select store_id, sku, date,
                lag(units, 7) over w as lag_7,
-               avg(units) over (partition by store_id, sku order by date rows between 7 preceding and 1 preceding) as roll_mean_7
+               avg(units) over (
+                   partition by store_id, sku order by date
+                   rows between 7 preceding and 1 preceding
+               ) as roll_mean_7
         from sales window w as (partition by store_id, sku order by date)
     """).df()
     merged = feats.merge(oracle, on=["store_id", "sku", "date"], suffixes=("", "_sql"))

@@ -51,7 +51,8 @@ def _check_quantiles(frame: pd.DataFrame) -> None:
     values = frame[[qcol(q) for q in Q]].to_numpy()
     assert np.isfinite(values).all()
     assert (np.diff(values, axis=1) >= -1e-9).all(), "quantiles cross"
-    assert (values >= 0).all() and (frame["mean"] >= 0).all()
+    assert (values >= 0).all()
+    assert (frame["mean"] >= 0).all()
 
 
 @pytest.mark.parametrize(
@@ -76,7 +77,8 @@ def test_arima_records_fallbacks_for_short_and_constant_series(daily: pd.DataFra
     sales = pd.concat([daily, short, flat], ignore_index=True)
     model = AutoARIMAForecaster(n_jobs=1).fit(sales, "D")
     assert set(model.fallbacks) == {"1|short", "1|flat"}
-    assert "too short" in model.fallbacks["1|short"] and "constant" in model.fallbacks["1|flat"]
+    assert "too short" in model.fallbacks["1|short"]
+    assert "constant" in model.fallbacks["1|flat"]
     pred = model.predict(sales, 7, Q)
     naive = SeasonalNaive().fit(sales, "D").predict(sales, 7, Q)
     got = pred[pred["sku"] == "short"].reset_index(drop=True)
@@ -100,18 +102,60 @@ def test_arima_searches_orders_once_and_refits_coefficients(daily: pd.DataFrame)
     assert 0.5 * level < b.mean() < 1.5 * level  # real forecasts, not a degenerate filter
 
 
+def test_two_years_of_days_take_the_year_out_with_mstl_and_it_pays() -> None:
+    """A development window (spring 2017, before the evaluation window): the yearly ramp matters."""
+    sales = store_item_cut(stores=1, items=4, since="2015-01-01")
+    cutoff = pd.Timestamp("2017-03-31")
+    history = sales[sales["date"] <= cutoff]
+    truth = sales[(sales["date"] > cutoff) & (sales["date"] <= cutoff + pd.Timedelta(days=60))]
+    mstl = AutoARIMAForecaster(n_jobs=1).fit(history, "D")
+    assert {tuple(spec[4]) for spec in mstl.specs.values()} == {(7, 364)}
+    plain = AutoARIMAForecaster(n_jobs=1, fit_window=364).fit(history, "D")
+    assert {tuple(spec[4]) for spec in plain.specs.values()} == {()}
+
+    def score(model: AutoARIMAForecaster) -> float:
+        pred = model.predict(history, 60, Q)
+        _check_quantiles(pred)
+        joined = truth.merge(
+            pred, left_on=["store_id", "sku", "date"], right_on=["store_id", "sku", "target_date"]
+        )
+        assert len(joined) == len(truth)
+        return wape(joined["units"].to_numpy(), joined["p50"].to_numpy())
+
+    assert score(mstl) < 0.9 * score(plain)
+
+
 def test_weekly_data_uses_the_yearly_season() -> None:
     daily = store_item_cut(stores=1, items=2, since="2013-01-01")
     weekly = (
         daily.set_index("date").groupby(["store_id", "sku"])["units"].resample("W-FRI").sum().reset_index()
     )
     model = AutoARIMAForecaster(n_jobs=1).fit(weekly, "W-FRI")
-    assert model.season == 52 and not model.fallbacks
+    assert model.season == 52
+    assert not model.fallbacks
     pred = model.predict(weekly, 13, Q)
     assert (pred["target_date"].dt.dayofweek == 4).all()
     _check_quantiles(pred)
     ets = AutoETSForecaster(n_jobs=1).fit(weekly, "W-FRI")  # ETS cannot hold 52 seasons: non-seasonal forms
+    # ...so a year and a quarter of weeks is a real ETS fit, not the seasonal-naive fallback
+    recent = weekly[weekly["date"] > weekly["date"].max() - pd.Timedelta(weeks=65)]
+    assert not AutoETSForecaster(n_jobs=1).fit(recent, "W-FRI").fallbacks
+    assert set(AutoARIMAForecaster(n_jobs=1).fit(recent, "W-FRI").fallbacks) == set(ets.specs)
     assert all(spec[0][2] == "N" for spec in ets.specs.values())
+
+
+def test_deepar_trains_on_a_history_too_short_to_hold_out_a_horizon() -> None:
+    """52 weeks for a 39-week horizon (a Walmart backtest's first cutoff): no validation window fits."""
+    daily = store_item_cut(stores=1, items=3, since="2016-01-01")
+    weekly = (
+        daily.set_index("date").groupby(["store_id", "sku"])["units"].resample("W-FRI").sum().reset_index()
+    )
+    short = weekly[weekly["date"] < weekly["date"].min() + pd.Timedelta(weeks=52)]
+    model = tiny_deepar(horizon=39).fit(short, "W-FRI")
+    assert model.trained_series == 3
+    pred = model.predict(short, 39, Q)
+    assert len(pred) == 3 * 39
+    _check_quantiles(pred)
 
 
 def test_quantile_levels_map_to_two_sided_intervals() -> None:
@@ -136,7 +180,8 @@ def test_ensemble_is_never_worse_than_its_best_member_and_round_trips(
     assert wape(blended["actual"].to_numpy(), blended["p50"].to_numpy()) <= best + 1e-9
     assert result.metrics["backtest_windows"] == 3
     for weights in result.weighting.clusters.values():
-        assert abs(sum(weights.values()) - 1) < 1e-6 and min(weights.values()) >= 0
+        assert abs(sum(weights.values()) - 1) < 1e-6
+        assert min(weights.values()) >= 0
     assert 0.5 <= result.metrics["ensemble"]["coverage"] <= 1.0
     ens = Ensemble({n: m for n, (_, m) in runs.items()}, result.weighting, result.interval_scale)
     ens.freq = "D"
@@ -162,15 +207,18 @@ def test_blend_rows_uses_each_rows_own_weights() -> None:
     one = base.assign(mean=[10.0, 10.0], p10=[8.0, 8.0], p50=[10.0, 10.0], p90=[12.0, 12.0])
     two = base.assign(mean=[20.0, 20.0], p10=[18.0, 18.0], p50=[20.0, 20.0], p90=[22.0, 22.0])
     out = blend_rows({"one": one, "two": two}, np.array([[1.0, 0.0], [0.25, 0.75]]), ["one", "two"], Q, base)
-    assert out["p50"].tolist() == [10.0, 17.5] and out["p90"].tolist() == [12.0, 19.5]
+    assert out["p50"].tolist() == [10.0, 17.5]
+    assert out["p90"].tolist() == [12.0, 19.5]
 
 
 def test_shap_drivers_name_real_features(daily: pd.DataFrame) -> None:
     model = GlobalXGBoost(horizon=7, n_estimators=15, max_origins=8).fit(daily, "D")
     explained = explain_xgboost(model, daily)
-    assert explained["global"] and all(e["feature"] in model.columns for e in explained["global"])
+    assert explained["global"]
+    assert all(e["feature"] in model.columns for e in explained["global"])
     importances = [e["importance"] for e in explained["global"]]
-    assert importances == sorted(importances, reverse=True) and importances[0] > 0
+    assert importances == sorted(importances, reverse=True)
+    assert importances[0] > 0
     assert set(explained["per_sku"]) == {
         f"{s}|{k}" for s, k in daily[["store_id", "sku"]].drop_duplicates().values
     }

@@ -7,14 +7,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from realcuts import store_item_cut
 
-from models.backtest import backtest
+from models.backtest import backtest, cutoffs, window_step
 from models.base import ModelError, load_model
 from models.ensemble import Ensemble, blend, fit_weights
 from models.metrics import qcol, wape
 from models.naive import SeasonalNaive
 from models.xgboost import GlobalXGBoost
-from realcuts import store_item_cut
 
 Q = (0.1, 0.5, 0.9)
 
@@ -32,7 +32,8 @@ def test_round_trip_gives_identical_predictions(factory, tmp_path: Path, sales_c
     pd.testing.assert_frame_equal(before, after)
     values = before[[qcol(q) for q in Q]].to_numpy()
     assert (np.diff(values, axis=1) >= 0).all(), "quantiles cross"
-    assert (values >= 0).all() and (before["mean"] >= 0).all()
+    assert (values >= 0).all()
+    assert (before["mean"] >= 0).all()
     assert len(before) == sales_cut.groupby(["store_id", "sku"]).ngroups * 14
 
 
@@ -45,17 +46,30 @@ def test_load_refuses_a_directory_without_our_manifest(tmp_path: Path) -> None:
 def test_xgboost_beats_seasonal_naive_on_held_out_weeks() -> None:
     sales = store_item_cut(stores=2, items=5, since="2015-01-01")
     cut = pd.Timestamp("2017-09-30")
-    history, future = sales[sales["date"] <= cut], sales[(sales["date"] > cut) & (sales["date"] <= cut + pd.Timedelta(days=14))]
+    history, future = (
+        sales[sales["date"] <= cut],
+        sales[(sales["date"] > cut) & (sales["date"] <= cut + pd.Timedelta(days=14))],
+    )
     truth = future.rename(columns={"date": "target_date", "units": "actual"})
     scores = {}
     for model in (SeasonalNaive(), GlobalXGBoost(horizon=14, n_estimators=80, max_origins=30)):
-        pred = model.fit(history, "D").predict(history, 14, Q).merge(truth, on=["store_id", "sku", "target_date"])
+        pred = (
+            model.fit(history, "D")
+            .predict(history, 14, Q)
+            .merge(truth, on=["store_id", "sku", "target_date"])
+        )
         scores[model.name] = wape(pred["actual"].to_numpy(), pred["p50"].to_numpy())
     assert scores["xgboost"] < scores["seasonal_naive"]
 
 
-def test_ensemble_is_never_worse_than_its_best_member_on_its_backtest(tmp_path: Path, sales_cut: pd.DataFrame) -> None:
-    makers = {"seasonal_naive": SeasonalNaive, "seasonal_naive_year": lambda: SeasonalNaive(yearly=True), "xgboost": small_xgb}
+def test_ensemble_is_never_worse_than_its_best_member_on_its_backtest(
+    tmp_path: Path, sales_cut: pd.DataFrame
+) -> None:
+    makers = {
+        "seasonal_naive": SeasonalNaive,
+        "seasonal_naive_year": lambda: SeasonalNaive(yearly=True),
+        "xgboost": small_xgb,
+    }
     bts = {n: backtest(m, sales_cut, "D", 14, 2, Q) for n, m in makers.items()}
     weights = fit_weights(bts, Q)
     assert abs(sum(weights.values()) - 1) < 1e-9
@@ -65,4 +79,28 @@ def test_ensemble_is_never_worse_than_its_best_member_on_its_backtest(tmp_path: 
     ens = Ensemble({n: m().fit(sales_cut, "D") for n, m in makers.items()}, weights, 1.1)
     ens.freq = "D"
     ens.save(tmp_path / "ens")
-    pd.testing.assert_frame_equal(ens.predict(sales_cut, 14, Q), load_model(tmp_path / "ens").predict(sales_cut, 14, Q))
+    pd.testing.assert_frame_equal(
+        ens.predict(sales_cut, 14, Q), load_model(tmp_path / "ens").predict(sales_cut, 14, Q)
+    )
+
+
+def test_backtest_windows_fit_a_short_weekly_history_and_never_pass_its_end() -> None:
+    """Walmart's shape: 103 weeks cannot hold three 39-week windows side by side."""
+    weeks = pd.date_range("2010-02-05", periods=103, freq="W-FRI")
+    sales = pd.DataFrame({"store_id": "1", "sku": "1", "date": weeks, "units": np.arange(103.0) + 10})
+    found = cutoffs(weeks[-1], 39, 3, "W-FRI", first=weeks[0])
+    assert len(found) == 3
+    assert found[-1] == weeks[-1] - pd.Timedelta(weeks=39)  # the newest window ends at the data's end
+    assert (found[0] - weeks[0]).days // 7 + 1 >= 52  # the earliest cutoff keeps a year to train on
+    assert found == sorted(found)
+    frame = backtest(SeasonalNaive, sales, "W-FRI", 39, 3, Q)
+    assert frame["window"].nunique() == 3
+    assert frame["target_date"].max() <= weeks[-1]
+    for window, rows in frame.groupby("window"):
+        assert rows["target_date"].min() > window  # scored only after its own cutoff
+
+
+def test_backtest_windows_sit_side_by_side_when_the_history_allows() -> None:
+    last, first = pd.Timestamp("2017-10-02"), pd.Timestamp("2013-01-01")
+    assert cutoffs(last, 90, 3, "D", first=first) == [last - pd.Timedelta(days=90 * w) for w in (3, 2, 1)]
+    assert window_step(335, 32, 3, "D") == 32  # under a year of days: still side by side

@@ -9,7 +9,6 @@ that and Alembic is not even imported, which keeps the API's cold start short.
 
 from __future__ import annotations
 
-import fcntl
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,6 +16,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+
+from ordernimbus.atomic import file_lock
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent
 # Our own version table, so another Alembic history in the same database cannot collide with ours.
@@ -68,13 +69,8 @@ def _sqlite_file_lock(engine: Engine) -> Iterator[None]:
     if not database or database == ":memory:":
         yield
         return
-    lock_path = Path(database).expanduser().with_name(Path(database).name + ".migrate-lock")
-    with open(lock_path, "a+b") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with file_lock(Path(database).expanduser().with_name(Path(database).name + ".migrate-lock")):
+        yield
 
 
 def _migrate_locked(engine: Engine) -> None:
