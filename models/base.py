@@ -61,9 +61,9 @@ class BaseForecaster:
 
     name: ClassVar[str] = "base"
     # Rolling-origin backtests refit a model at every cutoff when refitting is cheap (local models
-    # re-estimate coefficients of specs found once, XGBoost retrains in seconds to minutes); DeepAR,
-    # the expensive one, is trained once at the earliest cutoff and predicts the later windows from
-    # their own histories: leak-free, and it keeps the build inside its time budget.
+    # re-estimate coefficients of specs found once, in milliseconds); the global learners (XGBoost,
+    # DeepAR) are trained once at the earliest cutoff and predict the later windows from their own
+    # histories: leak-free, and it keeps the build inside its time budget.
     refit_in_backtest: ClassVar[bool] = True
     freq: str = "D"
     trained_on: dict[str, Any]

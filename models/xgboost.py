@@ -50,11 +50,15 @@ _ID = ("store_code", "sku_code")
 
 class GlobalXGBoost(BaseForecaster):
     name: ClassVar[str] = "xgboost"
-    # Refitted at every backtest cutoff: its training origins span the last few months, so a model
-    # trained at the earliest cutoff meets calendar values (day of year, month) it never saw in the
-    # later windows; measured on 20 Store Item series, fit-once scored WAPE 0.19 / 0.17 on the
-    # later windows against 0.11 / 0.10 refitted. The production model is refitted at every build too.
-    refit_in_backtest: ClassVar[bool] = True
+    # Trained once, at the earliest backtest cutoff; the later windows are predicted from their own
+    # histories (lags and levels move on, the trees do not). Its training origins span a year and a
+    # horizon, so every calendar value of a later window was seen. On Store Item Demand (400 series,
+    # 90 days, cutoffs 2017-01-05 / 04-05 / 07-04, before the evaluation window) fit-once scored
+    # WAPE 0.1243 / 0.0982 / 0.0982 against 0.1243 / 0.0981 / 0.0977 refitted, and saves two fits
+    # of ~23 s each. (It was refitted when the origins covered only the last four months: then a
+    # fit-once model met months it had never seen and scored 0.19 / 0.17.) The model that ships is
+    # always trained afresh on all the data.
+    refit_in_backtest: ClassVar[bool] = False
 
     def __init__(
         self,
