@@ -20,6 +20,13 @@ bounds of *independent* predictive distributions this way gives a combined distr
 intervals are the weighted mean width, which can still be mis-calibrated. So the interval is then
 scaled about the median, separately below and above, by factors fitted on the backtest so that
 P(y < p10) ≈ 0.10 and P(y > p90) ≈ 0.10; the p10-p90 coverage on the backtest is reported.
+The factors are fitted on the **newest** backtest window only: its members were trained on the most
+history, the nearest to the models that ship, while the earliest window's were trained on the least
+and are the most over-confident (Walmart's earliest cutoff keeps 52 weeks: its unscaled coverage was
+0.34 against 0.71 and 0.76 in the later windows). Checked out of sample on the builds' own backtests
+(factors fitted on the older windows, coverage on the newest; never an evaluation window): pooling
+every window gave 0.94 on Walmart, 0.75 on Online Retail and 0.81 on Store Item Demand; the newest
+older window alone gave 0.83, 0.78 and 0.81.
 """
 
 from __future__ import annotations
@@ -179,7 +186,12 @@ class Weighting:
     def rows(self, frame: pd.DataFrame, history: pd.DataFrame, judge_length: bool = True) -> np.ndarray:
         """(row x member) weights for a frame keyed by store_id, sku."""
         table = self.series_weights(history, judge_length)
-        return table.reindex(pd.MultiIndex.from_frame(frame[SERIES]))[self.members].to_numpy(dtype=float)
+        weights = table.reindex(pd.MultiIndex.from_frame(frame[SERIES]))[self.members]
+        # A series absent from ``history`` (in a backtest: it started after the earliest cutoff the
+        # clusters are judged at) gets the pooled weights, as a new series does at prediction time;
+        # left unweighted, its rows would blend to NaN and poison the backtest's totals.
+        pooled = self.clusters.get(POOLED) or {m: 1 / len(self.members) for m in self.members}
+        return weights.fillna(pd.Series(pooled)).to_numpy(dtype=float)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -247,8 +259,12 @@ def blend(
 
 # --- interval calibration -----------------------------------------------------------------------
 def fit_interval_scale(blended: pd.DataFrame, quantiles: Sequence[float]) -> dict[str, float]:
-    """Factors on (p50 - lower) and (upper - p50) so each tail holds its nominal share on the backtest."""
+    """Factors on (p50 - lower) and (upper - p50) so each tail holds its nominal share on the backtest.
+
+    The evaluate step passes the newest backtest window only (see the module docstring).
+    """
     lo, hi = min(quantiles), max(quantiles)
+    blended = blended.dropna(subset=["actual", qcol(lo), qcol(0.5), qcol(hi)])
     actual = blended["actual"].to_numpy(dtype=float)
     mid = blended[qcol(0.5)].to_numpy(dtype=float)
     down = mid - blended[qcol(lo)].to_numpy(dtype=float)
