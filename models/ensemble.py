@@ -190,8 +190,7 @@ class Weighting:
         # A series absent from ``history`` (in a backtest: it started after the earliest cutoff the
         # clusters are judged at) gets the pooled weights, as a new series does at prediction time;
         # left unweighted, its rows would blend to NaN and poison the backtest's totals.
-        pooled = self.clusters.get(POOLED) or {m: 1 / len(self.members) for m in self.members}
-        return weights.fillna(pd.Series(pooled)).to_numpy(dtype=float)
+        return weights.fillna(pd.Series(self.clusters[POOLED])).to_numpy(dtype=float)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -264,7 +263,6 @@ def fit_interval_scale(blended: pd.DataFrame, quantiles: Sequence[float]) -> dic
     The evaluate step passes the newest backtest window only (see the module docstring).
     """
     lo, hi = min(quantiles), max(quantiles)
-    blended = blended.dropna(subset=["actual", qcol(lo), qcol(0.5), qcol(hi)])
     actual = blended["actual"].to_numpy(dtype=float)
     mid = blended[qcol(0.5)].to_numpy(dtype=float)
     down = mid - blended[qcol(lo)].to_numpy(dtype=float)

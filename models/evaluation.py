@@ -96,7 +96,7 @@ def evaluate(  # noqa: PLR0917 (frames and settings the evaluate step passes thr
     windows = sorted(pd.to_datetime(next(iter(member_backtests.values()))["window"].unique()))
     baselines = {**baseline_backtests(sales, freq, horizon, windows, quantiles), **(extra_baselines or {})}
     weighting, blended = fit_ensemble(sales, freq, horizon, quantiles, member_backtests)
-    scale_factor = fit_interval_scale(blended[blended["window"] == blended["window"].max()], quantiles)
+    scale_factor = fit_interval_scale(blended[blended["window"] == windows[-1]], quantiles)
     blended = apply_interval_scale(blended, quantiles, scale_factor).assign(model="ensemble")
     mase_scale = naive_scale(sales[sales["date"] <= windows[0]], season_length(freq))
     rmsse = _rmsse_setup(sales[sales["date"] <= windows[0]], horizon)
