@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -244,6 +245,11 @@ def main() -> None:
     parser.add_argument("--sets", default="store_item,walmart,online_retail")
     parser.add_argument("--deepar-epochs", type=int, default=12)
     parser.add_argument("--table", action="store_true", help="print the table of the saved results and stop")
+    parser.add_argument(
+        "--keep-runs",
+        type=Path,
+        help="copy each set's build (runs, models, backtests) here for dev_windows.py",
+    )
     args = parser.parse_args()
     if args.table:
         print(table(json.loads(RESULTS.read_text())["sets"]))
@@ -271,6 +277,8 @@ def main() -> None:
             print(json.dumps({k: v for k, v in results[name].items() if k != "steps"}, indent=1), flush=True)
             RESULTS.parent.mkdir(exist_ok=True)
             RESULTS.write_text(json.dumps({"sets": results, "cpu_count": os.cpu_count()}, indent=2))
+            if args.keep_runs:  # the build's step inputs are symlinks, so copy their targets
+                shutil.copytree(tmp / f"home-{name}", args.keep_runs / f"home-{name}", symlinks=False)
     print(table(results))
 
 

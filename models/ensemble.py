@@ -25,8 +25,8 @@ history, the nearest to the models that ship, while the earliest window's were t
 and are the most over-confident (Walmart's earliest cutoff keeps 52 weeks: its unscaled coverage was
 0.34 against 0.71 and 0.76 in the later windows). Checked out of sample on the builds' own backtests
 (factors fitted on the older windows, coverage on the newest; never an evaluation window): pooling
-every window gave 0.94 on Walmart, 0.75 on Online Retail and 0.81 on Store Item Demand; the newest
-older window alone gave 0.83, 0.78 and 0.81.
+every window gave 0.945 on Walmart, 0.755 on Online Retail and 0.808 on Store Item Demand; the newest
+older window alone gave 0.840, 0.778 and 0.809 (``benchmarks/dev_windows.py --only calibration``).
 """
 
 from __future__ import annotations
