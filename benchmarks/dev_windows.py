@@ -16,6 +16,10 @@
 - ``calibration``: on each kept build's own backtests (never an evaluation window), the ensemble's
   interval scale fitted on the older windows, p10-p90 coverage on the newest: every older window
   pooled, the newest older window alone, no scale; and each window's unscaled coverage.
+- ``ensemble``: on each kept build's own backtests, the ensemble fitted as the evaluate step fits it
+  (weights, then the interval scale on the newest of its windows) but on the older windows only, and
+  scored on the newest window beside every member and baseline: the out-of-sample check of "better
+  than each member". Variants: every quantile on the median's weights, and each quantile its own.
 - ``walmart_d1``: Walmart stores 1-2, 64 weeks of history, the next 39 weeks (before the evaluation
   window): AutoARIMA(52) free, with seasonal differencing forced (D = 1), and the 52-week naive.
 """
@@ -199,6 +203,84 @@ def calibration(runs: Path) -> dict[str, Any]:
     return out
 
 
+def _kept_builds(runs: Path) -> list[tuple[str, pd.DataFrame, dict[str, Any], dict[str, pd.DataFrame]]]:
+    """(set name, sales, metadata, member backtests) of each build kept by accuracy.py --keep-runs."""
+    from pipelines.steps._io import read_sales
+
+    out = []
+    for inputs in sorted(runs.glob("home-*/runs/*/*/Evaluate/processing/input")):
+        sales, meta = read_sales(inputs / "sales")
+        members = {
+            p.name.removeprefix("backtest-"): pd.read_parquet(p / "backtest.parquet")
+            for p in inputs.glob("backtest-*")
+        }
+        for frame in members.values():
+            frame["window"] = pd.to_datetime(frame["window"])
+        out.append((inputs.parents[5].name.removeprefix("home-"), sales, meta, members))
+    return out
+
+
+def ensemble(runs: Path) -> dict[str, Any]:
+    import models.ensemble
+    from features.frequency import season_length
+    from models.ensemble import (
+        apply_interval_scale,
+        blend_rows,
+        choose_interval_scale,
+        fit_interval_scale,
+    )
+    from models.evaluation import baseline_backtests, fit_ensemble
+    from models.metrics import naive_scale, score
+
+    quantiles = (0.1, 0.5, 0.9)
+    out: dict[str, Any] = {}
+    for name, sales, meta, members in _kept_builds(runs):
+        freq = meta["frequency"]
+        first = next(iter(members.values()))
+        horizon = int(first["horizon_day"].max())
+        windows = sorted(first["window"].unique())
+        newest = windows[-1]
+        older = {n: f[f["window"] < newest] for n, f in members.items()}
+        target = {n: f[f["window"] == newest] for n, f in members.items()}
+        known = sales[sales["date"] < newest]
+        mase = naive_scale(sales[sales["date"] <= windows[0]], season_length(freq))
+
+        def scored(frame: pd.DataFrame, scale: pd.Series = mase) -> dict[str, Any]:
+            kept = ("wape", "pinball", "coverage", "mase")
+            return {k: round(float(v), 4) for k, v in score(frame, quantiles, scale).items() if k in kept}
+
+        rows: dict[str, Any] = {}
+        for label, tails, step, objective in (
+            ("median_weights", False, 0.1, "coverage"),
+            ("quantile_weights", True, 0.1, "coverage"),
+            ("quantile_weights_grid_0.05", True, 0.05, "coverage"),
+            ("quantile_weights_pinball_scale", True, 0.1, "pinball"),
+            ("quantile_weights_checked_coverage_scale", True, 0.1, "checked_coverage"),
+            ("quantile_weights_checked_pinball_scale", True, 0.1, "checked_pinball"),
+        ):
+            models.ensemble.GRID_STEP = step
+            weighting, fitted = fit_ensemble(known, freq, horizon, quantiles, older, tail_weights=tails)
+            if objective.startswith("checked_"):
+                scale, _ = choose_interval_scale(fitted, quantiles, objective.removeprefix("checked_"))
+            else:
+                scale = fit_interval_scale(fitted[fitted["window"] == windows[-2]], quantiles, objective)
+            base = target[weighting.members[0]]
+            # as the model that ships would weight them at the newest cutoff: clusters from each
+            # series' latest history, equal weights for series too young to judge
+            cols = weighting.column_rows(base, sales[sales["date"] <= newest], quantiles)
+            blend = blend_rows(target, cols, weighting.members, quantiles, base)
+            rows[f"ensemble_{label}"] = scored(apply_interval_scale(blend, quantiles, scale))
+            rows[f"ensemble_{label}"]["weights"] = weighting.average()
+        models.ensemble.GRID_STEP = 0.1
+        for n, f in target.items():
+            rows[n] = scored(f)
+        for n, f in baseline_backtests(sales, freq, horizon, [newest], quantiles).items():
+            rows[n] = scored(f)
+        out[name] = {"newest_window": str(pd.Timestamp(newest).date()), "scores": rows}
+        print(name, json.dumps(out[name], indent=1), flush=True)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", default="xgboost,stl,walmart_d1")
@@ -213,6 +295,7 @@ def main() -> None:
             "walmart_d1": walmart_d1,
             "xgboost_fit_once": xgboost_fit_once,
             "calibration": lambda: calibration(args.runs),
+            "ensemble": lambda: ensemble(args.runs),
         }
         results[name] = sections[name]()
         RESULTS.write_text(json.dumps(results, indent=2))

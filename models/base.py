@@ -63,8 +63,9 @@ class BaseForecaster:
     # Rolling-origin backtests refit a model at every cutoff when refitting is cheap (local models
     # re-estimate coefficients of specs found once, in milliseconds); the global learners (XGBoost,
     # DeepAR) are trained once at the earliest cutoff and predict the later windows from their own
-    # histories: leak-free, and it keeps the build inside its time budget.
-    refit_in_backtest: ClassVar[bool] = True
+    # histories: leak-free, and it keeps the build inside its time budget. A model may decide per
+    # history (XGBoost refits when the earliest cutoff leaves it too little to learn the year from).
+    refit_in_backtest: bool = True
     freq: str = "D"
     trained_on: dict[str, Any]
 

@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 
 class DeepARForecaster(BaseForecaster):
     name: ClassVar[str] = "deepar"
-    refit_in_backtest: ClassVar[bool] = False
+    refit_in_backtest: bool = False
 
     def __init__(
         self,

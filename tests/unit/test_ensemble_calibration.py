@@ -82,3 +82,92 @@ def test_late_series_blend_with_pooled_weights_and_the_newest_window_sets_the_in
         (newest_rows["actual"] >= newest_rows["p10"]) & (newest_rows["actual"] <= newest_rows["p90"])
     ).mean()
     assert 0.74 <= covered <= 0.86
+
+
+def test_each_quantile_leans_on_the_member_whose_quantile_was_best() -> None:
+    """Member a has the sharper median, member b the right tails: p50 follows a, p10/p90 follow b."""
+    sales = _sales(series=40, days=200, late=0)
+    end = sales["date"].max()
+    windows = [end - pd.Timedelta(days=2 * HORIZON), end - pd.Timedelta(days=HORIZON)]
+    rng = np.random.default_rng(11)
+    base = _member(sales, dict.fromkeys(windows, 5.0), 1)
+    noise = rng.standard_normal(len(base))
+    a = base.assign(p10=base["p50"] - 0.5, p90=base["p50"] + 0.5)  # right centre, intervals far too tight
+    b = base.assign(p50=base["p50"] + 4 * noise, mean=base["mean"] + 4 * noise)  # noisy centre, right tails
+
+    result = evaluate(sales, "D", HORIZON, Q, {"a": a, "b": b}, max_wape_ratio=10.0)
+
+    tails = result.weighting.tails
+    for cluster, weights in result.weighting.clusters.items():
+        if cluster != "short":
+            assert weights["a"] > weights["b"], (cluster, weights)
+            assert tails[0.1][cluster]["b"] > tails[0.1][cluster]["a"], tails[0.1]
+            assert tails[0.9][cluster]["b"] > tails[0.9][cluster]["a"], tails[0.9]
+    blend = result.backtest[result.backtest["model"] == "ensemble"]
+    best = min(pinball_of(a, 0.1), pinball_of(b, 0.1))
+    unscaled = blend["p50"] - (blend["p50"] - blend["p10"]) / result.interval_scale["lower"]
+    assert pinball_of(blend.assign(p10=unscaled), 0.1) <= best + 1e-9
+    assert (blend["p10"] <= blend["p50"]).all()
+    assert (blend["p50"] <= blend["p90"]).all()
+
+
+def pinball_of(frame: pd.DataFrame, q: float) -> float:
+    diff = frame["actual"].to_numpy() - frame[f"p{round(q * 100)}"].to_numpy()
+    return float(np.mean(np.maximum(q * diff, (q - 1) * diff)))
+
+
+def test_a_sparse_old_series_is_not_short_and_young_series_learn_their_own_weights() -> None:
+    """Lengths count periods since the first sale; series young at their cutoff form the short cluster."""
+    from models.ensemble import series_profile
+
+    sales = _sales(series=40, days=200, late=0)
+    sparse = sales[(sales["sku"] == "s00") & (sales["date"].dt.day % 10 == 0)]  # one row in ten days
+    sales = pd.concat([sales[sales["sku"] != "s00"], sparse], ignore_index=True)
+    profile = series_profile(sales, 28)
+    assert len(sparse) < 20
+    assert profile.loc[("1", "s00"), "length"] == (sales["date"].max() - sparse["date"].min()).days + 1
+
+    # 16 new products launched 10 days before the older window: member b reads them right, a does not
+    new = _sales(series=16, days=40, late=0).assign(sku=lambda f: "new" + f["sku"])
+    new["date"] += sales["date"].max() - new["date"].max()
+    sales = pd.concat([sales, new], ignore_index=True)
+    end = sales["date"].max()
+    windows = {end - pd.Timedelta(days=2 * HORIZON): 5.0, end - pd.Timedelta(days=HORIZON): 5.0}
+    truth = _member(sales, windows, 1)
+    rng = np.random.default_rng(5)
+    young = truth["sku"].str.startswith("new").to_numpy()
+    a_off = np.where(young, 15.0, 1.0) * rng.standard_normal(len(truth))
+    b_off = np.where(young, 1.0, 15.0) * rng.standard_normal(len(truth))
+    a = truth.assign(p50=truth["actual"] + a_off, mean=truth["actual"] + a_off)
+    b = truth.assign(p50=truth["actual"] + b_off, mean=truth["actual"] + b_off)
+
+    result = evaluate(sales, "D", HORIZON, Q, {"a": a, "b": b}, max_wape_ratio=10.0)
+
+    weighting = result.weighting
+    assert weighting.short_learned
+    assert weighting.clusters["short"]["b"] > weighting.clusters["short"]["a"]
+    assert all(w["a"] > w["b"] for c, w in weighting.clusters.items() if c != "short")
+    table = weighting.series_weights(sales[sales["date"] <= end - pd.Timedelta(days=15)])  # new: 25 days
+    assert (table.loc[table.index.get_level_values("sku").str.startswith("new"), "cluster"] == "short").all()
+    assert (table.loc[~table.index.get_level_values("sku").str.startswith("new"), "cluster"] != "short").all()
+
+
+def test_the_interval_scale_is_dropped_when_it_would_not_have_paid_one_window_back() -> None:
+    """Window-to-window swings: a scale fitted on one window must beat no scale on the next to be kept."""
+    from models.ensemble import choose_interval_scale
+
+    sales = _sales(series=40, days=200, late=0)
+    end = sales["date"].max()
+    w1, w2, w3 = (end - pd.Timedelta(days=k * HORIZON) for k in (3, 2, 1))
+    swinging = _member(sales, {w1: 5.0, w2: 15.0, w3: 5.0}, 1)  # w2's spread would widen w3 too much
+    scale, check = choose_interval_scale(swinging, Q)
+    assert check["checked"]
+    assert not check["kept"]
+    assert scale == {"lower": 1.0, "upper": 1.0}
+    assert check["pinball_scaled"] > check["pinball_unscaled"]
+
+    steady = _member(sales, {w1: 10.0, w2: 10.0, w3: 10.0}, 2)  # intervals half as wide as they should be
+    scale, check = choose_interval_scale(steady, Q)
+    assert check["kept"]
+    assert scale["lower"] > 1.5
+    assert scale["upper"] > 1.5
