@@ -19,7 +19,7 @@ import pandas as pd
 
 from features.frequency import season_length, year_length
 from models.backtest import actuals_after
-from models.ensemble import Weighting, apply_interval_scale, blend_rows, fit_interval_scale
+from models.ensemble import Weighting, apply_interval_scale, blend_rows, choose_interval_scale
 from models.metrics import naive_scale, score
 from models.naive import SeasonalNaive
 
@@ -109,7 +109,7 @@ def evaluate(  # noqa: PLR0917 (frames and settings the evaluate step passes thr
     windows = sorted(pd.to_datetime(next(iter(member_backtests.values()))["window"].unique()))
     baselines = {**baseline_backtests(sales, freq, horizon, windows, quantiles), **(extra_baselines or {})}
     weighting, blended = fit_ensemble(sales, freq, horizon, quantiles, member_backtests)
-    scale_factor = fit_interval_scale(blended[blended["window"] == windows[-1]], quantiles)
+    scale_factor, scale_check = choose_interval_scale(blended, quantiles)
     blended = apply_interval_scale(blended, quantiles, scale_factor).assign(model="ensemble")
     mase_scale = naive_scale(sales[sales["date"] <= windows[0]], season_length(freq))
     rmsse = _rmsse_setup(sales[sales["date"] <= windows[0]], horizon)
@@ -160,6 +160,7 @@ def evaluate(  # noqa: PLR0917 (frames and settings the evaluate step passes thr
         "weights": weighting.average(),
         "weighting": weighting.summary(),
         "interval_scale": scale_factor,
+        "interval_scale_check": scale_check,
         "per_store": _per_group(blended, ["store_id"], quantiles),
         "data": {
             "start": str(sales["date"].min().date()),
