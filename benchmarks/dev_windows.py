@@ -29,6 +29,7 @@
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import sys
 import time
@@ -191,16 +192,10 @@ def calibration(runs: Path) -> dict[str, Any]:
     from models.ensemble import apply_interval_scale, fit_interval_scale
     from models.evaluation import fit_ensemble
     from models.metrics import score
-    from pipelines.steps._io import read_sales
 
     quantiles = (0.1, 0.5, 0.9)
     out: dict[str, Any] = {}
-    for inputs in sorted(runs.glob("home-*/runs/*/*/Evaluate/processing/input")):
-        sales, meta = read_sales(inputs / "sales")
-        members = {
-            p.name.removeprefix("backtest-"): pd.read_parquet(p / "backtest.parquet")
-            for p in inputs.glob("backtest-*")
-        }
+    for name, sales, meta, members in _kept_builds(runs):
         first = next(iter(members.values()))
         horizon = int(first["horizon_day"].max())
         windows = sorted(pd.to_datetime(first["window"].unique()))
@@ -218,7 +213,6 @@ def calibration(runs: Path) -> dict[str, Any]:
             ),
             "none": 1.0,
         }
-        name = inputs.parents[5].name.removeprefix("home-")
         out[name] = {
             "coverage_on_newest_window": {
                 label: round(
@@ -265,8 +259,9 @@ def ensemble(runs: Path) -> dict[str, Any]:
         blend_rows,
         choose_interval_scale,
         fit_interval_scale,
+        series_profile,
     )
-    from models.evaluation import baseline_backtests, fit_ensemble
+    from models.evaluation import baseline_backtests, fit_ensemble, weighting_params
     from models.metrics import naive_scale, score
 
     quantiles = (0.1, 0.5, 0.9)
@@ -308,6 +303,20 @@ def ensemble(runs: Path) -> dict[str, Any]:
             blend = blend_rows(target, cols, weighting.members, quantiles, base)
             rows[f"ensemble_{label}"] = scored(apply_interval_scale(blend, quantiles, scale))
             rows[f"ensemble_{label}"]["weights"] = weighting.average()
+            if label == "quantile_weights_checked_coverage_scale":  # what ships: two rules it replaced
+                history = sales[sales["date"] <= newest]
+                old_rule = copy.copy(weighting)
+                old_rule.short_history = weighting_params(freq, horizon)[1]  # a horizon plus two seasons
+                cols = old_rule.column_rows(base, history, quantiles)
+                blend = blend_rows(target, cols, weighting.members, quantiles, base)
+                rows["ensemble_shipped_but_short_by_horizon_plus_two_seasons"] = scored(
+                    apply_interval_scale(blend, quantiles, scale)
+                )
+                short = weighting.short_history
+                by_periods = series_profile(history, weighting.level_window)["length"] < short
+                by_rows = history.groupby(["store_id", "sku"]).size() < short
+                rows["series_short_by_row_count"] = int(by_rows.sum())
+                rows["series_short_by_periods_since_first_sale"] = int(by_periods.sum())
         models.ensemble.GRID_STEP = 0.1
         for n, f in target.items():
             rows[n] = scored(f)

@@ -73,7 +73,8 @@ def series_profile(history: pd.DataFrame, level_window: int) -> pd.DataFrame:
     The length counts the tenant's periods since the series' first sale, not the series' rows: a
     sparse export has no row for a day without sales, and an old slow mover with 30 selling days in
     a year is not a new product (counting rows sent 266 of Online Retail's 1,768 series, all older
-    than five months, to the short cluster).
+    than five months, to the short cluster at its newest backtest cutoff; counting periods, none:
+    ``benchmarks/dev_windows.py --only ensemble``).
     """
     ordered = history.sort_values([*SERIES, "date"])
     tail = ordered.groupby(SERIES, sort=False).tail(level_window)
@@ -152,12 +153,16 @@ def best_weights(preds: np.ndarray, actual: np.ndarray, q: float = 0.5) -> np.nd
     return candidates[int(np.argmin(errors))]
 
 
-def _quantile_matrix(backtests: Mapping[str, pd.DataFrame], q: float = 0.5) -> tuple[pd.DataFrame, list[str]]:
+def _quantile_matrix(
+    backtests: Mapping[str, pd.DataFrame], quantiles: Sequence[float] = (0.5,)
+) -> tuple[pd.DataFrame, list[str]]:
+    """Backtest rows with each member's forecast of each quantile in column ``'<member>|<q>'``."""
     names = sorted(backtests)
     key = [*KEY, "window"]
     merged = backtests[names[0]][[*key, "actual"]]
     for n in names:
-        merged = merged.merge(backtests[n][[*key, qcol(q)]].rename(columns={qcol(q): n}), on=key)
+        cols = {qcol(q): f"{n}|{q}" for q in quantiles}
+        merged = merged.merge(backtests[n][[*key, *cols]].rename(columns=cols), on=key)
     return merged, names
 
 
@@ -166,7 +171,8 @@ def fit_weights(
 ) -> dict[str, float]:
     """One set of weights for all series (the pooled fit)."""
     merged, names = _quantile_matrix(backtests)
-    w = best_weights(merged[names].to_numpy(dtype=float), merged["actual"].to_numpy(dtype=float))
+    preds = merged[[f"{n}|0.5" for n in names]].to_numpy(dtype=float)
+    w = best_weights(preds, merged["actual"].to_numpy(dtype=float))
     return {n: float(round(x, 4)) for n, x in zip(names, w, strict=True)}
 
 
@@ -222,7 +228,8 @@ class Weighting:
         p10 (say) leans on the member whose p10 was best there, which need not be the member with the
         best median; the clusters are the same for every quantile.
         """
-        merged, names = _quantile_matrix(backtests)
+        levels_of = sorted({0.5, *(float(q) for q in quantiles)})
+        merged, names = _quantile_matrix(backtests, levels_of)
         earliest = pd.to_datetime(merged["window"]).min()
         profile = series_profile(history[history["date"] <= earliest], level_window)
         levels = profile["level"].to_numpy()
@@ -231,15 +238,15 @@ class Weighting:
         sizes = labels.value_counts()
         big = [c for c in sizes.index if sizes[c] >= min_series]
         labels[~labels.isin(big)] = POOLED
+        rows = labels.reindex(pd.MultiIndex.from_frame(merged[SERIES])).fillna(POOLED).to_numpy()
         young = young_rows(merged, history, short_history)
         learn_short = merged.loc[young, SERIES].drop_duplicates().shape[0] >= min_series
+        if learn_short:
+            rows[young] = SHORT
+        actual = merged["actual"].to_numpy(dtype=float)
 
         def learn(q: float) -> dict[str, dict[str, float]]:
-            frame, _ = (merged, names) if q == 0.5 else _quantile_matrix(backtests, q)
-            rows = labels.reindex(pd.MultiIndex.from_frame(frame[SERIES])).fillna(POOLED).to_numpy()
-            if learn_short:
-                rows[young_rows(frame, history, short_history)] = SHORT
-            preds, actual = frame[names].to_numpy(dtype=float), frame["actual"].to_numpy(dtype=float)
+            preds = merged[[f"{n}|{q}" for n in names]].to_numpy(dtype=float)
 
             def weights(mask: np.ndarray) -> dict[str, float]:
                 return dict(zip(names, map(float, best_weights(preds[mask], actual[mask], q)), strict=True))
@@ -249,7 +256,7 @@ class Weighting:
                 out[POOLED] = weights(rows != SHORT if (rows != SHORT).any() else rows == SHORT)
             return out
 
-        tails = {float(q): learn(q) for q in quantiles if q != 0.5}
+        tails = {q: learn(q) for q in levels_of if q != 0.5}
         return cls(
             names, learn(0.5), cuts, level_window, short_history, tails, short_learned=bool(learn_short)
         )
@@ -263,38 +270,27 @@ class Weighting:
         their own window's cutoff take the short cluster's weights when it learnt its own.
         """
         earliest = pd.to_datetime(frame["window"]).min()
-        out = self.column_rows(frame, history[history["date"] <= earliest], quantiles, judge_length=False)
+        labels = self._row_labels(frame, history[history["date"] <= earliest], judge_length=False)
         if self.short_learned:
-            young = young_rows(frame, history, self.short_history)
-            for column, weights in out.items():
-                q = 0.5 if column == "mean" else next(q for q in quantiles if qcol(q) == column)
-                weights[young] = [self.table(q)[SHORT].get(m, 0.0) for m in self.members]
-        return out
+            labels[young_rows(frame, history, self.short_history)] = SHORT
+        return self.by_column(labels, quantiles)
 
-    def series_weights(
-        self, history: pd.DataFrame, judge_length: bool = True, q: float = 0.5
-    ) -> pd.DataFrame:
-        """(series x member) weight table for the series in ``history``, for quantile ``q``.
+    def labels(self, history: pd.DataFrame, judge_length: bool = True) -> pd.Series:
+        """Cluster per series of ``history``, judged on its latest ``level_window`` periods.
 
         ``judge_length=False`` skips the short-history rule: backtest rows are weighted as fitted.
         """
         profile = series_profile(history, self.level_window)
         known = [c for c in self.clusters if c not in (POOLED, SHORT)]
-        labels = assign_clusters(profile, self.cuts, self.short_history if judge_length else 0, known)
-        table = self.table(q)
-        frame = pd.DataFrame([table[c] for c in labels], index=profile.index)
-        return frame.reindex(columns=self.members).fillna(0.0).assign(cluster=labels.to_numpy())
+        return assign_clusters(profile, self.cuts, self.short_history if judge_length else 0, known)
 
-    def rows(
-        self, frame: pd.DataFrame, history: pd.DataFrame, judge_length: bool = True, q: float = 0.5
-    ) -> np.ndarray:
-        """(row x member) weights for a frame keyed by store_id, sku."""
-        table = self.series_weights(history, judge_length, q)
-        weights = table.reindex(pd.MultiIndex.from_frame(frame[SERIES]))[self.members]
-        # A series absent from ``history`` (in a backtest: it started after the earliest cutoff the
-        # clusters are judged at) gets the pooled weights, as a new series does at prediction time;
-        # left unweighted, its rows would blend to NaN and poison the backtest's totals.
-        return weights.fillna(pd.Series(self.table(q)[POOLED])).to_numpy(dtype=float)
+    def series_weights(
+        self, history: pd.DataFrame, judge_length: bool = True, q: float = 0.5
+    ) -> pd.DataFrame:
+        """(series x member) weight table for the series in ``history``, for quantile ``q``."""
+        labels = self.labels(history, judge_length)
+        table = pd.DataFrame(self._lookup(labels.to_numpy(), q), index=labels.index, columns=self.members)
+        return table.assign(cluster=labels.to_numpy())
 
     def column_rows(
         self,
@@ -304,10 +300,27 @@ class Weighting:
         judge_length: bool = True,
     ) -> dict[str, np.ndarray]:
         """Per output column (mean, p10, p50, ...) the (row x member) weights blend_rows takes."""
-        median = self.rows(frame, history, judge_length)
+        return self.by_column(self._row_labels(frame, history, judge_length), quantiles)
+
+    def _row_labels(self, frame: pd.DataFrame, history: pd.DataFrame, judge_length: bool) -> np.ndarray:
+        # A series absent from ``history`` (in a backtest: it started after the earliest cutoff the
+        # clusters are judged at) gets the pooled weights, as a new series does at prediction time;
+        # left unweighted, its rows would blend to NaN and poison the backtest's totals.
+        labels = self.labels(history, judge_length)
+        keyed = labels.reindex(pd.MultiIndex.from_frame(frame[SERIES]))
+        return keyed.fillna(POOLED).to_numpy(dtype=object)
+
+    def _lookup(self, labels: np.ndarray, q: float) -> np.ndarray:
+        """(row x member) weights of quantile ``q`` for rows in clusters ``labels``."""
+        table = pd.DataFrame(self.table(q)).T.reindex(columns=self.members).fillna(0.0)
+        return table.reindex(labels).to_numpy(dtype=float)
+
+    def by_column(self, labels: np.ndarray, quantiles: Sequence[float]) -> dict[str, np.ndarray]:
+        """Per output column (mean, p10, p50, ...) the (row x member) weights of rows in ``labels``."""
+        median = self._lookup(labels, 0.5)
         out = {"mean": median}
         for q in quantiles:
-            out[qcol(q)] = self.rows(frame, history, judge_length, q) if float(q) in self.tails else median
+            out[qcol(q)] = self._lookup(labels, q) if float(q) in self.tails else median
         return out
 
     def summary(self) -> dict[str, Any]:
@@ -515,15 +528,17 @@ class Ensemble(BaseForecaster):
     def predict(self, history: pd.DataFrame, horizon: int, quantiles: Sequence[float]) -> pd.DataFrame:
         if self.weighting is None:
             raise ValueError("the ensemble has no weights: fit it through models.evaluation.evaluate")
-        # Only members some series leans on (in some quantile) are run.
+        # Clusters are judged once per series; only members some series leans on (in some quantile)
+        # are run.
         members = self.weighting.members
-        series = history[SERIES].drop_duplicates()
-        needed = self.weighting.column_rows(series, history, quantiles)
-        used = [m for j, m in enumerate(members) if any((a[:, j] > 0).any() for a in needed.values())]
+        labels = self.weighting.labels(history)
+        per_series = self.weighting.by_column(labels.to_numpy(dtype=object), quantiles)
+        used = [m for j, m in enumerate(members) if any((a[:, j] > 0).any() for a in per_series.values())]
         preds = {n: self.members[n].predict(history, horizon, quantiles) for n in used}
         base = preds[used[0]][["store_id", "sku", "target_date", "horizon_day"]]
-        columns = self.weighting.column_rows(base, history, quantiles)
-        w = {c: a[:, [members.index(m) for m in used]] for c, a in columns.items()}
+        at = labels.index.get_indexer(pd.MultiIndex.from_frame(base[SERIES]))
+        keep = [members.index(m) for m in used]
+        w = {c: a[at][:, keep] for c, a in per_series.items()}
         out = blend_rows(preds, w, used, quantiles, base)
         out = apply_interval_scale(out, quantiles, self.interval_scale)
         out = out[["store_id", "sku", "target_date", "horizon_day", "mean", *(qcol(q) for q in quantiles)]]

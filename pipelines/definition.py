@@ -143,7 +143,22 @@ def build_pipeline() -> PipelineDef:
         ]
     for b in BASELINES:
         evaluate_inputs += [Input(f"baseline-{b}", f"Train-{b}/output")]
-    register_args = (("tenant", "param:TenantId"), ("approval_status", "param:ModelApprovalStatus"))
+
+    def register(name: str, gate_passed: bool) -> Step:
+        """The register step of one branch of the quality gate (the version records which)."""
+        return Step(
+            name,
+            "register",
+            "pipelines.steps.register",
+            inputs=(Input("model", "Evaluate/model"), Input("evaluation", "Evaluate/evaluation")),
+            arguments=(
+                ("tenant", "param:TenantId"),
+                ("approval_status", "param:ModelApprovalStatus"),
+                ("gate_passed", str(gate_passed).lower()),
+            ),
+            cache=False,
+        )
+
     return PipelineDef(
         name="ordernimbus-build",
         description=(
@@ -200,22 +215,8 @@ def build_pipeline() -> PipelineDef:
                 property_files=(("EvaluationReport", "evaluation", "evaluation.json"),),
                 depends_on=("Features",),
             ),
-            Step(
-                "Register",
-                "register",
-                "pipelines.steps.register",
-                inputs=(Input("model", "Evaluate/model"), Input("evaluation", "Evaluate/evaluation")),
-                arguments=(*register_args, ("gate_passed", "true")),
-                cache=False,
-            ),
-            Step(
-                "RegisterGateFailed",
-                "register",
-                "pipelines.steps.register",
-                inputs=(Input("model", "Evaluate/model"), Input("evaluation", "Evaluate/evaluation")),
-                arguments=(*register_args, ("gate_passed", "false")),
-                cache=False,
-            ),
+            register("Register", gate_passed=True),
+            register("RegisterGateFailed", gate_passed=False),
         ),
         condition=Condition(
             name="QualityGate",
