@@ -20,6 +20,10 @@
   (weights, then the interval scale on the newest of its windows) but on the older windows only, and
   scored on the newest window beside every member and baseline: the out-of-sample check of "better
   than each member". Variants: every quantile on the median's weights, and each quantile its own.
+- ``xgboost_scaling`` (``--sets``): each set trained to its evaluation build's newest backtest cutoff,
+  scored on the next horizon: XGBoost scaled by the recent or the larger of the recent and the
+  yearly level, learning the scaled target or a correction to the yearly naive; and the yearly naive.
+  About 6 minutes for the three sets.
 - ``walmart_d1``: Walmart stores 1-2, 64 weeks of history, the next 39 weeks (before the evaluation
   window): AutoARIMA(52) free, with seasonal differencing forced (D = 1), and the 52-week naive.
 - ``walmart_dhr``: the same series and weeks: dynamic harmonic regression (AutoARIMA errors on K yearly
@@ -188,6 +192,57 @@ def xgboost_fit_once() -> dict[str, Any]:
     return out
 
 
+def xgboost_scaling(sets: str) -> dict[str, Any]:
+    import tempfile
+
+    from accuracy import online_retail, store_item, walmart
+
+    from features.frequency import season_length
+    from models.backtest import actuals_after
+    from models.metrics import naive_scale, score
+    from models.naive import SeasonalNaive
+    from models.xgboost import GlobalXGBoost
+
+    variants: dict[str, dict[str, str]] = {
+        "recent_level": {"level": "recent", "anchor": "none"},  # daily's default
+        "recent_level_year_anchor": {"level": "recent", "anchor": "year"},
+        "max_level": {"level": "max", "anchor": "none"},
+        "max_level_year_anchor": {"level": "max", "anchor": "year"},  # weekly's default
+    }
+    out: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        loaders = {
+            "store_item": store_item,
+            "walmart": walmart,
+            "online_retail": lambda: online_retail(Path(tmp)),
+        }
+        for name in sets.split(","):
+            sales, until, horizon, freq = loaders[name]()
+            step = pd.Timedelta(weeks=horizon) if freq.startswith("W") else pd.Timedelta(days=horizon)
+            dev = until - step  # the evaluation build's newest backtest cutoff
+            history = sales[sales["date"] <= dev]
+            truth = actuals_after(sales[sales["date"] <= until], dev, horizon, freq)
+            scale = naive_scale(history, season_length(freq))
+            quantiles = (0.1, 0.5, 0.9)
+            makers: dict[str, Callable[[], Any]] = {"seasonal_naive_year": lambda: SeasonalNaive(yearly=True)}
+            for label, kwargs in variants.items():
+                makers[f"xgboost_{label}"] = lambda kw=kwargs, h=horizon: GlobalXGBoost(horizon=h, **kw)
+            rows: dict[str, Any] = {"cutoff": str(dev.date())}
+            for label, make in makers.items():
+                started = time.perf_counter()
+                model = make().fit(history, freq)
+                pred = model.predict(history, horizon, quantiles)
+                joined = truth.merge(pred, on=["store_id", "sku", "target_date"], how="left").fillna(0.0)
+                scores = score(joined, quantiles, scale)
+                rows[label] = {
+                    **{k: round(float(scores[k]), 4) for k in ("wape", "mase", "pinball", "coverage")},
+                    "seconds": round(time.perf_counter() - started, 1),
+                }
+                print(name, label, rows[label], flush=True)
+            out[name] = rows
+    return out
+
+
 def calibration(runs: Path) -> dict[str, Any]:
     from models.ensemble import apply_interval_scale, fit_interval_scale
     from models.evaluation import fit_ensemble
@@ -330,6 +385,7 @@ def ensemble(runs: Path) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", default="xgboost,stl,walmart_d1")
+    parser.add_argument("--sets", default="store_item,walmart,online_retail", help="for xgboost_scaling")
     parser.add_argument("--runs", type=Path, help="for calibration: the folder of accuracy.py --keep-runs")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
@@ -340,6 +396,7 @@ def main() -> None:
             "stl": stl,
             "walmart_d1": walmart_d1,
             "walmart_dhr": walmart_dhr,
+            "xgboost_scaling": lambda: xgboost_scaling(args.sets),
             "xgboost_fit_once": xgboost_fit_once,
             "calibration": lambda: calibration(args.runs),
             "ensemble": lambda: ensemble(args.runs),

@@ -104,3 +104,61 @@ def test_backtest_windows_sit_side_by_side_when_the_history_allows() -> None:
     last, first = pd.Timestamp("2017-10-02"), pd.Timestamp("2013-01-01")
     assert cutoffs(last, 90, 3, "D", first=first) == [last - pd.Timedelta(days=90 * w) for w in (3, 2, 1)]
     assert window_step(335, 32, 3, "D") == 32  # under a year of days: still side by side
+
+
+def _weekly_with_seasonal_departments() -> pd.DataFrame:
+    """Real Store Item weekly totals beside departments that sell a few units a week until their season
+    (weeks 44-51) brings thousands: Walmart's Halloween and Christmas departments in miniature."""
+    daily = store_item_cut(stores=2, items=6, since="2014-01-01")
+    weekly = (
+        daily.set_index("date").groupby(["store_id", "sku"])["units"].resample("W-FRI").sum().reset_index()
+    )
+    dates = pd.DatetimeIndex(np.sort(weekly["date"].unique()))
+    in_season = dates.isocalendar().week.between(44, 51).to_numpy()
+    rng = np.random.default_rng(3)
+    seasonal = [
+        pd.DataFrame(
+            {
+                "store_id": store,
+                "sku": f"season{k}",
+                "date": dates,
+                "units": np.round(
+                    np.where(in_season, 8000.0 * (1 + 0.2 * k), 0.0) * rng.uniform(0.7, 1.3, len(dates))
+                    + rng.poisson(3, len(dates))
+                ),
+            }
+        )
+        for store in ("1", "2")
+        for k in range(4)
+    ]
+    return pd.concat([weekly, *seasonal], ignore_index=True)
+
+
+def test_weekly_trees_correct_last_years_season_and_never_leave_three_times_the_record(
+    tmp_path: Path,
+) -> None:
+    sales = _weekly_with_seasonal_departments()
+    cut = sales["date"].max() - pd.Timedelta(weeks=26)  # the forecast runs into the season
+    history = sales[sales["date"] <= cut]
+    record = history.groupby(["store_id", "sku"])["units"].max()
+    model = GlobalXGBoost(horizon=26, n_estimators=60).fit(history, "W-FRI")
+    assert (model.params["level"], model.params["anchor"]) == ("max", "year")
+    pred = model.predict(history, 26, Q)
+    assert (
+        pred.groupby(["store_id", "sku"])["p90"].max()
+        <= 3 * record.loc[pred.groupby(["store_id", "sku"]).size().index] + 1e-6
+    ).all()
+    # in season, the seasonal departments' medians follow last year's season instead of their
+    # off-season level of a few units
+    last_year = history.assign(target_date=history["date"] + pd.Timedelta(weeks=52))
+    season = pred[pred["sku"].str.startswith("season")].merge(
+        last_year[["store_id", "sku", "target_date", "units"]], on=["store_id", "sku", "target_date"]
+    )
+    peak = season[season["units"] > 1000]
+    assert len(peak) >= 8 * 6
+    ratio = peak["p50"] / peak["units"]
+    assert 0.6 < ratio.median() < 1.6
+    daily = GlobalXGBoost(horizon=14, n_estimators=20, max_origins=10).fit(store_item_cut(), "D")
+    assert (daily.params["level"], daily.params["anchor"]) == ("recent", "none")
+    model.save(tmp_path / "m")
+    pd.testing.assert_frame_equal(pred, load_model(tmp_path / "m").predict(history, 26, Q))
