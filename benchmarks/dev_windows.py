@@ -20,12 +20,19 @@
   (weights, then the interval scale on the newest of its windows) but on the older windows only, and
   scored on the newest window beside every member and baseline: the out-of-sample check of "better
   than each member". Variants: every quantile on the median's weights, and each quantile its own.
+- ``headroom``: on each kept build's newest backtest window, each member's WAPE beside the best convex
+  blend of their medians chosen in hindsight on that same window (a bound no fitted ensemble beats
+  there), and for count data the WAPE of a forecaster that knew each period's Poisson mean.
 - ``xgboost_scaling`` (``--sets``): each set trained to its evaluation build's newest backtest cutoff,
   scored on the next horizon: XGBoost scaled by the recent or the larger of the recent and the
   yearly level, learning the scaled target or a correction to the yearly naive; and the yearly naive.
   About 6 minutes for the three sets.
 - ``walmart_d1``: Walmart stores 1-2, 64 weeks of history, the next 39 weeks (before the evaluation
   window): AutoARIMA(52) free, with seasonal differencing forced (D = 1), and the 52-week naive.
+- ``arima_two_years``: Store Item Demand summed to weeks, four windows whose history is exactly two
+  years (Walmart's shape at its evaluation cutoff), 39 weeks scored: the yearly naive against the
+  ARIMA member (MSTL with the 52-week season), with MSTL's own intervals and with them floored by the
+  yearly naive's spread; and the same on the daily build's newest backtest window. About 6 minutes.
 - ``walmart_dhr``: the same series and weeks: dynamic harmonic regression (AutoARIMA errors on K yearly
   Fourier pairs, K = 3, 6, 10, 15, and K chosen by AICc) against the 52-week naive. About 8 minutes.
 """
@@ -164,6 +171,71 @@ def walmart_dhr() -> dict[str, Any]:
     out: dict[str, Any] = {name: round(err / total, 4) for name, err in errors.items()}
     out["seconds_per_fit"] = round((time.perf_counter() - started) / (series * len(ks)), 2)
     print("WAPE", out, flush=True)
+    return out
+
+
+def arima_two_years() -> dict[str, Any]:
+    """MSTL-ARIMA on exactly two years of weeks, and its intervals with and without the naive floor."""
+    from accuracy import store_item
+
+    from models import statistical
+    from models.backtest import actuals_after
+    from models.metrics import naive_scale, score
+    from models.naive import SeasonalNaive
+    from models.statistical import AutoARIMAForecaster
+
+    quantiles = (0.1, 0.5, 0.9)
+    shipped_widen = statistical._widen
+
+    def unfloored(out: dict[str, np.ndarray], *_: Any) -> dict[str, np.ndarray]:
+        return out
+
+    def measure(
+        sales: pd.DataFrame, cutoff: pd.Timestamp, horizon: int, freq: str, lag: int
+    ) -> dict[str, Any]:
+        history = sales[sales["date"] <= cutoff]
+        truth = actuals_after(sales, cutoff, horizon, freq)
+        scale = naive_scale(history, lag)
+        rows: dict[str, Any] = {}
+        for label, make, widen in (
+            ("seasonal_naive_year", lambda: SeasonalNaive(yearly=True), shipped_widen),
+            ("arima_unfloored_intervals", AutoARIMAForecaster, unfloored),
+            ("arima", AutoARIMAForecaster, shipped_widen),
+        ):
+            statistical._widen = widen
+            try:
+                model = make().fit(history, freq)
+                pred = model.predict(history, horizon, quantiles)
+            finally:
+                statistical._widen = shipped_widen
+            joined = truth.merge(pred, on=["store_id", "sku", "target_date"], how="left").fillna(0.0)
+            result = score(joined, quantiles, scale)
+            rows[label] = {k: round(float(result[k]), 4) for k in ("wape", "pinball", "coverage")}
+            rows[label]["fallbacks"] = len(getattr(model, "fallbacks", {}))
+        return rows
+
+    daily, until, _, _ = store_item()
+    out: dict[str, Any] = {}
+    # Store Item Demand summed to weeks (W-FRI), 400 series: windows whose history is exactly two
+    # years (104 weeks), the shape of Walmart's file at its evaluation cutoff, scored on 39 weeks.
+    weekly = (
+        daily[daily["date"] >= "2013-01-05"]
+        .set_index("date")
+        .groupby(["store_id", "sku"])["units"]
+        .resample("W-FRI")
+        .sum()
+        .reset_index()
+    )
+    weeks = sorted(weekly["date"].unique())
+    for start in (0, 26, 52, 78):
+        cutoff = pd.Timestamp(weeks[start + 103])
+        window = weekly[weekly["date"] >= weeks[start]]
+        out[f"weekly_two_years_to_{cutoff.date()}"] = measure(window, cutoff, 39, "W-FRI", 52)
+        print(cutoff.date(), out[f"weekly_two_years_to_{cutoff.date()}"], flush=True)
+    # The daily build's newest backtest window (90 days after 2017-07-04), 400 series.
+    dev = until - pd.Timedelta(days=90)
+    out[f"daily_to_{dev.date()}"] = measure(daily[daily["date"] <= until], dev, 90, "D", 7)
+    print(dev.date(), out[f"daily_to_{dev.date()}"], flush=True)
     return out
 
 
@@ -306,6 +378,64 @@ def _kept_builds(runs: Path) -> list[tuple[str, pd.DataFrame, dict[str, Any], di
     return out
 
 
+def headroom(runs: Path) -> dict[str, Any]:
+    """How much any blend could gain: the hindsight-best weights on the newest backtest window.
+
+    The weights are chosen on the very window they are scored on, so no ensemble fitted on older
+    windows can beat them there. For count data, also the WAPE a forecaster would score if demand
+    were Poisson around the best member's mean: the noise no model removes.
+    """
+    import itertools
+
+    from scipy import stats
+
+    out: dict[str, Any] = {}
+    for name, _sales, _meta, members in _kept_builds(runs):
+        newest = max(f["window"].max() for f in members.values())
+        names = sorted(members)
+        keys = ["store_id", "sku", "target_date"]
+        joined = None
+        for n in names:
+            f = members[n][members[n]["window"] == newest][[*keys, "actual", "p50", "mean"]]
+            f = f.rename(columns={"p50": n, "mean": f"{n}_mean"})
+            joined = f if joined is None else joined.merge(f.drop(columns="actual"), on=keys)
+        assert joined is not None
+        y = joined["actual"].to_numpy(float)
+        p50 = joined[names].to_numpy(float)
+        total = np.abs(y).sum()
+        single = {n: round(float(np.abs(y - p50[:, i]).sum() / total), 4) for i, n in enumerate(names)}
+        best: tuple[float, tuple[float, ...]] = (np.inf, ())
+        grid = np.round(np.arange(0, 1.0001, 0.05), 2)
+        for w in itertools.product(grid, repeat=len(names) - 1):
+            if sum(w) > 1:
+                continue
+            weights = (*w, round(1 - sum(w), 2))
+            err = float(np.abs(y - p50 @ np.array(weights)).sum() / total)
+            best = min(best, (err, weights))
+        row: dict[str, Any] = {
+            "newest_window": str(pd.Timestamp(newest).date()),
+            "members": single,
+            "hindsight_blend": {"wape": round(best[0], 4), "weights": dict(zip(names, best[1], strict=True))},
+        }
+        counts = bool((y >= 0).all() and np.allclose(y, np.round(y)))
+        if counts:
+            leader = min(single, key=lambda n: single[n])
+            mu = np.clip(joined[f"{leader}_mean"].to_numpy(float), 1e-3, None)
+            support = np.arange(0, int(stats.poisson.ppf(0.99999, mu.max())) + 1)
+            expected = np.zeros(len(mu))
+            chunk = max(1, 20_000_000 // len(support))  # expected |Y - median| under Poisson(mu)
+            for lo in range(0, len(mu), chunk):
+                m = mu[lo : lo + chunk, None]
+                pmf = stats.poisson.pmf(support[None, :], m)
+                median = stats.poisson.median(m)
+                expected[lo : lo + chunk] = (pmf * np.abs(support[None, :] - median)).sum(axis=1)
+            row["poisson_floor_wape"] = round(float(expected.sum() / mu.sum()), 4)
+            row["poisson_floor_around"] = leader
+        out[name] = row
+        print(name, row, flush=True)
+    return out
+
+
 def ensemble(runs: Path) -> dict[str, Any]:
     import models.ensemble
     from features.frequency import season_length
@@ -398,8 +528,10 @@ def main() -> None:
             "walmart_dhr": walmart_dhr,
             "xgboost_scaling": lambda: xgboost_scaling(args.sets),
             "xgboost_fit_once": xgboost_fit_once,
+            "arima_two_years": arima_two_years,
             "calibration": lambda: calibration(args.runs),
             "ensemble": lambda: ensemble(args.runs),
+            "headroom": lambda: headroom(args.runs),
         }
         results[name] = sections[name]()
         RESULTS.write_text(json.dumps(results, indent=2))

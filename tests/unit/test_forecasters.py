@@ -123,6 +123,36 @@ def test_two_years_of_days_take_the_year_out_with_mstl_and_it_pays() -> None:
         return wape(joined["units"].to_numpy(), joined["p50"].to_numpy())
 
     assert score(mstl) < 0.9 * score(plain)
+    # MSTL's own intervals treat the yearly component as known and covered about half of such
+    # windows; floored by the yearly naive's spread they cover near the nominal 80 %.
+    pred = mstl.predict(history, 60, Q).merge(
+        truth, left_on=["store_id", "sku", "target_date"], right_on=["store_id", "sku", "date"]
+    )
+    assert 0.7 <= pred["units"].between(pred["p10"], pred["p90"]).mean() <= 0.95
+
+
+def test_exactly_two_years_of_weeks_get_the_seasonal_model_no_surer_than_the_yearly_naive() -> None:
+    daily = store_item_cut(stores=1, items=3, since="2013-01-05")
+    weekly = (
+        daily.set_index("date").groupby(["store_id", "sku"])["units"].resample("W-FRI").sum().reset_index()
+    )
+    two_years = weekly[weekly["date"] <= weekly["date"].min() + pd.Timedelta(weeks=103)]
+    assert two_years.groupby(["store_id", "sku"]).size().eq(104).all()
+    model = AutoARIMAForecaster(n_jobs=1).fit(two_years, "W-FRI")
+    assert not model.fallbacks  # two years: MSTL's yearly season, not last year's naive
+    assert {tuple(spec[4]) for spec in model.specs.values()} == {(52,)}
+    pred = model.predict(two_years, 39, Q)
+    _check_quantiles(pred)
+    naive = SeasonalNaive(yearly=True).fit(two_years, "W-FRI").predict(two_years, 39, Q)
+    both = pred.merge(naive, on=["store_id", "sku", "target_date"], suffixes=("", "_naive"))
+    assert len(both) == 3 * 39
+    assert not np.allclose(both["p50"], both["p50_naive"])  # both years shape the season
+    tol = 1e-6
+    assert (both["p90"] - both["mean"] >= both["p90_naive"] - both["p50_naive"] - tol).all()
+    assert (both["mean"] - both["p10"] >= both["p50_naive"] - both["p10_naive"] - tol).all()
+    # a week short of two years keeps the fallback, recorded per series
+    short = two_years[two_years["date"] > two_years["date"].min()]
+    assert len(AutoARIMAForecaster(n_jobs=1).fit(short, "W-FRI").fallbacks) == 3
 
 
 def test_weekly_data_uses_the_yearly_season() -> None:
