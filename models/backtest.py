@@ -100,7 +100,8 @@ def backtest_model(  # noqa: PLR0917 (same signature as backtest)
     """Backtest, then the model trained on all of ``sales``.
 
     A model with cheap refits carries what it learnt in the backtest (e.g. ARIMA orders) into the
-    final fit; a global model is trained afresh on everything.
+    final fit; a global model is trained afresh on everything, or, when it can (``fit_after``:
+    DeepAR), continues training the backtest's network on everything.
     """
     holder: list[Forecaster] = []
 
@@ -110,7 +111,8 @@ def backtest_model(  # noqa: PLR0917 (same signature as backtest)
 
     frame = backtest(make, sales, freq, horizon, windows, quantiles, progress)
     first = holder[0]
-    final = (
-        first.fit(sales, freq) if getattr(first, "refit_in_backtest", True) else make_model().fit(sales, freq)
-    )
-    return frame, final
+    if getattr(first, "refit_in_backtest", True):
+        return frame, first.fit(sales, freq)
+    fresh = make_model()
+    fit_after = getattr(fresh, "fit_after", None)  # a network that can continue from the earlier one
+    return frame, fit_after(first, sales, freq) if fit_after else fresh.fit(sales, freq)

@@ -188,6 +188,38 @@ def test_deepar_trains_on_a_history_too_short_to_hold_out_a_horizon() -> None:
     _check_quantiles(pred)
 
 
+def test_deepars_final_fit_continues_the_backtest_network_and_round_trips(tmp_path: Path) -> None:
+    import torch
+
+    sales = store_item_cut(stores=1, items=3, since="2016-06-01")
+    cutoff = sales["date"].max() - pd.Timedelta(days=60)
+    earlier = tiny_deepar().fit(sales[sales["date"] <= cutoff], "D")
+    # Mark the earlier network: shift one weight matrix by 3. A few small training steps cannot
+    # undo that, so the mark shows whether the final fit started from it or from scratch.
+    name, weight = next(iter(earlier.predictor.network.named_parameters()))
+    with torch.no_grad():
+        weight += 3.0
+    marked = weight.detach().clone()
+    warm = tiny_deepar().fit_after(earlier, sales, "D")
+    assert warm.warm_started
+    assert not earlier.warm_started
+    after = dict(warm.predictor.network.named_parameters())[name].detach()
+    assert not torch.equal(after, marked)  # it trained...
+    assert abs(float((after - marked).mean())) < 0.5  # ...from the earlier network
+    scratch = dict(tiny_deepar().fit(sales, "D").predictor.network.named_parameters())[name].detach()
+    assert float((marked - scratch).mean()) > 2.5
+    assert torch.equal(dict(earlier.predictor.network.named_parameters())[name].detach(), marked)
+    pred = warm.predict(sales, 14, Q)
+    _check_quantiles(pred)
+    warm.save(tmp_path / "m")
+    again = load_model(tmp_path / "m")
+    assert again.warm_started
+    pd.testing.assert_frame_equal(again.predict(sales, 14, Q), pred)
+    # a SKU the earlier network has no embedding for: trained from scratch
+    grown = pd.concat([sales, store_item_cut(stores=1, items=4, since="2016-06-01").query("sku == '4'")])
+    assert not tiny_deepar().fit_after(earlier, grown, "D").warm_started
+
+
 def test_quantile_levels_map_to_two_sided_intervals() -> None:
     assert quantile_levels((0.1, 0.5, 0.9)) == [80]
     assert quantile_levels((0.05, 0.25, 0.5, 0.75)) == [50, 90]
