@@ -10,6 +10,8 @@ Choices and why:
   DeepAR adds its own lagged targets and calendar time features for the frequency.
 - **Early stopping** on a validation window (the last ``horizon`` periods of the training data,
   which DeepAR never trains on) with the best checkpoint restored; at most ``max_epochs``.
+- **Warm start** (``fit_after``): the build's final model continues the network trained at the
+  earliest backtest cutoff for at most half the epochs, instead of starting from random weights.
 - **Determinism**: every fit seeds Python, NumPy and torch (``lightning.seed_everything``) and
   prediction seeds torch again, so a fit and a reload predict the same samples.
 - **CPU by default, the GPU when present** (``accelerator="auto"``); ``max_series`` caps how many

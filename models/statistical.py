@@ -79,6 +79,9 @@ class _LocalStatModel(BaseForecaster):
         self.fallbacks: dict[str, str] = {}  # "store|sku" -> reason
         self.season = 7
         self.year = 364
+        # Floor MSTL intervals by the yearly naive's spread (see _widen). Saved with the model, and
+        # off for models saved before it existed, so a registered version keeps predicting the same.
+        self.floor_intervals = True
 
     # subclasses -------------------------------------------------------------------------
     def _default_window(self, freq: str) -> int:
@@ -127,7 +130,7 @@ class _LocalStatModel(BaseForecaster):
         dates = horizon_dates(wide.index[-1], horizon, self.freq)
         naive = SeasonalNaive(lag=self.season).fit(history, self.freq).predict(history, horizon, quantiles)
         naive = naive.set_index(["store_id", "sku"])
-        spread = self._yearly_spread(history, horizon, quantiles, results)
+        spread = self._yearly_spread(history, horizon, quantiles, results) if self.floor_intervals else {}
         frames = []
         for key, _y in series:
             out = results.get(key)
@@ -202,6 +205,7 @@ class _LocalStatModel(BaseForecaster):
             "year": self.year,
             "specs": self.specs,
             "fallbacks": self.fallbacks,
+            "floor_intervals": self.floor_intervals,
         }
         (path / f"{self.name}.json").write_text(json.dumps(state))
 
@@ -211,6 +215,7 @@ class _LocalStatModel(BaseForecaster):
         self.year = state.get("year", 364 if self.season == 7 else 52)
         self.specs = state["specs"]
         self.fallbacks = state["fallbacks"]
+        self.floor_intervals = state.get("floor_intervals", False)
         self.n_jobs = None
 
 

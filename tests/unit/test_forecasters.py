@@ -131,7 +131,9 @@ def test_two_years_of_days_take_the_year_out_with_mstl_and_it_pays() -> None:
     assert 0.7 <= pred["units"].between(pred["p10"], pred["p90"]).mean() <= 0.95
 
 
-def test_exactly_two_years_of_weeks_get_the_seasonal_model_no_surer_than_the_yearly_naive() -> None:
+def test_exactly_two_years_of_weeks_get_the_seasonal_model_no_surer_than_the_yearly_naive(
+    tmp_path: Path,
+) -> None:
     daily = store_item_cut(stores=1, items=3, since="2013-01-05")
     weekly = (
         daily.set_index("date").groupby(["store_id", "sku"])["units"].resample("W-FRI").sum().reset_index()
@@ -153,6 +155,16 @@ def test_exactly_two_years_of_weeks_get_the_seasonal_model_no_surer_than_the_yea
     # a week short of two years keeps the fallback, recorded per series
     short = two_years[two_years["date"] > two_years["date"].min()]
     assert len(AutoARIMAForecaster(n_jobs=1).fit(short, "W-FRI").fallbacks) == 3
+    # saved and loaded, it predicts the same; a model saved before the floor existed keeps its intervals
+    model.save(tmp_path / "m")
+    pd.testing.assert_frame_equal(load_model(tmp_path / "m").predict(two_years, 39, Q), pred)
+    state_file = tmp_path / "m" / "arima.json"
+    state = json.loads(state_file.read_text())
+    del state["floor_intervals"]
+    state_file.write_text(json.dumps(state))
+    older = load_model(tmp_path / "m").predict(two_years, 39, Q)
+    assert (older["p90"] - older["p10"] <= pred["p90"] - pred["p10"] + tol).all()
+    assert (older["p90"] - older["p10"] < pred["p90"] - pred["p10"] - tol).any()
 
 
 def test_weekly_data_uses_the_yearly_season() -> None:
