@@ -132,6 +132,7 @@ class DeepARForecaster(BaseForecaster):
 
     # --- fit -----------------------------------------------------------------------------
     def fit(self, history: pd.DataFrame, freq: str) -> Self:
+        self._describe(history)
         return self._train(history, freq, start=None)
 
     def fit_after(self, earlier: DeepARForecaster, history: pd.DataFrame, freq: str) -> Self:
@@ -168,6 +169,7 @@ class DeepARForecaster(BaseForecaster):
             self.covariates.append("promo")
 
     def _train(self, history: pd.DataFrame, freq: str, start: Any) -> Self:
+        """Train on ``history`` (already ``_describe``d), from ``start``'s network when given."""
         import lightning.pytorch as pl
         from gluonts.dataset.common import ListDataset
         from gluonts.torch.distributions import NegativeBinomialOutput, StudentTOutput
@@ -176,7 +178,6 @@ class DeepARForecaster(BaseForecaster):
         self._record_training(history, freq)
         _one_thread_on_cpu()
         pl.seed_everything(self.params["seed"], workers=True, verbose=False)
-        self._describe(history)
         counts = self.distribution == "negative_binomial"
         self.warm_started = start is not None
         entries, _ = self._entries(history, 0)

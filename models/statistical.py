@@ -129,8 +129,8 @@ class _LocalStatModel(BaseForecaster):
         results = dict(self._map(_forecast_chunk, jobs, horizon=horizon, levels=levels))
         dates = horizon_dates(wide.index[-1], horizon, self.freq)
         naive = SeasonalNaive(lag=self.season).fit(history, self.freq).predict(history, horizon, quantiles)
+        spread = self._yearly_spread(history, naive, quantiles, results) if self.floor_intervals else {}
         naive = naive.set_index(["store_id", "sku"])
-        spread = self._yearly_spread(history, horizon, quantiles, results) if self.floor_intervals else {}
         frames = []
         for key, _y in series:
             out = results.get(key)
@@ -161,15 +161,24 @@ class _LocalStatModel(BaseForecaster):
     def _yearly_spread(
         self,
         history: pd.DataFrame,
-        horizon: int,
+        naive: pd.DataFrame,
         quantiles: Sequence[float],
         results: dict[SeriesKey, dict[str, np.ndarray]],
     ) -> dict[SeriesKey, dict[float, np.ndarray]]:
-        """Offsets of the yearly naive's quantiles from its median, for series MSTL decomposed."""
+        """Offsets of the yearly naive's quantiles from its median, for series MSTL decomposed.
+
+        ``naive`` is the season-lag naive forecast ``predict`` already made; for weekly data the
+        season is the year, so it is the yearly naive and is not computed again.
+        """
         keys = {key for key, out in results.items() if out.get("yearly") is not None}
         if not keys:
             return {}
-        yearly = SeasonalNaive(lag=self.year).fit(history, self.freq).predict(history, horizon, quantiles)
+        horizon = int(naive["horizon_day"].max())
+        yearly = (
+            naive
+            if self.season == self.year
+            else SeasonalNaive(lag=self.year).fit(history, self.freq).predict(history, horizon, quantiles)
+        )
         spread = {}
         for key, frame in yearly.groupby(["store_id", "sku"], sort=False):
             k = (str(key[0]), str(key[1]))
