@@ -36,6 +36,10 @@
 - ``deepar_warm``: Store Item Demand, 400 series, DeepAR for the newest backtest cutoff trained from
   scratch (12 epochs) against continued from the network trained 90 days earlier (at most 6 more),
   scored on the 90 days after it; training seconds of each. About 5 minutes.
+- ``autoets_window``: Store Item Demand, 400 series, the newest and second-newest backtest cutoffs:
+  AutoETS fitted on the last 364, 182 or 120 days (search seconds and scores). About 5 minutes.
+- ``deepar_samples`` (``--runs``): the kept Store Item build's DeepAR forecasting 90 days with 200
+  sample paths and with 100: predict seconds and what the sampling noise moves (in-sample window).
 - ``walmart_dhr``: the same series and weeks: dynamic harmonic regression (AutoARIMA errors on K yearly
   Fourier pairs, K = 3, 6, 10, 15, and K chosen by AICc) against the 52-week naive. About 8 minutes.
 """
@@ -62,12 +66,27 @@ RESULTS = ROOT / "benchmarks" / "results" / "dev_windows.json"
 LIMITS = {"approximation": True, "max_p": 2, "max_q": 2, "max_P": 1, "max_Q": 1, "nmodels": 20}
 
 
+def _scored(
+    pred: pd.DataFrame,
+    truth: pd.DataFrame,
+    quantiles: tuple[float, ...],
+    scale: pd.Series,
+    keep: tuple[str, ...] = ("wape", "mase", "pinball", "coverage"),
+) -> dict[str, Any]:
+    """A forecast scored against the actuals after its cutoff (a series it missed forecasts zero)."""
+    from models.metrics import score
+
+    joined = truth.merge(pred, on=["store_id", "sku", "target_date"], how="left").fillna(0.0)
+    result = score(joined, quantiles, scale)
+    return {k: round(float(result[k]), 4) for k in keep}
+
+
 def xgboost() -> dict[str, Any]:
     from accuracy import store_item
 
     from features.frequency import season_length
     from models.backtest import actuals_after
-    from models.metrics import naive_scale, score
+    from models.metrics import naive_scale
     from models.naive import SeasonalNaive
     from models.xgboost import GlobalXGBoost
 
@@ -88,10 +107,8 @@ def xgboost() -> dict[str, Any]:
         started = time.perf_counter()
         model = make().fit(history, freq)
         pred = model.predict(history, horizon, quantiles)
-        joined = truth.merge(pred, on=["store_id", "sku", "target_date"], how="left").fillna(0.0)
-        scores = score(joined, quantiles, scale)
         out[label] = {
-            "wape": round(float(scores["wape"]), 4),
+            **_scored(pred, truth, quantiles, scale, keep=("wape",)),
             "seconds": round(time.perf_counter() - started, 1),
         }
         print(label, out[label], flush=True)
@@ -181,17 +198,17 @@ def arima_two_years() -> dict[str, Any]:
     """MSTL-ARIMA on exactly two years of weeks, and its intervals with and without the naive floor."""
     from accuracy import store_item
 
-    from models import statistical
     from models.backtest import actuals_after
-    from models.metrics import naive_scale, score
+    from models.metrics import naive_scale
     from models.naive import SeasonalNaive
     from models.statistical import AutoARIMAForecaster
 
     quantiles = (0.1, 0.5, 0.9)
-    shipped_widen = statistical._widen
 
-    def unfloored(out: dict[str, np.ndarray], *_: Any) -> dict[str, np.ndarray]:
-        return out
+    def unfloored() -> AutoARIMAForecaster:
+        model = AutoARIMAForecaster()
+        model.floor_intervals = False  # as a model saved before the floor existed
+        return model
 
     def measure(
         sales: pd.DataFrame, cutoff: pd.Timestamp, horizon: int, freq: str, lag: int
@@ -200,20 +217,15 @@ def arima_two_years() -> dict[str, Any]:
         truth = actuals_after(sales, cutoff, horizon, freq)
         scale = naive_scale(history, lag)
         rows: dict[str, Any] = {}
-        for label, make, widen in (
-            ("seasonal_naive_year", lambda: SeasonalNaive(yearly=True), shipped_widen),
-            ("arima_unfloored_intervals", AutoARIMAForecaster, unfloored),
-            ("arima", AutoARIMAForecaster, shipped_widen),
-        ):
-            statistical._widen = widen
-            try:
-                model = make().fit(history, freq)
-                pred = model.predict(history, horizon, quantiles)
-            finally:
-                statistical._widen = shipped_widen
-            joined = truth.merge(pred, on=["store_id", "sku", "target_date"], how="left").fillna(0.0)
-            result = score(joined, quantiles, scale)
-            rows[label] = {k: round(float(result[k]), 4) for k in ("wape", "pinball", "coverage")}
+        makers: dict[str, Callable[[], Any]] = {
+            "seasonal_naive_year": lambda: SeasonalNaive(yearly=True),
+            "arima_unfloored_intervals": unfloored,
+            "arima": AutoARIMAForecaster,
+        }
+        for label, make in makers.items():
+            model = make().fit(history, freq)
+            pred = model.predict(history, horizon, quantiles)
+            rows[label] = _scored(pred, truth, quantiles, scale, keep=("wape", "pinball", "coverage"))
             rows[label]["fallbacks"] = len(getattr(model, "fallbacks", {}))
         return rows
 
@@ -249,7 +261,7 @@ def deepar_warm() -> dict[str, Any]:
     from features.frequency import season_length
     from models.backtest import actuals_after
     from models.deepar import DeepARForecaster
-    from models.metrics import naive_scale, score
+    from models.metrics import naive_scale
 
     sales, until, horizon, freq = store_item()
     newest = until - pd.Timedelta(days=horizon)  # the evaluation build's newest backtest cutoff
@@ -265,13 +277,76 @@ def deepar_warm() -> dict[str, Any]:
         model = DeepARForecaster(horizon=horizon)
         model = model.fit(history, freq) if label == "from_scratch" else model.fit_after(first, history, freq)
         seconds = time.perf_counter() - started
-        pred = model.predict(history, horizon, quantiles)
-        joined = truth.merge(pred, on=["store_id", "sku", "target_date"], how="left").fillna(0.0)
-        result = score(joined, quantiles, scale)
-        out[label] = {k: round(float(result[k]), 4) for k in ("wape", "mase", "pinball", "coverage")}
+        out[label] = _scored(model.predict(history, horizon, quantiles), truth, quantiles, scale)
         out[label]["train_seconds"] = round(seconds, 1)
         out[label]["warm_started"] = model.warm_started
         print(label, out[label], flush=True)
+    return out
+
+
+def autoets_window() -> dict[str, Any]:
+    """Would a shorter AutoETS fit window buy the Store Item build time back? What it costs the baseline."""
+    from accuracy import store_item
+
+    from features.frequency import season_length
+    from models.backtest import actuals_after
+    from models.metrics import naive_scale
+    from models.statistical import AutoETSForecaster
+
+    sales, until, horizon, freq = store_item()
+    quantiles = (0.1, 0.5, 0.9)
+    out: dict[str, Any] = {}
+    for back in (1, 2):  # the evaluation build's newest and second-newest backtest cutoffs
+        cutoff = until - pd.Timedelta(days=back * horizon)
+        history = sales[sales["date"] <= cutoff]
+        truth = actuals_after(sales[sales["date"] <= until], cutoff, horizon, freq)
+        scale = naive_scale(history, season_length(freq))
+        rows: dict[str, Any] = {}
+        for window in (364, 182, 120):
+            started = time.perf_counter()
+            model = AutoETSForecaster(fit_window=window).fit(history, freq)
+            searched = time.perf_counter() - started
+            rows[f"days_{window}"] = {
+                **_scored(model.predict(history, horizon, quantiles), truth, quantiles, scale),
+                "search_seconds": round(searched, 1),
+            }
+            print(cutoff.date(), window, rows[f"days_{window}"], flush=True)
+        out[str(cutoff.date())] = rows
+    return out
+
+
+def deepar_samples(runs: Path) -> dict[str, Any]:
+    """Seconds and sampling noise of DeepAR's forecast with 200 sample paths (ours) and 100 (gluonts').
+
+    The kept Store Item build's shipped network forecasts the 90 days after the newest backtest
+    cutoff. That window lies inside its training data, so the scores show what fewer paths change,
+    not the model's accuracy.
+    """
+    from accuracy import store_item
+
+    from features.frequency import season_length
+    from models.backtest import actuals_after
+    from models.base import load_model
+    from models.metrics import naive_scale
+
+    sales, until, horizon, freq = store_item()
+    cutoff = until - pd.Timedelta(days=horizon)
+    history = sales[sales["date"] <= cutoff]
+    truth = actuals_after(sales[sales["date"] <= until], cutoff, horizon, freq)
+    scale = naive_scale(history, season_length(freq))
+    quantiles = (0.1, 0.5, 0.9)
+    [path] = list(runs.glob("home-store_item/runs/*/*/Train-deepar/model"))
+    model = load_model(path)
+    out: dict[str, Any] = {"cutoff": str(cutoff.date())}
+    for paths in (200, 100):
+        model.predictor.prediction_net.model.num_parallel_samples = paths
+        started = time.perf_counter()
+        pred = model.predict(history, horizon, quantiles)
+        out[f"paths_{paths}"] = {
+            **_scored(pred, truth, quantiles, scale),
+            "predict_seconds": round(time.perf_counter() - started, 1),
+        }
+        print(paths, out[f"paths_{paths}"], flush=True)
     return out
 
 
@@ -307,7 +382,7 @@ def xgboost_scaling(sets: str) -> dict[str, Any]:
 
     from features.frequency import season_length
     from models.backtest import actuals_after
-    from models.metrics import naive_scale, score
+    from models.metrics import naive_scale
     from models.naive import SeasonalNaive
     from models.xgboost import GlobalXGBoost
 
@@ -340,10 +415,8 @@ def xgboost_scaling(sets: str) -> dict[str, Any]:
                 started = time.perf_counter()
                 model = make().fit(history, freq)
                 pred = model.predict(history, horizon, quantiles)
-                joined = truth.merge(pred, on=["store_id", "sku", "target_date"], how="left").fillna(0.0)
-                scores = score(joined, quantiles, scale)
                 rows[label] = {
-                    **{k: round(float(scores[k]), 4) for k in ("wape", "mase", "pinball", "coverage")},
+                    **_scored(pred, truth, quantiles, scale),
                     "seconds": round(time.perf_counter() - started, 1),
                 }
                 print(name, label, rows[label], flush=True)
@@ -565,6 +638,8 @@ def main() -> None:
             "xgboost_fit_once": xgboost_fit_once,
             "arima_two_years": arima_two_years,
             "deepar_warm": deepar_warm,
+            "autoets_window": autoets_window,
+            "deepar_samples": lambda: deepar_samples(args.runs),
             "calibration": lambda: calibration(args.runs),
             "ensemble": lambda: ensemble(args.runs),
             "headroom": lambda: headroom(args.runs),
