@@ -316,7 +316,7 @@ def autoets_window() -> dict[str, Any]:
 
 
 def deepar_samples(runs: Path) -> dict[str, Any]:
-    """Seconds and sampling noise of DeepAR's forecast with 200 sample paths (ours) and 100 (gluonts').
+    """Seconds and sampling noise of DeepAR's forecast with 200 sample paths and 100 (ours, gluonts').
 
     The kept Store Item build's shipped network forecasts the 90 days after the newest backtest
     cutoff. That window lies inside its training data, so the scores show what fewer paths change,

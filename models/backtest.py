@@ -10,6 +10,7 @@ the earliest cutoff keeps a year of history, or half of what there is when there
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 
 import pandas as pd
@@ -71,6 +72,7 @@ def backtest(  # noqa: PLR0917 (the pipeline's train step and tests call it posi
     """
     frames = []
     model: Forecaster | None = None
+    clock = time.perf_counter()
     for cutoff in cutoffs(sales["date"].max(), horizon, windows, freq, first=sales["date"].min()):
         history = sales[sales["date"] <= cutoff]
         if model is None:
@@ -83,8 +85,10 @@ def backtest(  # noqa: PLR0917 (the pipeline's train step and tests call it posi
         joined["window"] = cutoff
         joined["model"] = model.name
         frames.append(joined)
-        if progress:
-            progress(f"{model.name}: window {cutoff.date()} done")
+        if progress:  # each window's seconds (fit + predict) in the step log: where a slow build went
+            now = time.perf_counter()
+            progress(f"{model.name}: window {cutoff.date()} done in {now - clock:.1f} s")
+            clock = now
     return pd.concat(frames, ignore_index=True)
 
 
@@ -111,8 +115,14 @@ def backtest_model(  # noqa: PLR0917 (same signature as backtest)
 
     frame = backtest(make, sales, freq, horizon, windows, quantiles, progress)
     first = holder[0]
+    started = time.perf_counter()
+    final: Forecaster
     if getattr(first, "refit_in_backtest", True):
-        return frame, first.fit(sales, freq)
-    fresh = make_model()
-    fit_after = getattr(fresh, "fit_after", None)  # a network that can continue from the earlier one
-    return frame, fit_after(first, sales, freq) if fit_after else fresh.fit(sales, freq)
+        final = first.fit(sales, freq)
+    else:
+        fresh = make_model()
+        fit_after = getattr(fresh, "fit_after", None)  # a network that can continue from the earlier one
+        final = fit_after(first, sales, freq) if fit_after else fresh.fit(sales, freq)
+    if progress:
+        progress(f"{final.name}: final fit on all the data in {time.perf_counter() - started:.1f} s")
+    return frame, final

@@ -102,6 +102,30 @@ def test_arima_searches_orders_once_and_refits_coefficients(daily: pd.DataFrame)
     assert 0.5 * level < b.mean() < 1.5 * level  # real forecasts, not a degenerate filter
 
 
+@pytest.mark.parametrize(
+    "factory",
+    [lambda: AutoARIMAForecaster(n_jobs=1), lambda: AutoETSForecaster(n_jobs=1)],
+    ids=["arima", "autoets"],
+)
+def test_forecasting_the_searched_history_reuses_the_searchs_fit_to_the_last_bit(
+    factory, tmp_path: Path
+) -> None:
+    """The backtest's first window forecasts the history the search just fitted: no second fit."""
+    history = store_item_cut(stores=1, items=3, since="2015-01-01")  # over two years: MSTL for ARIMA
+    history = history[history["date"] <= "2017-03-31"]
+    model = factory().fit(history, "D")
+    assert set(model._fitted) == set(model.specs) == {"1|1", "1|2", "1|3"}
+    reused = model.predict(history, 30, Q)
+    model.save(tmp_path / "m")
+    refitted = load_model(tmp_path / "m").predict(history, 30, Q)  # a loaded model holds no fits
+    pd.testing.assert_frame_equal(reused, refitted)
+    # a different history is refitted, never answered from the search's fit
+    shorter = history[history["date"] <= "2017-02-28"]
+    assert not np.allclose(model.predict(shorter, 30, Q)["p50"], reused["p50"])
+    model.fit(shorter, "D")  # a later fit that searches nothing lets go of the fits
+    assert model._fitted == {}
+
+
 def test_two_years_of_days_take_the_year_out_with_mstl_and_it_pays() -> None:
     """A development window (spring 2017, before the evaluation window): the yearly ramp matters."""
     sales = store_item_cut(stores=1, items=4, since="2015-01-01")
