@@ -284,6 +284,51 @@ def deepar_warm() -> dict[str, Any]:
     return out
 
 
+def xgboost_warm() -> dict[str, Any]:
+    """XGBoost's final fit from scratch against continuing the earliest backtest cutoff's trees.
+
+    As in the build: the first model is trained two horizons before the cutoff it is continued at
+    (the earliest backtest cutoff is two horizons before the final fit's data ends). Two dev windows
+    of Store Item Demand, each scored on the horizon after its cutoff, both before the evaluation
+    window.
+    """
+    from accuracy import store_item
+
+    from features.frequency import season_length
+    from models.backtest import actuals_after
+    from models.metrics import naive_scale
+    from models.xgboost import GlobalXGBoost
+
+    sales, until, horizon, freq = store_item()
+    quantiles = (0.1, 0.5, 0.9)
+    out: dict[str, Any] = {}
+    for back in (1, 2):  # the evaluation build's newest and second-newest backtest cutoffs
+        cutoff = until - pd.Timedelta(days=back * horizon)
+        history = sales[sales["date"] <= cutoff]
+        truth = actuals_after(sales[sales["date"] <= until], cutoff, horizon, freq)
+        scale = naive_scale(history, season_length(freq))
+        first = GlobalXGBoost(horizon=horizon).fit(
+            sales[sales["date"] <= cutoff - 2 * pd.Timedelta(days=horizon)], freq
+        )
+        row: dict[str, Any] = {}
+        for label, rounds in (
+            ("from_scratch", 0),
+            ("continued_25", 25),
+            ("continued_34", 34),
+            ("continued_50", 50),
+        ):
+            started = time.perf_counter()
+            model = GlobalXGBoost(horizon=horizon, warm_rounds=rounds)
+            model = model.fit(history, freq) if rounds == 0 else model.fit_after(first, history, freq)
+            seconds = time.perf_counter() - started
+            row[label] = _scored(model.predict(history, horizon, quantiles), truth, quantiles, scale)
+            row[label]["train_seconds"] = round(seconds, 1)
+            row[label]["warm_started"] = model.warm_started
+            print(cutoff.date(), label, row[label], flush=True)
+        out[str(cutoff.date())] = row
+    return out
+
+
 def autoets_window() -> dict[str, Any]:
     """Would a shorter AutoETS fit window buy the Store Item build time back? What it costs the baseline."""
     from accuracy import store_item
@@ -638,6 +683,7 @@ def main() -> None:
             "xgboost_fit_once": xgboost_fit_once,
             "arima_two_years": arima_two_years,
             "deepar_warm": deepar_warm,
+            "xgboost_warm": xgboost_warm,
             "autoets_window": autoets_window,
             "deepar_samples": lambda: deepar_samples(args.runs),
             "calibration": lambda: calibration(args.runs),

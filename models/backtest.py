@@ -104,8 +104,8 @@ def backtest_model(  # noqa: PLR0917 (same signature as backtest)
     """Backtest, then the model trained on all of ``sales``.
 
     A model with cheap refits carries what it learnt in the backtest (e.g. ARIMA orders) into the
-    final fit; a global model is trained afresh on everything, or, when it can (``fit_after``:
-    DeepAR), continues training the backtest's network on everything.
+    final fit; a global model continues training the backtest's model on everything when it can
+    (``fit_after``: DeepAR's network, XGBoost's trees), else is trained afresh.
     """
     holder: list[Forecaster] = []
 

@@ -78,7 +78,7 @@ class GlobalXGBoost(BaseForecaster):
     # horizon is refitted at every cutoff (``fit`` sets this): there the yearly lag of the target is
     # missing from most training rows at the earliest cutoff (all of them on Walmart's 52 weeks), so
     # a model trained there never learns to use it and its backtest would misjudge the model that
-    # ships, which has it. The model that ships is always trained afresh on all the data.
+    # ships, which has it. The model that ships is trained on all the data (see ``fit_after``).
     refit_in_backtest: bool = False
 
     def __init__(
@@ -97,6 +97,7 @@ class GlobalXGBoost(BaseForecaster):
         n_jobs: int = 2,
         level: str | None = None,
         anchor: str | None = None,
+        warm_rounds: int | None = None,
     ) -> None:
         super().__init__()
         self.horizon = horizon
@@ -116,9 +117,29 @@ class GlobalXGBoost(BaseForecaster):
         }
         self.columns: list[str] = []
         self.boosters: dict[str, Any] = {}
+        self.warm_rounds = warm_rounds if warm_rounds is not None else max(1, n_estimators // 3)
+        self.warm_started = False
 
     # --- fit -------------------------------------------------------------------------------
     def fit(self, history: pd.DataFrame, freq: str) -> Self:
+        return self._train(history, freq, earlier=None)
+
+    def fit_after(self, earlier: GlobalXGBoost, history: pd.DataFrame, freq: str) -> Self:
+        """Train on ``history`` continuing ``earlier``'s quantile trees for ``warm_rounds`` rounds.
+
+        The build trains XGBoost at the earliest backtest cutoff and again on everything, and the
+        quantile booster is most of either fit (three quantiles' trees per round, each leaf refreshed
+        to its residuals' quantile; the squared-error mean booster takes a few seconds). Trees learnt
+        on the earlier history are kept and corrected by a third of the rounds on all of it, instead
+        of growing every round again. On two Store Item Demand dev windows, the first model trained
+        two horizons before each cutoff as in the build (``benchmarks/dev_windows.py --only
+        xgboost_warm``): WAPE 0.0980 / 0.0983 against 0.0977 / 0.0981 from scratch, pinball 2.036 /
+        2.033 against 2.036 / 2.035, in half the training time (35 s -> 18 s). A model with other
+        parameters, quantiles, horizon or features trains from scratch; the mean booster always does.
+        """
+        return self._train(history, freq, earlier=earlier)
+
+    def _train(self, history: pd.DataFrame, freq: str, earlier: GlobalXGBoost | None) -> Self:
         import xgboost as xgb
 
         self._record_training(history, freq)
@@ -146,9 +167,20 @@ class GlobalXGBoost(BaseForecaster):
             "max_bin": 128,
         }
         rounds = self.params["n_estimators"]
+        start = None
+        if (
+            earlier is not None
+            and "quantiles" in earlier.boosters
+            and (earlier.params, earlier.quantiles, earlier.horizon, earlier.columns)
+            == (self.params, self.quantiles, self.horizon, self.columns)
+        ):
+            start = earlier.boosters["quantiles"]
+        self.warm_started = start is not None
         q_params = {**common, "objective": "reg:quantileerror", "quantile_alpha": np.array(self.quantiles)}
         dtrain = xgb.QuantileDMatrix(X, y - anchor, max_bin=128)
-        self.boosters["quantiles"] = xgb.train(q_params, dtrain, num_boost_round=rounds)
+        self.boosters["quantiles"] = xgb.train(
+            q_params, dtrain, num_boost_round=self.warm_rounds if start else rounds, xgb_model=start
+        )
         m_params = {**common, "objective": "reg:squarederror"}
         self.boosters["mean"] = xgb.train(m_params, dtrain, num_boost_round=max(rounds // 2, 50))
         return self
@@ -302,6 +334,8 @@ class GlobalXGBoost(BaseForecaster):
             "quantiles": list(self.quantiles),
             "params": self.params,
             "columns": self.columns,
+            "warm_rounds": self.warm_rounds,
+            "warm_started": self.warm_started,
         }
         (path / "xgboost.json").write_text(json.dumps(state))
 
@@ -311,6 +345,8 @@ class GlobalXGBoost(BaseForecaster):
         state = json.loads((path / "xgboost.json").read_text())
         self.horizon, self.quantiles = state["horizon"], tuple(state["quantiles"])
         self.params, self.columns = state["params"], state["columns"]
+        self.warm_rounds = state.get("warm_rounds", max(1, self.params["n_estimators"] // 3))
+        self.warm_started = state.get("warm_started", False)
         self.boosters = {}
         for name in ("quantiles", "mean"):
             booster = xgb.Booster()

@@ -256,6 +256,37 @@ def test_deepars_final_fit_continues_the_backtest_network_and_round_trips(tmp_pa
     assert not tiny_deepar().fit_after(earlier, grown, "D").warm_started
 
 
+def test_xgboosts_final_fit_keeps_the_backtest_trees_and_adds_rounds(tmp_path: Path) -> None:
+    sales = store_item_cut(stores=2, items=3, since="2016-01-01")
+    cutoff = sales["date"].max() - pd.Timedelta(days=60)
+
+    def model(**kw: int) -> GlobalXGBoost:
+        return GlobalXGBoost(horizon=14, n_estimators=20, max_origins=10, n_jobs=1, **kw)
+
+    earlier = model().fit(sales[sales["date"] <= cutoff], "D")
+    earlier_pred = earlier.predict(sales, 14, Q)
+    warm = model(warm_rounds=6).fit_after(earlier, sales, "D")
+    assert warm.warm_started
+    assert not earlier.warm_started
+    trees = warm.boosters["quantiles"].get_dump()
+    assert warm.boosters["quantiles"].num_boosted_rounds() == 26
+    assert trees[: len(earlier.boosters["quantiles"].get_dump())] == earlier.boosters["quantiles"].get_dump()
+    assert earlier.boosters["quantiles"].num_boosted_rounds() == 20  # the earlier model is untouched
+    pd.testing.assert_frame_equal(earlier.predict(sales, 14, Q), earlier_pred)
+    pred = warm.predict(sales, 14, Q)
+    _check_quantiles(pred)
+    assert not np.allclose(pred["p50"], earlier_pred["p50"])  # the new rounds learnt something
+    warm.save(tmp_path / "m")
+    again = load_model(tmp_path / "m")
+    assert again.warm_started
+    pd.testing.assert_frame_equal(again.predict(sales, 14, Q), pred)
+    # other quantiles cannot continue those trees: trained from scratch, the full rounds
+    other = GlobalXGBoost(horizon=14, n_estimators=20, max_origins=10, n_jobs=1, quantiles=(0.2, 0.5, 0.8))
+    other.fit_after(earlier, sales, "D")
+    assert not other.warm_started
+    assert other.boosters["quantiles"].num_boosted_rounds() == 20
+
+
 def test_quantile_levels_map_to_two_sided_intervals() -> None:
     assert quantile_levels((0.1, 0.5, 0.9)) == [80]
     assert quantile_levels((0.05, 0.25, 0.5, 0.75)) == [50, 90]
