@@ -179,8 +179,8 @@ def run_set(
         )
 
     judge("ensemble", ensemble, fit=False)
-    for member, model in ensemble.members.items():
-        judge(member, model, fit=False)
+    for member in ensemble.members:
+        judge(member, ensemble.member(member), fit=False)
     judge("seasonal_naive", SeasonalNaive(), fit=True)
     if (horizon <= 364 and freq == "D") or freq.startswith("W"):
         judge("seasonal_naive_year", SeasonalNaive(yearly=True), fit=True)

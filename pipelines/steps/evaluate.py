@@ -15,7 +15,6 @@ from typing import Any
 
 import pandas as pd
 
-from models.base import load_model
 from models.ensemble import Ensemble
 from models.evaluation import evaluate
 from pipelines.contract import StepContext
@@ -48,8 +47,9 @@ def main(ctx: StepContext) -> None:
     result.metrics["timing"] = {n: _read_json(f, "timing.json") for n, f in folders.items()}
     result.metrics["details"] = {n: _read_json(f, "details.json") for n, f in folders.items()}
     (ctx.output("evaluation") / "evaluation.json").write_text(json.dumps(result.metrics, indent=2))
+    # the members' directories are copied as their steps saved them, not loaded and written again
     ensemble = Ensemble(
-        {m: load_model(ctx.input(f"model-{m}")) for m in members}, result.weighting, result.interval_scale
+        {m: ctx.input(f"model-{m}") for m in members}, result.weighting, result.interval_scale
     )
     ensemble.freq = meta["frequency"]
     ensemble.trained_on = {

@@ -17,7 +17,7 @@ import pytest
 from realcuts import store_item_cut
 
 from models.backtest import backtest_model
-from models.base import load_model
+from models.base import ModelError, load_model
 from models.deepar import DeepARForecaster
 from models.ensemble import Ensemble, Weighting, blend_rows
 from models.evaluation import evaluate
@@ -318,6 +318,21 @@ def test_ensemble_is_never_worse_than_its_best_member_and_round_trips(
     before = ens.predict(daily, 14, Q)
     pd.testing.assert_frame_equal(before, load_model(tmp_path / "ens").predict(daily, 14, Q))
     _check_quantiles(before)
+    # packaged as the evaluate step does it: from the members' saved directories, copied unread
+    for name, (_, model) in runs.items():
+        model.save(tmp_path / "steps" / name)
+    dirs = {n: tmp_path / "steps" / n for n in runs}
+    packaged = Ensemble(dict(dirs), result.weighting, result.interval_scale)
+    packaged.freq = "D"
+    packaged.save(tmp_path / "packaged")
+    assert all(isinstance(m, Path) for m in packaged.members.values())  # nothing was loaded to save
+    for name in runs:
+        saved = tmp_path / "packaged" / "members" / name / "manifest.json"
+        assert saved.read_text() == (dirs[name] / "manifest.json").read_text()
+    pd.testing.assert_frame_equal(before, load_model(tmp_path / "packaged").predict(daily, 14, Q))
+    (tmp_path / "not-a-model").mkdir()
+    with pytest.raises(ModelError, match="not a model directory"):
+        Ensemble({"arima": tmp_path / "not-a-model"}, result.weighting).save(tmp_path / "refused")
 
 
 def test_series_with_short_history_get_equal_weights(daily: pd.DataFrame) -> None:
