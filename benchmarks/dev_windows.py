@@ -36,6 +36,10 @@
 - ``deepar_warm``: Store Item Demand, 400 series, DeepAR for the newest backtest cutoff trained from
   scratch (12 epochs) against continued from the network trained 90 days earlier (at most 6 more),
   scored on the 90 days after it; training seconds of each. About 5 minutes.
+- ``xgboost_warm``: Store Item Demand, 400 series, the newest and second-newest backtest cutoffs:
+  XGBoost trained from scratch against continuing, for 25, 34 or 50 rounds, a model trained two
+  horizons earlier (as the build's final fit continues the earliest cutoff's); scored on the horizon
+  after each cutoff, with training seconds. About 5 minutes.
 - ``autoets_window``: Store Item Demand, 400 series, the newest and second-newest backtest cutoffs:
   AutoETS fitted on the last 364, 182 or 120 days (search seconds and scores). About 5 minutes.
 - ``deepar_samples`` (``--runs``): the kept Store Item build's DeepAR forecasting 90 days with 200
@@ -284,6 +288,27 @@ def deepar_warm() -> dict[str, Any]:
     return out
 
 
+def _store_item_dev_windows() -> tuple[
+    pd.DataFrame, int, str, list[tuple[pd.Timestamp, pd.DataFrame, pd.DataFrame, pd.Series]]
+]:
+    """Store Item Demand's sales, horizon, frequency and two dev windows (the evaluation build's newest
+    and second-newest backtest cutoffs): (cutoff, history, actuals after it, MASE scale) each."""
+    from accuracy import store_item
+
+    from features.frequency import season_length
+    from models.backtest import actuals_after
+    from models.metrics import naive_scale
+
+    sales, until, horizon, freq = store_item()
+    windows = []
+    for back in (1, 2):
+        cutoff = until - pd.Timedelta(days=back * horizon)
+        history = sales[sales["date"] <= cutoff]
+        truth = actuals_after(sales[sales["date"] <= until], cutoff, horizon, freq)
+        windows.append((cutoff, history, truth, naive_scale(history, season_length(freq))))
+    return sales, horizon, freq, windows
+
+
 def xgboost_warm() -> dict[str, Any]:
     """XGBoost's final fit from scratch against continuing the earliest backtest cutoff's trees.
 
@@ -292,21 +317,12 @@ def xgboost_warm() -> dict[str, Any]:
     of Store Item Demand, each scored on the horizon after its cutoff, both before the evaluation
     window.
     """
-    from accuracy import store_item
-
-    from features.frequency import season_length
-    from models.backtest import actuals_after
-    from models.metrics import naive_scale
     from models.xgboost import GlobalXGBoost
 
-    sales, until, horizon, freq = store_item()
     quantiles = (0.1, 0.5, 0.9)
     out: dict[str, Any] = {}
-    for back in (1, 2):  # the evaluation build's newest and second-newest backtest cutoffs
-        cutoff = until - pd.Timedelta(days=back * horizon)
-        history = sales[sales["date"] <= cutoff]
-        truth = actuals_after(sales[sales["date"] <= until], cutoff, horizon, freq)
-        scale = naive_scale(history, season_length(freq))
+    sales, horizon, freq, windows = _store_item_dev_windows()
+    for cutoff, history, truth, scale in windows:
         first = GlobalXGBoost(horizon=horizon).fit(
             sales[sales["date"] <= cutoff - 2 * pd.Timedelta(days=horizon)], freq
         )
@@ -331,21 +347,12 @@ def xgboost_warm() -> dict[str, Any]:
 
 def autoets_window() -> dict[str, Any]:
     """Would a shorter AutoETS fit window buy the Store Item build time back? What it costs the baseline."""
-    from accuracy import store_item
-
-    from features.frequency import season_length
-    from models.backtest import actuals_after
-    from models.metrics import naive_scale
     from models.statistical import AutoETSForecaster
 
-    sales, until, horizon, freq = store_item()
     quantiles = (0.1, 0.5, 0.9)
     out: dict[str, Any] = {}
-    for back in (1, 2):  # the evaluation build's newest and second-newest backtest cutoffs
-        cutoff = until - pd.Timedelta(days=back * horizon)
-        history = sales[sales["date"] <= cutoff]
-        truth = actuals_after(sales[sales["date"] <= until], cutoff, horizon, freq)
-        scale = naive_scale(history, season_length(freq))
+    _sales, horizon, freq, windows = _store_item_dev_windows()
+    for cutoff, history, truth, scale in windows:
         rows: dict[str, Any] = {}
         for window in (364, 182, 120):
             started = time.perf_counter()
