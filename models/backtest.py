@@ -121,7 +121,7 @@ def backtest_model(  # noqa: PLR0917 (same signature as backtest)
         final = first.fit(sales, freq)
     else:
         fresh = make_model()
-        fit_after = getattr(fresh, "fit_after", None)  # a network that can continue from the earlier one
+        fit_after = getattr(fresh, "fit_after", None)  # a model that can continue the earlier one
         final = fit_after(first, sales, freq) if fit_after else fresh.fit(sales, freq)
     if progress:
         progress(f"{final.name}: final fit on all the data in {time.perf_counter() - started:.1f} s")
