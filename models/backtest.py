@@ -67,7 +67,8 @@ def backtest(  # noqa: PLR0917 (the pipeline's train step and tests call it posi
     """Predictions per window joined with actuals: the evaluate step's input.
 
     The model made for the earliest cutoff is reused: refitted on each later history when its class
-    says refits are cheap (``refit_in_backtest``), else kept as trained at the earliest cutoff.
+    says refits are cheap (``refit_in_backtest``; a model with ``roll``, ARIMA, keeps its
+    coefficients and refilters its state instead), else kept as trained at the earliest cutoff.
     Either way no window ever sees data after its own cutoff.
     """
     frames = []
@@ -78,7 +79,8 @@ def backtest(  # noqa: PLR0917 (the pipeline's train step and tests call it posi
         if model is None:
             model = make_model().fit(history, freq)
         elif getattr(model, "refit_in_backtest", True):
-            model = model.fit(history, freq)
+            roll = getattr(model, "roll", None)  # a later origin with what was estimated so far
+            model = roll(history, freq) if roll else model.fit(history, freq)
         pred = model.predict(history, horizon, quantiles)
         truth = actuals_after(sales, cutoff, horizon, freq)
         joined = truth.merge(pred, on=["store_id", "sku", "target_date"], how="inner")

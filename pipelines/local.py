@@ -20,6 +20,7 @@ import hashlib
 import json
 import operator
 import os
+import re
 import subprocess
 import sys
 import time
@@ -66,8 +67,23 @@ def stop(signum, frame):
 signal.signal(signal.SIGTERM, stop)
 signal.signal(signal.SIGINT, stop)
 code = step.wait()
+import resource  # the step's CPU time, its worker processes' included (they are waited for)
+used = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(f"--- cpu {used.ru_utime + used.ru_stime:.1f} s", flush=True)
 sys.exit(code if code >= 0 else 128 - code)
 """
+_CPU_LINE = re.compile(r"^--- cpu ([0-9.]+) s$", re.MULTILINE)
+
+
+def cpu_seconds(log: Path | str | None) -> float | None:
+    """CPU seconds (user + system, worker processes included) of a step's last execution, from its log.
+
+    Wall seconds of steps that run side by side depend on what shares the cores with them; CPU
+    seconds do not, so they say which step costs what and what the build needs of a machine.
+    """
+    path = Path(log) if log else None
+    found = _CPU_LINE.findall(path.read_text(errors="replace")) if path and path.exists() else []
+    return float(found[-1]) if found else None
 
 
 class PipelineFailed(OrderNimbusError):  # noqa: N818 - public name used by callers
@@ -288,7 +304,8 @@ class LocalRunner:
             outputs=step_outputs,
             finished_at=datetime.now(UTC),
         )
-        self.on_event(step.name, "Succeeded", f"{seconds:.1f} s")
+        cpu = cpu_seconds(log)
+        self.on_event(step.name, "Succeeded", f"{seconds:.1f} s" + (f", {cpu:.0f} CPU s" if cpu else ""))
         return step_outputs
 
     def _spawn(self, step: Step, base: Path, args: list[str], log: Path, run_id: str) -> int:

@@ -15,7 +15,7 @@ from features.lake import SalesLake
 from ordernimbus.cli import app
 from ordernimbus.service import run_build
 from ordernimbus.settings import Settings
-from pipelines.local import LocalRunner
+from pipelines.local import LocalRunner, cpu_seconds
 
 pytestmark = pytest.mark.e2e
 runner = CliRunner()
@@ -36,6 +36,10 @@ def test_build_approve_forecast_export_and_serve(home: Settings, tmp_path: Path)
     run = run_build(home, "acme", until="2017-11-30", horizon=14, extra=FAST)
     assert run.status == "Succeeded", run.error
     assert {s.step for s in run.steps if s.status == "Skipped"} & {"Register", "RegisterGateFailed"}
+    # every executed step's log ends with its CPU seconds, worker processes included
+    cpu = {s.step: cpu_seconds(s.log) for s in run.steps if s.status == "Succeeded"}
+    assert cpu
+    assert all(v is not None and v > 0.1 for v in cpu.values()), cpu
 
     listing = runner.invoke(app, ["registry", "list", "--tenant", "acme"])
     assert listing.exit_code == 0, listing.output

@@ -126,6 +126,44 @@ def test_forecasting_the_searched_history_reuses_the_searchs_fit_to_the_last_bit
     assert model._fitted == {}
 
 
+def test_arima_rolls_to_a_later_origin_with_its_coefficients_and_refits_only_when_fitted() -> None:
+    """A later backtest origin keeps the search's coefficients and refilters the state on the newer
+    history; the final ``fit`` lets go of them, so the production model re-estimates as before."""
+    history = store_item_cut(stores=1, items=3, since="2015-01-01")
+    early = history[history["date"] <= "2017-01-31"]
+    later = history[history["date"] <= "2017-03-31"]
+    model = AutoARIMAForecaster(n_jobs=1).fit(early, "D")
+    searched = model.predict(early, 30, Q)
+    rolled = model.roll(later, "D").predict(later, 30, Q)
+    assert set(model._rolled) == set(model.specs) == {"1|1", "1|2", "1|3"}
+    refitted = AutoARIMAForecaster(n_jobs=1)
+    refitted.specs, refitted.fallbacks = model.specs, model.fallbacks
+    refitted = refitted.fit(later, "D")  # the same orders, coefficients re-estimated on ``later``
+    fresh = refitted.predict(later, 30, Q)
+    # the newer data moves the forecast, and the kept coefficients are not the re-estimated ones
+    assert not np.allclose(rolled["p50"], searched["p50"])
+    assert not np.allclose(rolled["p50"], fresh["p50"])
+    # ...but both describe the same series: the same level, intervals floored the same way
+    assert abs(rolled["p50"].mean() / fresh["p50"].mean() - 1) < 0.05
+    assert (rolled["p10"] <= rolled["p50"]).all()
+    assert (rolled["p50"] <= rolled["p90"]).all()
+    model.fit(later, "D")  # the final fit: no kept coefficients, a refit like any loaded model
+    assert model._rolled == {}
+    pd.testing.assert_frame_equal(model.predict(later, 30, Q), fresh)
+
+
+def test_autoets_refits_at_a_later_origin(tmp_path: Path) -> None:
+    """ETS's forward lost accuracy on the dev windows, so its roll is a plain refit."""
+    history = store_item_cut(stores=1, items=2, since="2016-01-01")
+    early, later = history[history["date"] <= "2017-01-31"], history[history["date"] <= "2017-03-31"]
+    model = AutoETSForecaster(n_jobs=1).fit(early, "D")
+    model.save(tmp_path / "m")
+    rolled = model.roll(later, "D").predict(later, 30, Q)
+    assert model._rolled == {}
+    refitted = load_model(tmp_path / "m").fit(later, "D").predict(later, 30, Q)
+    pd.testing.assert_frame_equal(rolled, refitted)
+
+
 def test_two_years_of_days_take_the_year_out_with_mstl_and_it_pays() -> None:
     """A development window (spring 2017, before the evaluation window): the yearly ramp matters."""
     sales = store_item_cut(stores=1, items=4, since="2015-01-01")
