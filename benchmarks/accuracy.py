@@ -217,6 +217,26 @@ def run_set(
     }
 
 
+def machine_seconds(series: int = 20) -> float:
+    """Seconds of a fixed CPU workload: the build's own searches on a fixed Store Item cut, one process.
+
+    Build times here come from machines whose cores differ by up to 2x between sessions for the same
+    code. This figure, measured beside every accuracy run, says how fast the cores were: AutoARIMA's
+    order search (MSTL, Python-bound scipy optimiser) and AutoETS's form search (C++-bound) on the
+    first ``series`` Store Item series up to the earliest backtest cutoff.
+    """
+    from models.statistical import AutoARIMAForecaster, AutoETSForecaster
+
+    sales, _, _, freq = store_item()
+    keys = sales[["store_id", "sku"]].drop_duplicates().sort_values(["store_id", "sku"]).head(series)
+    history = sales.merge(keys)
+    history = history[history["date"] <= pd.Timestamp("2017-01-05")]
+    started = time.perf_counter()
+    for model in (AutoARIMAForecaster(n_jobs=1), AutoETSForecaster(n_jobs=1)):
+        model.fit(history, freq)
+    return round(time.perf_counter() - started, 1)
+
+
 def table(results: dict[str, Any]) -> str:
     """Markdown: every model's scores per set, with the wall time of the step that trained it."""
     lines = [
@@ -243,6 +263,8 @@ def table(results: dict[str, Any]) -> str:
         build = f"{res['build_seconds']:.0f} s (goal {res['goal_seconds']} s)" + (
             f", {cpu:.0f} CPU s" if cpu else ""
         )
+        if res.get("machine_seconds"):
+            build += f", reference workload {res['machine_seconds']:.1f} s"
         lines.append(f"| {name} | *whole build* | | | | | | {build} |")
     return "\n".join(lines)
 
@@ -253,6 +275,9 @@ def main() -> None:
     parser.add_argument("--deepar-epochs", type=int, default=12)
     parser.add_argument("--table", action="store_true", help="print the table of the saved results and stop")
     parser.add_argument(
+        "--machine", action="store_true", help="time the reference workload (see machine_seconds) and stop"
+    )
+    parser.add_argument(
         "--keep-runs",
         type=Path,
         help="copy each set's build (runs, models, backtests) here for dev_windows.py",
@@ -260,6 +285,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.table:
         print(table(json.loads(RESULTS.read_text())["sets"]))
+        return
+    if args.machine:
+        print(json.dumps({"machine_seconds": machine_seconds()}))
         return
     extra = {"DeepAREpochs": args.deepar_epochs, "BacktestWindows": 3}
     previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
@@ -278,9 +306,11 @@ def main() -> None:
                 f"horizon {horizon}",
                 flush=True,
             )
+            reference = machine_seconds()  # the cores' speed, just before this set's build
             results[name] = run_set(
                 name, sales, until=until, horizon=horizon, freq=freq, tmp=tmp, extra=extra
             )
+            results[name]["machine_seconds"] = reference
             print(json.dumps({k: v for k, v in results[name].items() if k != "steps"}, indent=1), flush=True)
             RESULTS.parent.mkdir(exist_ok=True)
             RESULTS.write_text(json.dumps({"sets": results, "cpu_count": os.cpu_count()}, indent=2))

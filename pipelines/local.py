@@ -461,5 +461,6 @@ def _failure(base: Path, log: Path) -> str:
     failure = base / "output" / "failure"
     if failure.exists():
         return failure.read_text().strip()
-    tail = log.read_text().strip().splitlines()[-5:] if log.exists() else []
+    lines = log.read_text().strip().splitlines() if log.exists() else []
+    tail = [line for line in lines if not _CPU_LINE.fullmatch(line)][-5:]  # the step's words, not ours
     return " | ".join(tail) or "step exited with an error"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipelines.local import cpu_seconds
+from pipelines.local import _failure, cpu_seconds
 
 
 def test_the_last_execution_of_a_resumed_step_counts(tmp_path: Path) -> None:
@@ -27,3 +27,9 @@ def test_a_step_killed_before_it_ended_or_never_run_has_no_figure(tmp_path: Path
     assert cpu_seconds(log) is None
     assert cpu_seconds(tmp_path / "missing.log") is None
     assert cpu_seconds(None) is None
+
+
+def test_a_failed_steps_reason_is_its_own_last_words_not_the_cpu_line(tmp_path: Path) -> None:
+    log = tmp_path / "step.log"
+    log.write_text("--- 2026-11-23T10:00:00 pipelines.steps.validate\nValueError: bad column\n--- cpu 1 s\n")
+    assert _failure(tmp_path, log).endswith("ValueError: bad column")
