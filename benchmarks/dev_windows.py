@@ -433,6 +433,8 @@ def deepar_cache() -> dict[str, Any]:
     history = sales[sales["date"] <= first]
     out: dict[str, Any] = {}
     forecasts = []
+    few = history.merge(history[["store_id", "sku"]].drop_duplicates().head(5))
+    DeepARForecaster(horizon=horizon, max_epochs=1).fit(few, freq)  # imports and first-call costs
     for cache in (False, True):
         model = DeepARForecaster(horizon=horizon, max_epochs=3)
         model.cache_data = cache
