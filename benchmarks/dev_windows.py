@@ -400,16 +400,14 @@ def arima_roll() -> dict[str, Any]:
         history = sales[sales["date"] <= cutoff]
         truth = actuals_after(sales, cutoff, horizon, freq)
         scale = naive_scale(history, season_length(freq))
+        refit = AutoARIMAForecaster()  # the same orders, coefficients re-estimated on ``history``
+        refit.specs, refit.fallbacks = dict(model.specs), dict(model.fallbacks)
         row: dict[str, Any] = {}
-        for label in ("roll", "refit"):
-            kept = model._rolled if label == "refit" else None
+        for label, step in (("roll", model.roll), ("refit", refit.fit)):
             started = time.perf_counter()
-            (model.roll if label == "roll" else model.fit)(history, freq)
-            pred = model.predict(history, horizon, quantiles)
+            pred = step(history, freq).predict(history, horizon, quantiles)
             seconds = time.perf_counter() - started
             row[label] = {**_scored(pred, truth, quantiles, scale), "seconds": round(seconds, 1)}
-            if kept is not None:  # the next window rolls from the coefficients the refit dropped
-                model._rolled = kept
             print(cutoff.date(), label, row[label], flush=True)
         out[str(cutoff.date())] = row
     return out
