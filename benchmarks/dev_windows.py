@@ -48,7 +48,8 @@
 - ``arima_roll``: Store Item Demand, 400 series, the evaluation build's three backtest cutoffs: orders
   searched at the earliest; each later window forecast with the search's coefficients rolled forward
   (state refiltered) and with them re-estimated, scored and timed. About 4 minutes.
-- ``deepar_lags``: Store Item Demand, 400 series, the two dev windows: DeepAR trained from scratch
+- ``deepar_lags`` (``deepar_lags_weekly``): Store Item Demand, 400 series, the two dev windows (or
+  summed to weeks, the four two-year windows of ``arima_two_years``): DeepAR trained from scratch
   at each cutoff with its training windows starting where their lags are observed (four years of
   history) against windows starting anywhere over padded zeros (two years, as before): scores, the
   bias of the median and the mean, training seconds. About 10 minutes.
@@ -208,6 +209,25 @@ def walmart_dhr() -> dict[str, Any]:
     return out
 
 
+def _weekly_two_years(daily: pd.DataFrame) -> list[tuple[pd.DataFrame, pd.Timestamp]]:
+    """Store Item Demand summed to weeks (W-FRI), 400 series: four windows whose history is exactly
+    two years (104 weeks), the shape of Walmart's file at its evaluation cutoff; (sales from the
+    window's first week on, cutoff) each, 39 weeks after the cutoff to score."""
+    weekly = (
+        daily[daily["date"] >= "2013-01-05"]
+        .set_index("date")
+        .groupby(["store_id", "sku"])["units"]
+        .resample("W-FRI")
+        .sum()
+        .reset_index()
+    )
+    weeks = sorted(weekly["date"].unique())
+    return [
+        (weekly[weekly["date"] >= weeks[start]], pd.Timestamp(weeks[start + 103]))
+        for start in (0, 26, 52, 78)
+    ]
+
+
 def arima_two_years() -> dict[str, Any]:
     """MSTL-ARIMA on exactly two years of weeks, and its intervals with and without the naive floor."""
     from accuracy import store_item
@@ -245,20 +265,7 @@ def arima_two_years() -> dict[str, Any]:
 
     daily, until, _, _ = store_item()
     out: dict[str, Any] = {}
-    # Store Item Demand summed to weeks (W-FRI), 400 series: windows whose history is exactly two
-    # years (104 weeks), the shape of Walmart's file at its evaluation cutoff, scored on 39 weeks.
-    weekly = (
-        daily[daily["date"] >= "2013-01-05"]
-        .set_index("date")
-        .groupby(["store_id", "sku"])["units"]
-        .resample("W-FRI")
-        .sum()
-        .reset_index()
-    )
-    weeks = sorted(weekly["date"].unique())
-    for start in (0, 26, 52, 78):
-        cutoff = pd.Timestamp(weeks[start + 103])
-        window = weekly[weekly["date"] >= weeks[start]]
+    for window, cutoff in _weekly_two_years(daily):
         out[f"weekly_two_years_to_{cutoff.date()}"] = measure(window, cutoff, 39, "W-FRI", 52)
         print(cutoff.date(), out[f"weekly_two_years_to_{cutoff.date()}"], flush=True)
     # The daily build's newest backtest window (90 days after 2017-07-04), 400 series.
@@ -450,24 +457,36 @@ def deepar_cache() -> dict[str, Any]:
     return out
 
 
-def deepar_lags() -> dict[str, Any]:
+def deepar_lags(weekly: bool = False) -> dict[str, Any]:
     """DeepAR's training windows starting where their lags are observed, against anywhere (as before).
 
     Store Item Demand, 400 series, the two dev windows; each trained from scratch at its cutoff (12
     epochs) and scored on the 90 days after it, with the bias of its median and mean. Before: two
     years of history, the year lag, windows sampled from the first day on with the missing past
     padded by zeros. Now: four years of history and ``training_layout``'s lags and window starts.
+    ``deepar_lags_weekly``: Store Item summed to weeks, four windows of exactly two years (Walmart's
+    shape at its evaluation cutoff, where no training window can observe the year): DeepAR with the
+    year lag (as it always had) and without.
     """
+    from accuracy import store_item
+
+    from models.backtest import actuals_after
     from models.deepar import DeepARForecaster
+    from models.metrics import naive_scale
 
     quantiles = (0.1, 0.5, 0.9)
-    out: dict[str, Any] = {}
-    _sales, horizon, freq, windows = _store_item_dev_windows()
-    for cutoff, history, truth, scale in windows:
+
+    def measure(
+        history: pd.DataFrame, truth: pd.DataFrame, scale: pd.Series, horizon: int, freq: str
+    ) -> dict[str, Any]:
         row: dict[str, Any] = {}
-        for label in ("padded_windows_two_years", "observed_lags"):
+        labels = ("padded_windows_two_years", "observed_lags")
+        if freq != "D":  # the year cannot be observed in training here: with it (as always) or not
+            labels = ("year_lag", "no_year_lag")
+        for label in labels:
             model = DeepARForecaster(horizon=horizon, **({"history_periods": 730} if label[0] == "p" else {}))
-            model.lag_windows = label == "observed_lags"
+            model.lag_windows = label != "padded_windows_two_years"
+            model.unobserved_year = label != "no_year_lag"
             started = time.perf_counter()
             model.fit(history, freq)
             seconds = time.perf_counter() - started
@@ -482,8 +501,22 @@ def deepar_lags() -> dict[str, Any]:
                 "min_past": model.min_past,
                 "train_seconds": round(seconds, 1),
             }
-            print(cutoff.date(), label, row[label], flush=True)
-        out[str(cutoff.date())] = row
+            print(history["date"].max().date(), freq, label, row[label], flush=True)
+        return row
+
+    out: dict[str, Any] = {}
+    if not weekly:
+        _sales, horizon, freq, windows = _store_item_dev_windows()
+        for cutoff, history, truth, scale in windows:
+            out[str(cutoff.date())] = measure(history, truth, scale, horizon, freq)
+    else:
+        daily, _until, _, _ = store_item()
+        for sales, cutoff in _weekly_two_years(daily):
+            history = sales[sales["date"] <= cutoff]
+            truth = actuals_after(sales, cutoff, 39, "W-FRI")
+            out[f"weekly_two_years_to_{cutoff.date()}"] = measure(
+                history, truth, naive_scale(history, 52), 39, "W-FRI"
+            )
     return out
 
 
@@ -815,6 +848,7 @@ def main() -> None:
             "arima_roll": arima_roll,
             "deepar_cache": deepar_cache,
             "deepar_lags": deepar_lags,
+            "deepar_lags_weekly": lambda: deepar_lags(weekly=True),
             "deepar_samples": lambda: deepar_samples(args.runs),
             "calibration": lambda: calibration(args.runs),
             "ensemble": lambda: ensemble(args.runs),

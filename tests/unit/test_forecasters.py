@@ -298,35 +298,40 @@ def test_deepars_final_fit_continues_the_backtest_network_and_round_trips(tmp_pa
     "case",
     [
         (1366, "D", 112, 90, True, 112 + 364),  # Store Item at its earliest backtest cutoff
-        (640, "D", 112, 90, False, 112 + 28),  # two years of days: the year would fit one month
+        (640, "D", 112, 90, True, 112 + 28),  # two years of days: year-lag windows would fit a month
         (120, "D", 64, 32, False, 64),  # a young tenant: a full context, the lags padded
         (60, "D", 64, 32, False, 0),  # too young for a full context: gluonts' padding
-        (65, "W-FRI", 78, 39, False, 0),  # Walmart's final fit: 104 weeks less the validation
+        (65, "W-FRI", 78, 39, True, 0),  # Walmart's final fit: 104 weeks less the validation
         (300, "W-FRI", 78, 39, True, 78 + 52),
     ],
 )
 def test_deepar_training_windows_start_where_their_lags_are_observed(
     case: tuple[int, str, int, int, bool, int],
 ) -> None:
-    """(series length, frequency, context, horizon) -> is the year lagged, where windows may start."""
+    """(training length, frequency, context, horizon) -> is the year lagged, where windows may start.
+
+    The year is lagged when the forecasts see it (a year of history), even where no training window
+    can observe it; windows start past the deepest lag they can observe in most series.
+    """
     from models.deepar import training_layout
 
     length, freq, context, horizon, year_lag, min_past = case
 
-    lags, past = training_layout(np.full(10, length), freq, context, horizon)
+    lags, past = training_layout(np.full(10, length), np.full(10, length + horizon), freq, context, horizon)
     year = 364 if freq == "D" else 52
     assert (year in lags) is year_lag
     assert past == min_past
     assert past + horizon <= length or past == 0  # every series the rule counts hosts a window
     # the layout follows most series: one long series among young ones does not set it
-    lags_mixed, past_mixed = training_layout(np.array([length, 10, 10]), freq, context, horizon)
+    mixed = np.array([length, 10, 10])
+    lags_mixed, past_mixed = training_layout(mixed, mixed + horizon, freq, context, horizon)
     assert year not in lags_mixed
     assert past_mixed == 0
 
 
 def test_deepar_records_its_lags_and_a_final_fit_with_other_lags_trains_from_scratch(tmp_path: Path) -> None:
     sales = store_item_cut(stores=1, items=3, since="2015-01-01")  # three years of days
-    earlier = tiny_deepar().fit(sales[sales["date"] <= "2016-06-30"], "D")  # 18 months: no year lag
+    earlier = tiny_deepar().fit(sales[sales["date"] <= "2015-10-31"], "D")  # ten months: no year lag
     assert 364 not in earlier.lags
     assert earlier.min_past == 28 + 28
     final = tiny_deepar().fit_after(earlier, sales, "D")
