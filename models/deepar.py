@@ -12,9 +12,12 @@ Choices and why:
   from a series' first period on and pads the missing past with zeros, so with two years of history
   and the year among the lags most windows saw last year's sales as zero, a value the forecast then
   never meets. DeepAR's median ran 11-21 % below the sales on Store Item Demand's dev windows. Now
-  the model keeps four years of history, lags the year only where most series can host windows with
-  it observed, and starts every window where its deepest lag is observed (``benchmarks/
-  dev_windows.py --only deepar_lags``).
+  the model keeps four years of history and, where most series can host them, starts every window
+  where its year lag is observed (else past its recent lags, else past a full context). On the two
+  dev windows (``benchmarks/dev_windows.py --only deepar_lags``, 12 epochs each): WAPE 0.141 ->
+  0.108 and 0.219 -> 0.111, pinball 3.01 -> 2.60 and 4.21 -> 2.64, the median's bias -11 % / -21 %
+  -> -1 % / +1 %, with the same number of gradient steps. The intervals stay wide (p10-p90
+  covered 0.96-0.97); the ensemble weighs each quantile on its own pinball loss.
 - **Early stopping** on a validation window (the last ``horizon`` periods of the training data,
   which DeepAR never trains on) with the best checkpoint restored; at most ``max_epochs``.
 - **Warm start** (``fit_after``): the build's final model continues the network trained at the
