@@ -327,6 +327,11 @@ def test_deepar_training_windows_start_where_their_lags_are_observed(
     lags_mixed, past_mixed = training_layout(mixed, mixed + horizon, freq, context, horizon)
     assert year not in lags_mixed
     assert past_mixed == 0
+    # asked not to lag a year no training window observes (the deepar_lags_weekly lab's variant)
+    lean, _ = training_layout(
+        np.full(10, length), np.full(10, length + horizon), freq, context, horizon, unobserved_year=False
+    )
+    assert (year in lean) is (year_lag and past == context + year)
 
 
 def test_deepar_records_its_lags_and_a_final_fit_with_other_lags_trains_from_scratch(tmp_path: Path) -> None:
