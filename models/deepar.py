@@ -109,10 +109,14 @@ class DeepARForecaster(BaseForecaster):
         self.predictor: Any = None
 
     # --- data --------------------------------------------------------------------------
+    def _history_periods(self, freq: str) -> int:
+        """How many of the latest periods DeepAR keeps: four years unless set (730 before)."""
+        return int(self.params["history_periods"] or 4 * year_length(freq))
+
     def _entries(self, history: pd.DataFrame, future: int) -> tuple[list[dict[str, Any]], pd.DataFrame]:
         """One gluonts entry per series; covariates extended ``future`` periods past the end."""
         wide = to_wide(history, self.freq)
-        periods = self.params["history_periods"] or 4 * year_length(self.freq)
+        periods = self._history_periods(self.freq)
         wide = wide.iloc[-periods:] if periods and len(wide) > periods else wide
         dates = pd.DatetimeIndex(wide.index)
         all_dates = pd.DatetimeIndex(
@@ -227,7 +231,7 @@ class DeepARForecaster(BaseForecaster):
                 unobserved_year=self.unobserved_year,
             )
         else:
-            self.lags, self.min_past = _lags(freq, self.params["history_periods"] or 730), 0
+            self.lags, self.min_past = _lags(freq, self._history_periods(freq)), 0
         if start is not None and start.lags != self.lags:  # another architecture: train from scratch
             start = None
         self.warm_started = start is not None
@@ -405,7 +409,7 @@ def training_layout(
     four and lost on the mean (``dev_windows.py --only deepar_lags_weekly``), and on Walmart's
     evaluation build DeepAR went from WAPE 0.170 to 0.204 without it.
     """
-    recent = [1, 2, 3, 4, 5, 6, 7, 14, 21, 28] if base(freq) == "D" else [1, 2, 3, 4, 8, 13, 26]
+    recent = _recent_lags(freq)
     year = year_length(freq)
 
     def most(values: np.ndarray, need: int) -> bool:
@@ -420,11 +424,16 @@ def training_layout(
     return lags, 0
 
 
+def _recent_lags(freq: str) -> list[int]:
+    """The recent periods DeepAR lags (the year comes on top where ``training_layout`` allows),
+    not gluonts' default of up to three years back, which makes every window ~1,100 days long."""
+    return [1, 2, 3, 4, 5, 6, 7, 14, 21, 28] if base(freq) == "D" else [1, 2, 3, 4, 8, 13, 26]
+
+
 def _lags(freq: str, history: int) -> list[int]:
-    """The lags before ``training_layout``: the year whenever ``history_periods`` held two years."""
-    recent = [1, 2, 3, 4, 5, 6, 7, 14, 21, 28] if base(freq) == "D" else [1, 2, 3, 4, 8, 13, 26]
+    """The lags before ``training_layout``: the year whenever the kept history held two years."""
     year = year_length(freq)
-    return recent + ([year] if history > 2 * year else [])
+    return _recent_lags(freq) + ([year] if history > 2 * year else [])
 
 
 def _cut(entry: dict[str, Any], horizon: int) -> dict[str, Any]:
