@@ -19,7 +19,10 @@
 - ``ensemble``: on each kept build's own backtests, the ensemble fitted as the evaluate step fits it
   (weights, then the interval scale on the newest of its windows) but on the older windows only, and
   scored on the newest window beside every member and baseline: the out-of-sample check of "better
-  than each member". Variants: every quantile on the median's weights, and each quantile its own.
+  than each member". Variants: every quantile on the median's weights, and each quantile its own;
+  the interval scale fitted for coverage or pinball loss, checked one window back or not; and the
+  window guard (``models.ensemble.WINDOW_GUARD``: a blend that lost to the best member in any
+  backtest window is not chosen) off and on.
 - ``headroom``: on each kept build's newest backtest window, each member's WAPE beside the best convex
   blend of their medians chosen in hindsight on that same window (a bound no fitted ensemble beats
   there), and for count data the WAPE of a forecaster that knew each period's Poisson mean.
@@ -55,6 +58,9 @@
 - ``deepar_lags_weekly``: Store Item summed to weeks, the four two-year windows of
   ``arima_two_years`` (where no training window can observe the year): DeepAR with the year lag, as
   it always had, and without. About 8 minutes.
+- ``deepar_epochs``: Store Item Demand, 400 series, the two dev windows: XGBoost, DeepAR at 12 epochs
+  (the build's) and at 24, each from scratch; the 90/10 blend of XGBoost and DeepAR and the best
+  blend of their medians in hindsight. About 8 minutes.
 - ``deepar_samples`` (``--runs``): the kept Store Item build's DeepAR forecasting 90 days with 200
   sample paths and with 100: predict seconds and what the sampling noise moves (in-sample window).
 - ``walmart_dhr``: the same series and weeks: dynamic harmonic regression (AutoARIMA errors on K yearly
@@ -523,6 +529,54 @@ def deepar_lags(weekly: bool = False) -> dict[str, Any]:
     return out
 
 
+def deepar_epochs() -> dict[str, Any]:
+    """DeepAR trained 12 epochs (the build's) and 24, beside XGBoost, and what blending them could gain.
+
+    Store Item Demand, 400 series, the two dev windows, each model trained from scratch at its
+    cutoff. Beside each single model: the 90/10 blend of XGBoost's and DeepAR's quantiles, and the
+    best blend of their medians chosen in hindsight on the window itself (a bound, not a forecast).
+    """
+    from models.deepar import DeepARForecaster
+    from models.xgboost import GlobalXGBoost
+
+    quantiles = (0.1, 0.5, 0.9)
+    keys = ["store_id", "sku", "target_date"]
+    out: dict[str, Any] = {}
+    _sales, horizon, freq, windows = _store_item_dev_windows()
+    for cutoff, history, truth, scale in windows:
+        row: dict[str, Any] = {}
+        preds: dict[str, pd.DataFrame] = {}
+        models: dict[str, Callable[[], Any]] = {
+            "xgboost": lambda: GlobalXGBoost(horizon=horizon, quantiles=quantiles),
+            "deepar_12_epochs": lambda: DeepARForecaster(horizon=horizon, max_epochs=12),
+            "deepar_24_epochs": lambda: DeepARForecaster(horizon=horizon, max_epochs=24),
+        }
+        for label, make in models.items():
+            started = time.perf_counter()
+            model = make().fit(history, freq)
+            seconds = time.perf_counter() - started
+            preds[label] = model.predict(history, horizon, quantiles)
+            row[label] = _scored(preds[label], truth, quantiles, scale)
+            row[label]["train_seconds"] = round(seconds, 1)
+            print(cutoff.date(), label, row[label], flush=True)
+        xgb = preds["xgboost"].set_index(keys).sort_index()
+        for label in ("deepar_12_epochs", "deepar_24_epochs"):
+            deep = preds[label].set_index(keys).reindex(xgb.index)
+            blend = (0.9 * xgb + 0.1 * deep).reset_index()
+            row[f"blend_90_10_{label}"] = _scored(blend, truth, quantiles, scale)
+            actual = truth.set_index(keys)["actual"].reindex(xgb.index).fillna(0.0).to_numpy()
+            medians = np.column_stack([xgb["p50"].to_numpy(), deep["p50"].to_numpy()])
+            errors = {
+                round(w, 2): float(np.abs(actual - medians @ [1 - w, w]).sum() / actual.sum())
+                for w in np.arange(0, 1.0001, 0.05)
+            }
+            best = min(errors, key=lambda w: errors[w])
+            row[f"hindsight_median_blend_{label}"] = {"deepar_weight": best, "wape": round(errors[best], 4)}
+            print(cutoff.date(), label, row[f"blend_90_10_{label}"], row[f"hindsight_median_blend_{label}"])
+        out[str(cutoff.date())] = row
+    return out
+
+
 def deepar_samples(runs: Path) -> dict[str, Any]:
     """Seconds and sampling noise of DeepAR's forecast with 200 sample paths and 100 (ours, gluonts').
 
@@ -784,15 +838,18 @@ def ensemble(runs: Path) -> dict[str, Any]:
             return {k: round(float(v), 4) for k, v in score(frame, quantiles, scale).items() if k in kept}
 
         rows: dict[str, Any] = {}
-        for label, tails, step, objective in (
-            ("median_weights", False, 0.1, "coverage"),
-            ("quantile_weights", True, 0.1, "coverage"),
-            ("quantile_weights_grid_0.05", True, 0.05, "coverage"),
-            ("quantile_weights_pinball_scale", True, 0.1, "pinball"),
-            ("quantile_weights_checked_coverage_scale", True, 0.1, "checked_coverage"),
-            ("quantile_weights_checked_pinball_scale", True, 0.1, "checked_pinball"),
+        shipped_guard = models.ensemble.WINDOW_GUARD
+        for label, tails, step, objective, guard in (
+            ("median_weights", False, 0.1, "coverage", False),
+            ("quantile_weights", True, 0.1, "coverage", False),
+            ("quantile_weights_grid_0.05", True, 0.05, "coverage", False),
+            ("quantile_weights_pinball_scale", True, 0.1, "pinball", False),
+            ("quantile_weights_checked_coverage_scale", True, 0.1, "checked_coverage", False),
+            ("quantile_weights_checked_pinball_scale", True, 0.1, "checked_pinball", False),
+            ("quantile_weights_checked_coverage_scale_window_guard", True, 0.1, "checked_coverage", True),
         ):
             models.ensemble.GRID_STEP = step
+            models.ensemble.WINDOW_GUARD = guard
             weighting, fitted = fit_ensemble(known, freq, horizon, quantiles, older, tail_weights=tails)
             if objective.startswith("checked_"):
                 scale, _ = choose_interval_scale(fitted, quantiles, objective.removeprefix("checked_"))
@@ -805,7 +862,7 @@ def ensemble(runs: Path) -> dict[str, Any]:
             blend = blend_rows(target, cols, weighting.members, quantiles, base)
             rows[f"ensemble_{label}"] = scored(apply_interval_scale(blend, quantiles, scale))
             rows[f"ensemble_{label}"]["weights"] = weighting.average()
-            if label == "quantile_weights_checked_coverage_scale":  # what ships: two rules it replaced
+            if label == "quantile_weights_checked_coverage_scale":  # what shipped: two rules it replaced
                 history = sales[sales["date"] <= newest]
                 old_rule = copy.copy(weighting)
                 old_rule.short_history = weighting_params(freq, horizon)[1]  # a horizon plus two seasons
@@ -820,6 +877,7 @@ def ensemble(runs: Path) -> dict[str, Any]:
                 rows["series_short_by_row_count"] = int(by_rows.sum())
                 rows["series_short_by_periods_since_first_sale"] = int(by_periods.sum())
         models.ensemble.GRID_STEP = 0.1
+        models.ensemble.WINDOW_GUARD = shipped_guard
         for n, f in target.items():
             rows[n] = scored(f)
         for n, f in baseline_backtests(sales, freq, horizon, [newest], quantiles).items():
@@ -852,6 +910,7 @@ def main() -> None:
             "deepar_cache": deepar_cache,
             "deepar_lags": deepar_lags,
             "deepar_lags_weekly": lambda: deepar_lags(weekly=True),
+            "deepar_epochs": deepar_epochs,
             "deepar_samples": lambda: deepar_samples(args.runs),
             "calibration": lambda: calibration(args.runs),
             "ensemble": lambda: ensemble(args.runs),

@@ -171,3 +171,27 @@ def test_the_interval_scale_is_dropped_when_it_would_not_have_paid_one_window_ba
     assert check["kept"]
     assert scale["lower"] > 1.5
     assert scale["upper"] > 1.5
+
+
+def test_a_blend_that_loses_to_the_best_member_in_any_window_is_not_chosen() -> None:
+    """A blend that wins the sum through one window's lucky cancellation but loses the other window."""
+    from models.ensemble import best_weights
+
+    actual = np.full(20, 10.0)
+    windows = np.repeat(np.array(["2024-01-01", "2024-02-01"], dtype="datetime64[ns]"), 10)
+    a = np.r_[np.full(10, 12.0), np.full(10, 10.5)]  # off by 2, then by 0.5
+    b = np.r_[np.full(10, 8.0), np.full(10, 14.0)]  # cancels a's error in the first window only
+    preds = np.column_stack([a, b])
+    blended = best_weights(preds, actual)
+    assert 0 < blended[1] < 1  # on the sum, the half-half blend beats a (22.5 against 25)
+
+    guarded = best_weights(preds, actual, windows=windows)
+    assert guarded.tolist() == [1.0, 0.0]
+
+    # a blend that wins in every window is kept
+    steady = np.column_stack([a, np.r_[np.full(10, 8.0), np.full(10, 9.5)]])
+    kept = best_weights(steady, actual, windows=windows)
+    assert 0 < kept[1] < 1
+    loss = np.abs(actual - steady @ kept)
+    assert loss[:10].sum() < np.abs(actual - a)[:10].sum()
+    assert loss[10:].sum() <= np.abs(actual - a)[10:].sum()
