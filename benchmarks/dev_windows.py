@@ -26,6 +26,9 @@
 - ``headroom``: on each kept build's newest backtest window, each member's WAPE beside the best convex
   blend of their medians chosen in hindsight on that same window (a bound no fitted ensemble beats
   there), and for count data the WAPE of a forecaster that knew each period's Poisson mean.
+- ``horizons`` (``--runs``): each member's WAPE per backtest window and horizon bucket (a week, two,
+  four, the rest; weeks for weekly data), and the member that wins each: where weights per horizon
+  as well as per cluster could pay.
 - ``xgboost_scaling`` (``--sets``): each set trained to its evaluation build's newest backtest cutoff,
   scored on the next horizon: XGBoost scaled by the recent or the larger of the recent and the
   yearly level, learning the scaled target or a correction to the yearly naive; and the yearly naive.
@@ -868,6 +871,32 @@ def headroom(runs: Path) -> dict[str, Any]:
     return out
 
 
+def horizons(runs: Path) -> dict[str, Any]:
+    """Each member's WAPE per backtest window and horizon bucket: where weights per horizon could pay.
+
+    The ensemble's weights are per cluster of series, the same for every step ahead. A member that
+    wins the long horizons in every window (or the short ones) would call for weights per bucket too.
+    """
+    out: dict[str, Any] = {}
+    for name, _sales, meta, members in _kept_builds(runs):
+        horizon = int(next(iter(members.values()))["horizon_day"].max())
+        season = 7 if meta["frequency"] == "D" else 4
+        edges = sorted(e for e in {0, season, 2 * season, 4 * season, horizon} if e <= horizon)
+        table: dict[str, Any] = {}
+        for member, frame in members.items():
+            bucket = pd.cut(frame["horizon_day"], edges).astype(str)
+            error = (frame["actual"] - frame["p50"]).abs().groupby([frame["window"], bucket]).sum()
+            volume = frame["actual"].abs().groupby([frame["window"], bucket]).sum()
+            wapes = (error / volume).round(3)
+            table[member] = {f"{pd.Timestamp(w).date()} h{b}": float(v) for (w, b), v in wapes.items()}
+        winners = {}
+        for key in next(iter(table.values())):
+            winners[key] = min(table, key=lambda m: table[m][key])
+        out[name] = {"wape": table, "best_member": winners}
+        print(name, json.dumps(winners, indent=1), flush=True)
+    return out
+
+
 def ensemble(runs: Path) -> dict[str, Any]:
     import models.ensemble
     from features.frequency import season_length
@@ -977,6 +1006,7 @@ def main() -> None:
             "calibration": lambda: calibration(args.runs),
             "ensemble": lambda: ensemble(args.runs),
             "headroom": lambda: headroom(args.runs),
+            "horizons": lambda: horizons(args.runs),
         }
         section = sections[name]()
         # read again just before writing: another lab may have finished a section meanwhile
