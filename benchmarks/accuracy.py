@@ -240,7 +240,8 @@ def machine_seconds(series: int = 20) -> float:
 def table(results: dict[str, Any]) -> str:
     """Markdown: every model's scores per set, with the wall time of the step that trained it."""
     lines = [
-        "| set | model | WAPE | MASE | pinball | p10-p90 coverage | RMSSE (rev.-weighted) | train step |",
+        "| set | model | WAPE | MASE | pinball | p10-p90 coverage (below p10 / above p90) "
+        "| RMSSE (rev.-weighted) | train step |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for name, res in results.items():
@@ -253,9 +254,10 @@ def table(results: dict[str, Any]) -> str:
             step = "Evaluate" if model == "ensemble" else f"Train-{model}"
             seconds, cpu = steps.get(step), res.get("cpu_seconds", {}).get(step)
             wall = (f"{seconds:.0f} s" if seconds else "") + (f" ({cpu:.0f} CPU s)" if cpu else "")
+            tails = f" ({s['below_lower']:.2f} / {s['above_upper']:.2f})" if "below_lower" in s else ""
             lines.append(
                 f"| {name} | {label} | {s['wape']:.3f} | {s.get('mase', float('nan')):.3f} | "
-                f"{s['pinball']:.3f} | {s['coverage']:.2f} | {s['rmsse_weighted']:.3f} | {wall} |"
+                f"{s['pinball']:.3f} | {s['coverage']:.2f}{tails} | {s['rmsse_weighted']:.3f} | {wall} |"
             )
         if res.get("autogluon_wape"):
             lines.append(f"| {name} | AutoGluon (data README) | {res['autogluon_wape']:.3f} | | | | | |")

@@ -84,7 +84,13 @@ def score(
         )
     lo, hi = qcol(min(quantiles)), qcol(max(quantiles))
     if lo in frame and hi in frame and lo != hi:
-        out["coverage"] = coverage(actual, frame[lo].to_numpy(dtype=float), frame[hi].to_numpy(dtype=float))
+        lower, upper = frame[lo].to_numpy(dtype=float), frame[hi].to_numpy(dtype=float)
+        out["coverage"] = coverage(actual, lower, upper)
+        # Which tail misses: coverage alone cannot tell. For intermittent demand (most days zero) a
+        # correct p10 is 0, nothing can fall below it, and a calibrated p10-p90 interval covers about
+        # 0.9, not 0.8: there the upper share is the one to hold to its nominal 10 %.
+        out["below_lower"] = float(np.mean(actual < lower))
+        out["above_upper"] = float(np.mean(actual > upper))
     if scale is not None:
         keyed = frame.set_index(["store_id", "sku"]).index
         denom = scale.reindex(keyed).to_numpy(dtype=float)
