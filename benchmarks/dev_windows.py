@@ -541,6 +541,7 @@ def deepar_epochs() -> dict[str, Any]:
     Store Item Demand, 400 series, the two dev windows, each model trained from scratch at its
     cutoff. Beside each single model: the 90/10 blend of XGBoost's and DeepAR's quantiles, and the
     best blend of their medians chosen in hindsight on the window itself (a bound, not a forecast).
+    Each model's median bias per calendar month says where a longer-trained DeepAR goes wrong.
     """
     from models.deepar import DeepARForecaster
     from models.xgboost import GlobalXGBoost
@@ -564,6 +565,9 @@ def deepar_epochs() -> dict[str, Any]:
             preds[label] = model.predict(history, horizon, quantiles)
             row[label] = _scored(preds[label], truth, quantiles, scale)
             row[label]["train_seconds"] = round(seconds, 1)
+            joined = truth.merge(preds[label], on=keys)
+            by_month = joined.groupby(joined["target_date"].dt.strftime("%Y-%m"))[["p50", "actual"]].sum()
+            row[label]["bias_p50_by_month"] = (by_month["p50"] / by_month["actual"] - 1).round(3).to_dict()
             print(cutoff.date(), label, row[label], flush=True)
         xgb = preds["xgboost"].set_index(keys).sort_index()
         for label in ("deepar_12_epochs", "deepar_24_epochs"):
