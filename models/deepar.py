@@ -200,7 +200,6 @@ class DeepARForecaster(BaseForecaster):
         from gluonts.dataset.common import ListDataset
         from gluonts.torch.distributions import NegativeBinomialOutput, StudentTOutput
         from gluonts.torch.model.deepar import DeepAREstimator
-        from gluonts.transform import ExpectedNumInstanceSampler
 
         self._record_training(history, freq)
         _one_thread_on_cpu()
@@ -249,9 +248,7 @@ class DeepARForecaster(BaseForecaster):
             batch_size=self.params["batch_size"],
             num_batches_per_epoch=self._batches_per_epoch(train),
             lags_seq=self.lags,
-            train_sampler=ExpectedNumInstanceSampler(
-                num_instances=1.0, min_past=self.min_past, min_future=self.horizon
-            ),
+            train_sampler=young_series_sampler(self.min_past, self.horizon),
             num_parallel_samples=self.params["num_samples"],
             trainer_kwargs=self._trainer_kwargs(
                 monitor="val_loss" if validate else "train_loss", warm=start is not None
@@ -422,6 +419,26 @@ def training_layout(
         if most(lengths, min_past + horizon):
             return lags, min_past
     return lags, 0
+
+
+def young_series_sampler(min_past: int, horizon: int) -> Any:
+    """gluonts' training sampler, with windows for series too young to host one past ``min_past``.
+
+    ``training_layout`` starts windows where their lags are observed, which a product launched a few
+    months ago cannot offer: with one ``min_past`` for all series, a young SKU in an old tenant
+    contributed no training window, and its embedding stayed as initialised. Such a series samples
+    its windows from its first period on instead. Their lags reach into zero padding, but so do the
+    lags of that series' own forecasts, which see the same short history: what the network learns
+    from it is what it will meet. Series that can host a window past ``min_past`` are unaffected.
+    """
+    from gluonts.transform import ExpectedNumInstanceSampler
+
+    class _YoungSeriesSampler(ExpectedNumInstanceSampler):
+        def _get_bounds(self, ts: np.ndarray) -> tuple[int, int]:
+            end = ts.shape[self.axis] - self.min_future
+            return (self.min_past if end >= self.min_past else 0), end
+
+    return _YoungSeriesSampler(num_instances=1.0, min_past=min_past, min_future=horizon)
 
 
 def _recent_lags(freq: str) -> list[int]:

@@ -334,6 +334,26 @@ def test_deepar_training_windows_start_where_their_lags_are_observed(
     assert (year in lean) is (year_lag and past == context + year)
 
 
+def test_a_series_too_young_for_the_layout_still_trains_and_old_ones_start_past_their_lags() -> None:
+    """Old series: windows past ``min_past``; a young SKU: windows from its first period; none shorter
+    than the horizon it must predict."""
+    from models.deepar import young_series_sampler
+
+    sampler = young_series_sampler(min_past=112 + 364, horizon=90)
+    np.random.seed(3)
+    old = np.concatenate([sampler(np.zeros(1366)) for _ in range(400)])
+    young = np.concatenate([sampler(np.zeros(200)) for _ in range(400)])  # a 200-day-old product
+    too_short = np.concatenate([sampler(np.zeros(80)) for _ in range(400)])
+    assert len(old) > 300
+    assert old.min() >= 112 + 364
+    assert old.max() <= 1366 - 90
+    assert len(young) > 20
+    assert young.min() >= 0
+    assert young.max() <= 200 - 90
+    assert young.min() < 112 + 364  # the layout's start would have left it no window at all
+    assert len(too_short) == 0
+
+
 def test_deepar_records_its_lags_and_a_final_fit_with_other_lags_trains_from_scratch(tmp_path: Path) -> None:
     sales = store_item_cut(stores=1, items=3, since="2015-01-01")  # three years of days
     earlier = tiny_deepar().fit(sales[sales["date"] <= "2015-10-31"], "D")  # ten months: no year lag
