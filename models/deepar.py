@@ -17,7 +17,9 @@ Choices and why:
   dev windows (``benchmarks/dev_windows.py --only deepar_lags``, 12 epochs each): WAPE 0.141 ->
   0.108 and 0.219 -> 0.111, pinball 3.01 -> 2.60 and 4.21 -> 2.64, the median's bias -11 % / -21 %
   -> -1 % / +1 %, with the same number of gradient steps. The intervals stay wide (p10-p90
-  covered 0.96-0.97); the ensemble weighs each quantile on its own pinball loss.
+  covered 0.96-0.97); the ensemble weighs each quantile on its own pinball loss. A series too young
+  to host such a window (a product launched this year) samples its windows from its first period
+  on (``young_series_sampler``) rather than contributing none.
 - **Early stopping** on a validation window (the last ``horizon`` periods of the training data,
   which DeepAR never trains on) with the best checkpoint restored; at most ``max_epochs``.
 - **Warm start** (``fit_after``): the build's final model continues the network trained at the
