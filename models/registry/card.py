@@ -177,6 +177,8 @@ def _backtest_section(backtest: pd.DataFrame, missing: list[str]) -> dict[str, A
         "windows": [str(w) for w in by_window.index],
         "coverage": _num(float(inside.mean())),
         "coverage_by_window": {str(w): _num(float(v)) for w, v in by_window.items()},
+        "below_p10": _num(float((ensemble["actual"] < ensemble["p10"]).mean())),
+        "above_p90": _num(float((ensemble["actual"] > ensemble["p90"]).mean())),
         "representative": representative_series(backtest),
     }
 
@@ -297,6 +299,14 @@ def build_card(
             "reported": _num((metrics.get("ensemble") or {}).get("coverage")),
             "backtest": section["coverage"] if section else None,
             "by_window": section["coverage_by_window"] if section else {},
+            # which tail misses (an evaluation from before these keys reports None)
+            "tails": {
+                side: {
+                    "reported": _num((metrics.get("ensemble") or {}).get(key)),
+                    "backtest": section[side] if section else None,
+                }
+                for side, key in (("below_p10", "below_lower"), ("above_p90", "above_upper"))
+            },
         },
         "windows": [
             {"cutoff": w.get("cutoff"), "wape": _num((w.get("ensemble") or {}).get("wape"))}

@@ -130,6 +130,10 @@ def test_card_numbers(artifact: Path) -> None:
         "2017-09-04": pytest.approx(4 / 6),
         "2017-09-11": pytest.approx(4 / 6),
     }
+    # series 3-4 forecast 30-40 % high: their misses are all below the p10
+    assert card["coverage"]["tails"]["below_p10"]["backtest"] == pytest.approx(2 / 6)
+    assert card["coverage"]["tails"]["above_p90"]["backtest"] == 0.0
+    assert card["coverage"]["tails"]["below_p10"]["reported"] is None  # not in this evaluation
     reps = card["backtest"]["representative"]
     assert [(r["role"], r["store_id"], r["sku"]) for r in reps] == [
         ("best", "s0", "k0"), ("median", "s2", "k2"), ("worst", "s4", "k4"),
