@@ -907,43 +907,35 @@ def _bucket_weights(members: dict[str, pd.DataFrame], edges: list[int]) -> dict[
     Weights (per quantile, window guard as shipped) are fitted on the windows before each later
     window and scored on it; no clusters, so only the horizon split differs.
     """
-    from models.ensemble import best_weights
+    from models.ensemble import KEY, _pinball_sum, _quantile_matrix, best_weights
 
-    quantiles = {"p10": 0.1, "p50": 0.5, "p90": 0.9}
-    names = sorted(members)
-    keys = ["store_id", "sku", "target_date", "window"]
-    joined = members[names[0]][[*keys, "actual", "horizon_day"]]
-    for n in names:
-        renamed = {c: f"{n}|{c}" for c in quantiles}
-        joined = joined.merge(members[n][[*keys, *quantiles]].rename(columns=renamed), on=keys)
+    quantiles = (0.1, 0.5, 0.9)
+    joined, names = _quantile_matrix(members, quantiles)
+    first = next(iter(members.values()))[[*KEY, "window", "horizon_day"]]
+    joined = joined.merge(first, on=[*KEY, "window"])
     joined["bucket"] = pd.cut(joined["horizon_day"], edges).astype(str)
+    buckets = sorted(joined["bucket"].unique())
     out: dict[str, Any] = {}
     for window in sorted(joined["window"].unique())[1:]:
         train, test = joined[joined["window"] < window], joined[joined["window"] == window]
         actual = test["actual"].to_numpy(dtype=float)
         row: dict[str, Any] = {}
         for label, split in (("one_set", False), ("per_bucket", True)):
-            groups = [
-                (train[train["bucket"] == b], test[test["bucket"] == b])
-                for b in sorted(joined["bucket"].unique())
-            ]
+            groups = [(train[train["bucket"] == b], test[test["bucket"] == b]) for b in buckets]
             loss = dict.fromkeys(quantiles, 0.0)
             for fit_rows, score_rows in groups if split else [(train, test)]:
-                for col, q in quantiles.items():
-                    cols = [f"{n}|{col}" for n in names]
+                for q in quantiles:
+                    cols = [f"{n}|{q}" for n in names]
                     weights = best_weights(
                         fit_rows[cols].to_numpy(dtype=float),
                         fit_rows["actual"].to_numpy(dtype=float),
                         q,
                         fit_rows["window"].to_numpy(dtype="datetime64[ns]"),
                     )
-                    diff = (
-                        score_rows["actual"].to_numpy(dtype=float)
-                        - score_rows[cols].to_numpy(dtype=float) @ weights
-                    )
-                    loss[col] += float(np.maximum(q * diff, (q - 1) * diff).sum())
+                    blended = score_rows[cols].to_numpy(dtype=float) @ weights
+                    loss[q] += _pinball_sum(score_rows["actual"].to_numpy(dtype=float), blended, q)
             row[label] = {
-                "wape": round(2 * loss["p50"] / float(np.abs(actual).sum()), 4),
+                "wape": round(2 * loss[0.5] / float(np.abs(actual).sum()), 4),
                 "pinball": round(sum(loss.values()) / len(quantiles) / len(actual), 4),
             }
         out[str(pd.Timestamp(window).date())] = row

@@ -45,6 +45,16 @@ def coverage(actual: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> float:
     return float(np.mean((actual >= lower) & (actual <= upper)))
 
 
+def tail_shares(actual: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> tuple[float, float]:
+    """Shares of actuals below ``lower`` and above ``upper``: which side of an interval misses.
+
+    Coverage alone cannot tell. For intermittent demand (most days zero) a correct p10 is 0, nothing
+    can fall below it, and a calibrated p10-p90 interval covers about 0.9, not 0.8: there the upper
+    share is the one to hold to its nominal 10 %.
+    """
+    return float(np.mean(actual < lower)), float(np.mean(actual > upper))
+
+
 def naive_scale(history: pd.DataFrame, season: int) -> pd.Series:
     """Per-series mean absolute seasonal difference of the history: MASE's denominator.
 
@@ -86,11 +96,7 @@ def score(
     if lo in frame and hi in frame and lo != hi:
         lower, upper = frame[lo].to_numpy(dtype=float), frame[hi].to_numpy(dtype=float)
         out["coverage"] = coverage(actual, lower, upper)
-        # Which tail misses: coverage alone cannot tell. For intermittent demand (most days zero) a
-        # correct p10 is 0, nothing can fall below it, and a calibrated p10-p90 interval covers about
-        # 0.9, not 0.8: there the upper share is the one to hold to its nominal 10 %.
-        out["below_lower"] = float(np.mean(actual < lower))
-        out["above_upper"] = float(np.mean(actual > upper))
+        out["below_lower"], out["above_upper"] = tail_shares(actual, lower, upper)
     if scale is not None:
         keyed = frame.set_index(["store_id", "sku"]).index
         denom = scale.reindex(keyed).to_numpy(dtype=float)

@@ -165,20 +165,23 @@ def representative_series(backtest: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def _backtest_section(backtest: pd.DataFrame, missing: list[str]) -> dict[str, Any] | None:
+    from models.metrics import tail_shares
+
     ensemble = backtest[backtest["model"] == "ensemble"]
     if ensemble.empty:
         missing.append(f"{BACKTEST_FILE} has no rows for model 'ensemble': no backtest plots")
         return None
     inside = (ensemble["actual"] >= ensemble["p10"]) & (ensemble["actual"] <= ensemble["p90"])
     by_window = inside.groupby(ensemble["window"]).mean()  # windows in their own order (int or date)
+    below, above = tail_shares(*(ensemble[c].to_numpy(dtype=float) for c in ("actual", "p10", "p90")))
     return {
         "rows": len(ensemble),
         "series": int(ensemble.groupby(["store_id", "sku"]).ngroups),
         "windows": [str(w) for w in by_window.index],
         "coverage": _num(float(inside.mean())),
         "coverage_by_window": {str(w): _num(float(v)) for w, v in by_window.items()},
-        "below_p10": _num(float((ensemble["actual"] < ensemble["p10"]).mean())),
-        "above_p90": _num(float((ensemble["actual"] > ensemble["p90"]).mean())),
+        "below_p10": _num(below),
+        "above_p90": _num(above),
         "representative": representative_series(backtest),
     }
 
