@@ -69,6 +69,10 @@
   the forecasts' bits depend on the instruction set (Store Item and Walmart). About 2 minutes.
 - ``deepar_samples`` (``--runs``): the kept Store Item build's DeepAR forecasting 90 days with 200
   sample paths and with 100: predict seconds and what the sampling noise moves (in-sample window).
+- ``yearly_signal``: the year-over-year signal (``models.statistical.yearly_signal``) that gives weekly
+  series short of two years the yearly naive or a non-seasonal AutoARIMA, on Walmart, Store Item
+  summed to weeks, steady Poisson products, random walks and trends; and both choices' WAPE on
+  64 weeks of Walmart stores 1-2 and of the steady products. About 2 minutes.
 - ``walmart_dhr``: the same series and weeks: dynamic harmonic regression (AutoARIMA errors on K yearly
   Fourier pairs, K = 3, 6, 10, 15, and K chosen by AICc) against the 52-week naive. About 8 minutes.
 """
@@ -221,6 +225,72 @@ def walmart_dhr() -> dict[str, Any]:
     out["seconds_per_fit"] = round((time.perf_counter() - started) / (series * len(ks)), 2)
     print("WAPE", out, flush=True)
     return out
+
+
+def yearly_signal_lab() -> dict[str, Any]:
+    """The year-over-year signal that picks the yearly naive or a non-seasonal ARIMA for weekly
+    series short of two years, on the sets and shapes it must tell apart, and what each choice scores.
+
+    ``signal``: ``models.statistical.yearly_signal`` on the first N weeks of Walmart (all series),
+    of Store Item Demand summed to weeks, of 30 steady Poisson products (the gated tenant's shape),
+    of random walks and of linear trends. ``wape``: the first 64 weeks of each of Walmart stores 1-2
+    and of the steady products, the next 39 (Walmart, before its evaluation window) or 8 weeks
+    (steady) scored: the 52-week naive against a non-seasonal AutoARIMA (the search's limits).
+    """
+    from accuracy import store_item, walmart
+    from statsforecast.models import AutoARIMA
+
+    from models.statistical import yearly_signal
+
+    def columns(frame: pd.DataFrame) -> list[np.ndarray]:
+        wide = frame.pivot_table(index="date", columns=["store_id", "sku"], values="units").to_numpy(float)
+        out = []
+        for j in range(wide.shape[1]):
+            y = wide[:, j]
+            if np.isfinite(y).any():
+                out.append(np.nan_to_num(y[int(np.argmax(np.isfinite(y))) :]))
+        return out
+
+    rng = np.random.default_rng(0)
+    steady = [rng.poisson(lam, 72).astype(float) for lam in rng.uniform(10, 80, 30)]
+    walks = [100 + np.cumsum(rng.normal(0, 3, 80)) for _ in range(50)]
+    trends = [50 + 0.5 * np.arange(80) + rng.normal(0, 3, 80) for _ in range(50)]
+    weekly_sales = walmart()[0]
+    daily = store_item()[0]
+    store_weeks = (
+        daily.set_index("date").groupby(["store_id", "sku"])["units"].resample("W-FRI").sum().reset_index()
+    )
+    walmart_series, store_series = columns(weekly_sales), columns(store_weeks)
+    signal: dict[str, Any] = {}
+    for n in (53, 59, 65, 70, 90):
+        signal[f"walmart_{n}_weeks"] = yearly_signal([y[:n] for y in walmart_series], 52)
+    for n in (56, 60, 70, 90):
+        signal[f"store_item_weekly_{n}_weeks"] = yearly_signal([y[:n] for y in store_series], 52)
+    signal["steady_poisson_70_weeks"] = yearly_signal([y[:70] for y in steady], 52)
+    signal["random_walks_80_weeks"] = yearly_signal(walks, 52)
+    signal["trends_80_weeks"] = yearly_signal(trends, 52)
+    print(signal, flush=True)
+
+    def scores(series: list[np.ndarray], train: int, horizon: int) -> dict[str, float]:
+        errors = {"yearly_naive": 0.0, "non_seasonal_arima": 0.0}
+        total = 0.0
+        for y in series:
+            if len(y) < train + horizon:
+                continue
+            history, test = y[:train], y[train : train + horizon]
+            errors["yearly_naive"] += float(np.abs(test - history[-52:][:horizon]).sum())
+            fitted = AutoARIMA(season_length=1, **LIMITS).fit(history)
+            errors["non_seasonal_arima"] += float(np.abs(test - fitted.predict(horizon)["mean"]).sum())
+            total += float(np.abs(test).sum())
+        return {name: round(err / total, 4) for name, err in errors.items()}
+
+    stores_1_2 = columns(weekly_sales[weekly_sales["store_id"].isin(["1", "2"])])
+    wape = {
+        "walmart_stores_1_2_64_weeks": scores(stores_1_2, 64, 39),
+        "steady_poisson_64_weeks": scores(steady, 64, 8),
+    }
+    print(wape, flush=True)
+    return {"signal": signal, "wape": wape}
 
 
 def _weekly_two_years(daily: pd.DataFrame) -> list[tuple[pd.DataFrame, pd.Timestamp]]:
@@ -1035,6 +1105,7 @@ def main() -> None:
             "stl": stl,
             "walmart_d1": walmart_d1,
             "walmart_dhr": walmart_dhr,
+            "yearly_signal": yearly_signal_lab,
             "xgboost_scaling": lambda: xgboost_scaling(args.sets),
             "xgboost_fit_once": xgboost_fit_once,
             "arima_two_years": arima_two_years,

@@ -33,7 +33,7 @@ Both are fitted per series. What makes them affordable on a 2-core machine:
   one for AutoETS, three years of weeks), an
   approximated likelihood during the search and small order limits (p, q <= 2; P, Q <= 1). On the
   Store Item Demand data the full default search costs ~4x the time for no gain in backtest WAPE
-  (see benchmarks/accuracy.py's ``arima_full_search`` option).
+  (``AutoARIMAForecaster(full_search=True)``).
 - **Processes**: series are split into chunks fitted in parallel processes (statsforecast models
   hold the GIL in places).
 
@@ -43,7 +43,10 @@ a round trip predicts exactly what the fitted model predicted.
 
 Series that are too short for the model (fewer than two seasons plus a few periods) or constant
 (all zeros) use a fallback — the seasonal naive forecast — and are recorded per series in
-``fallbacks`` (and in the training step's output) so nobody mistakes them for ARIMA fits.
+``fallbacks`` (and in the training step's output) so nobody mistakes them for ARIMA fits. Weekly
+series short of two years are the exception worth a model: the yearly naive where the tenant's
+series repeat their year (``yearly_signal``), a non-seasonal AutoARIMA where they do not or where
+there is no year yet to copy (``AutoARIMAForecaster._short``).
 """
 
 from __future__ import annotations
@@ -114,6 +117,17 @@ class _LocalStatModel(BaseForecaster):
         """Why ``y`` cannot be fitted (it gets the seasonal naive fallback), or None."""
         return _usable(y, self._fit_season())
 
+    def _prepare_search(self, series: list[tuple[SeriesKey, np.ndarray]]) -> None:
+        """What a subclass decides from all of a tenant's series before searching any of them."""
+
+    def _worker_state(self) -> dict[str, Any]:
+        """The attributes a worker process's model needs to search and forecast as this one would."""
+        return {"season": self.season, "year": self.year}
+
+    def _spec_usable(self, spec: Any, y: np.ndarray) -> bool:
+        """Can ``spec`` forecast ``y`` (else the series gets the seasonal naive)?"""
+        return self._usable(y) is None
+
     def _search(self, y: np.ndarray) -> tuple[Any, Any]:
         """(spec, the statsforecast model the search fitted to ``y`` with that spec)."""
         raise NotImplementedError
@@ -143,7 +157,9 @@ class _LocalStatModel(BaseForecaster):
         if self.fit_window is None:
             self.fit_window = self._default_window(freq)
         wide = to_wide(history, freq)
-        todo = [(k, y) for k, y in self._series(wide) if _key(k) not in self.specs]
+        series = self._series(wide)
+        self._prepare_search(series)
+        todo = [(k, y) for k, y in series if _key(k) not in self.specs]
         digests = {_key(k): _digest(y) for k, y in todo}
         self._fitted, self._rolled = {}, {}
         if todo:
@@ -264,7 +280,7 @@ class _LocalStatModel(BaseForecaster):
             return []
         workers = self.n_jobs or min(2, os.cpu_count() or 1)
         chunks = [items[i::workers] for i in range(workers)] if workers > 1 and len(items) >= 16 else [items]
-        args = [(type(self), (self.season, self.year), chunk, kwargs) for chunk in chunks if chunk]
+        args = [(type(self), self._worker_state(), chunk, kwargs) for chunk in chunks if chunk]
         if len(args) == 1:
             return fn(args[0])
         # Forked workers inherit the parent's modules: importing statsforecast here once saves each
@@ -282,8 +298,12 @@ class _LocalStatModel(BaseForecaster):
             "specs": self.specs,
             "fallbacks": self.fallbacks,
             "floor_intervals": self.floor_intervals,
+            **self._extra_state(),
         }
         (path / f"{self.name}.json").write_text(json.dumps(state))
+
+    def _extra_state(self) -> dict[str, Any]:
+        return {}
 
     def _load_state(self, path: Path) -> None:
         state = json.loads((path / f"{self.name}.json").read_text())
@@ -292,6 +312,7 @@ class _LocalStatModel(BaseForecaster):
         self.specs = state["specs"]
         self.fallbacks = state["fallbacks"]
         self.floor_intervals = state.get("floor_intervals", False)
+        self.yearly = state.get("yearly")
         self.n_jobs = None
         self._fitted, self._rolled = {}, {}
 
@@ -317,6 +338,48 @@ def _widen(
     return widened
 
 
+SHORT = "short"  # spec marker: a non-seasonal AutoARIMA for a weekly series short of two years
+SHORT_MIN = 12  # periods a non-seasonal AutoARIMA needs before it beats a naive forecast's guess
+
+
+def _is_short(spec: Any) -> bool:
+    return len(spec) > 5 and spec[5] == SHORT
+
+
+def yearly_signal(series: Sequence[np.ndarray], year: int, min_pairs: int = 30) -> dict[str, Any]:
+    """Do a tenant's series repeat last year's deviations? The case for the yearly naive.
+
+    Each series' values a year apart, as deviations from that series' own mean over its standard
+    deviation, pooled over all series into one uncentred correlation: positive where the same weeks
+    sell above (or below) the series' usual level each year, about 0 for steady demand, negative
+    for trends and random walks, where last year's week is the wrong level. Pooling is what gives
+    it power: 30 series of 70 weeks give 540 pairs where one series gives 18. Seasonal when it
+    exceeds both 0.1 and twice its standard error under no signal (2 / sqrt(pairs)); with fewer
+    than ``min_pairs`` pairs it cannot tell and says so (``seasonal`` None). Measured on the first
+    53-90 weeks of Walmart: 0.18-0.36; Store Item summed to weeks, 56-90: 0.70-0.92; 30 steady
+    Poisson products: 0.01; random walks -0.51; linear trends -0.79 (``benchmarks/dev_windows.py
+    --only yearly_signal``).
+    """
+    num = sx = sz = 0.0
+    pairs = 0
+    for y in series:
+        if len(y) <= year:
+            continue
+        spread = float(np.std(y))
+        if spread == 0:
+            continue
+        dev = (y - np.mean(y)) / spread
+        now, before = dev[year:], dev[:-year]
+        num += float(now @ before)
+        sx += float(now @ now)
+        sz += float(before @ before)
+        pairs += len(now)
+    if pairs < min_pairs or sx == 0 or sz == 0:
+        return {"correlation": None, "pairs": pairs, "seasonal": None}
+    r = float(num / np.sqrt(sx * sz))
+    return {"correlation": round(r, 4), "pairs": pairs, "seasonal": r > max(0.1, 2 / np.sqrt(pairs))}
+
+
 def _key(key: SeriesKey) -> str:
     return f"{key[0]}|{key[1]}"
 
@@ -335,11 +398,11 @@ def _usable(y: np.ndarray, season: int) -> str | None:
 
 
 def _search_chunk(
-    args: tuple[type[_LocalStatModel], tuple[int, int], list[Any], dict[str, Any]],
+    args: tuple[type[_LocalStatModel], dict[str, Any], list[Any], dict[str, Any]],
 ) -> list[Any]:
-    cls, (season, year), items, _ = args
+    cls, state, items, _ = args
     model = cls.__new__(cls)
-    model.season, model.year = season, year
+    model.__dict__.update(state)
     out = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -357,16 +420,16 @@ def _search_chunk(
 
 
 def _forecast_chunk(
-    args: tuple[type[_LocalStatModel], tuple[int, int], list[Any], dict[str, Any]],
+    args: tuple[type[_LocalStatModel], dict[str, Any], list[Any], dict[str, Any]],
 ) -> list[Any]:
-    cls, (season, year), items, kwargs = args
+    cls, state, items, kwargs = args
     model = cls.__new__(cls)
-    model.season, model.year = season, year
+    model.__dict__.update(state)
     out = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for key, y, spec, rolled in items:
-            if spec is None or model._usable(y):
+            if spec is None or not model._spec_usable(spec, y):
                 continue
             horizon, levels = kwargs["horizon"], kwargs["levels"]
             try:
@@ -390,6 +453,58 @@ class AutoARIMAForecaster(_LocalStatModel):
     ) -> None:
         super().__init__(fit_window, n_jobs)
         self.full_search = full_search
+        # The tenant's year-over-year signal, measured where weekly series are too short for a
+        # seasonal model (see yearly_signal); None until a fit has measured it.
+        self.yearly: dict[str, Any] | None = None
+
+    def _worker_state(self) -> dict[str, Any]:
+        return {
+            **super()._worker_state(),
+            "full_search": getattr(self, "full_search", False),
+            "yearly": getattr(self, "yearly", None),
+        }
+
+    def _prepare_search(self, series: list[tuple[SeriesKey, np.ndarray]]) -> None:
+        """Measure the year-over-year signal; re-search short fits the series have outgrown.
+
+        A non-seasonal fit (``SHORT``) was right for a series while it lacked a year, or while the
+        tenant showed no yearly signal; once either changes (a later backtest origin, next month's
+        build) the series is searched again and may get the yearly naive or MSTL instead.
+        """
+        if self.season < self.year:  # daily data: the week is the ARIMA's own season
+            return
+        self.yearly = yearly_signal([y for _k, y in series], self.year)
+        for key, y in series:
+            spec = self.specs.get(_key(key))
+            if spec is not None and _is_short(spec) and not self._short(y):
+                del self.specs[_key(key)]
+
+    def _short(self, y: np.ndarray) -> bool:
+        """Does this weekly series get a non-seasonal AutoARIMA rather than the yearly naive?
+
+        A weekly series needs two years for a model of its year (MSTL). Below that the yearly naive
+        stands in, which is right for seasonal retail and wrong for demand without a year in it,
+        where last year's week is one noisy draw (``benchmarks/dev_windows.py --only yearly_signal``,
+        64 weeks, the next 39 or 8 scored: Walmart stores 1-2, WAPE 0.096 for the yearly naive
+        against 0.186 for a non-seasonal AutoARIMA; 30 steady products, 0.168 against 0.123). With
+        the naive, a tenant of 30 steady products and 70 weeks lost its gate to AutoETS.
+        So: non-seasonal when there is no year to copy yet, or when the tenant's series show no
+        year-over-year signal (``yearly_signal``); with too few pairs to tell, the naive as before.
+        """
+        if self.season < self.year or len(y) < SHORT_MIN or self._seasons(y):
+            return False
+        if len(y) >= 2 * self.season + 4:
+            return False
+        if len(y) < self.year:
+            return True
+        signal = getattr(self, "yearly", None)
+        return signal is not None and signal["seasonal"] is False
+
+    def _spec_usable(self, spec: Any, y: np.ndarray) -> bool:
+        return len(y) >= SHORT_MIN if _is_short(spec) else super()._spec_usable(spec, y)
+
+    def _extra_state(self) -> dict[str, Any]:
+        return {"yearly": getattr(self, "yearly", None)}
 
     def _default_window(self, freq: str) -> int:
         """Two years and a season of days (MSTL's yearly component needs two), three years of weeks."""
@@ -418,9 +533,14 @@ class AutoARIMAForecaster(_LocalStatModel):
         (Walmart's dev file at its evaluation cutoff: 104 weeks) gets a seasonal model averaged over
         both years instead of last year's naive.
         """
-        if self._seasons(y) and np.ptp(y) != 0:
+        if (self._seasons(y) or self._short(y)) and np.ptp(y) != 0:
             return None
-        return super()._usable(y)
+        reason = super()._usable(y)
+        signal = getattr(self, "yearly", None)
+        if reason and reason.startswith("too short") and len(y) >= self.year and signal:
+            seasonal = "no signal to tell" if signal["seasonal"] is None else "seasonal"
+            reason += f"; the yearly naive (year-over-year signal: {seasonal})"
+        return reason
 
     def _seasons(self, y: np.ndarray) -> list[int]:
         """MSTL seasons for this series: week and year for two years of days, the year for weeks."""
@@ -448,6 +568,11 @@ class AutoARIMAForecaster(_LocalStatModel):
         if seasons:
             fitted = MSTL(seasons, trend_forecaster=AutoARIMA(**limits), stl_kwargs=self._stl()).fit(y)
             arima = fitted.trend_forecaster.model_
+        elif self._short(y):
+            fitted = AutoARIMA(season_length=1, **limits).fit(y)
+            p, q, _sp, _sq, _m, d, _sd = (int(v) for v in fitted.model_["arma"])
+            coef = fitted.model_["coef"]
+            return [[p, d, q], [0, 0, 0], "intercept" in coef, "drift" in coef, [], SHORT], fitted
         else:
             fitted = AutoARIMA(season_length=self.season, **limits).fit(self._plain(y))
             arima = fitted.model_
@@ -481,13 +606,14 @@ class AutoARIMAForecaster(_LocalStatModel):
 
         order, seasonal, mean, drift, *rest = spec
         searched = list(rest[0]) if rest else []  # MSTL seasons of the search ([] = plain SARIMA)
+        short = _is_short(spec)
         # A history shorter than the search's (a loaded model asked about a shorter series) keeps
         # the seasons it still holds two of.
         seasons = [m for m in searched if len(y) >= 2 * m]
         model = ARIMA(
             order=tuple(order),
             seasonal_order=tuple(seasonal),
-            season_length=1 if searched else self.season,
+            season_length=1 if searched or short else self.season,
             include_mean=bool(mean),
             include_drift=bool(drift),
             # CSS-ML, statsforecast's default: with method="CSS" statsforecast 2.1.1 estimates the
@@ -496,7 +622,7 @@ class AutoARIMAForecaster(_LocalStatModel):
         )
         if seasons:
             return MSTL(seasons, trend_forecaster=model, stl_kwargs=self._stl()).fit(y)
-        return model.fit(y if searched else self._plain(y))
+        return model.fit(y if searched or short else self._plain(y))
 
 
 class AutoETSForecaster(_LocalStatModel):

@@ -60,6 +60,9 @@ def details(model: Forecaster) -> dict[str, Any]:
         out["fallback_count"] = len(fallbacks)
     if hasattr(model, "trained_series"):
         out["trained_series"] = model.trained_series
+    yearly = getattr(model, "yearly", None)
+    if yearly is not None:  # why a weekly tenant's short series got the yearly naive, or not
+        out["yearly_signal"] = yearly
     return out
 
 

@@ -24,7 +24,7 @@ from models.evaluation import evaluate
 from models.explain import describe, explain_xgboost
 from models.metrics import qcol, wape
 from models.naive import SeasonalNaive
-from models.statistical import AutoARIMAForecaster, AutoETSForecaster, quantile_levels
+from models.statistical import AutoARIMAForecaster, AutoETSForecaster, quantile_levels, yearly_signal
 from models.xgboost import GlobalXGBoost
 
 Q = (0.1, 0.5, 0.9)
@@ -246,6 +246,90 @@ def test_weekly_data_uses_the_yearly_season() -> None:
     assert not AutoETSForecaster(n_jobs=1).fit(recent, "W-FRI").fallbacks
     assert set(AutoARIMAForecaster(n_jobs=1).fit(recent, "W-FRI").fallbacks) == set(ets.specs)
     assert all(spec[0][2] == "N" for spec in ets.specs.values())
+
+
+def _steady_weeks(series: int, weeks: int, seed: int = 3) -> pd.DataFrame:
+    """Steady weekly demand with no year in it: each product's Poisson level, week after week."""
+    rng = np.random.default_rng(seed)
+    dates = pd.date_range("2022-01-07", periods=weeks, freq="W-FRI")
+    return pd.concat(
+        pd.DataFrame({"store_id": "1", "sku": f"p{j}", "date": dates, "units": rng.poisson(lam, weeks)})
+        for j, lam in enumerate(rng.uniform(20, 80, series))
+    ).astype({"units": float})
+
+
+def test_yearly_signal_tells_a_repeating_year_from_steady_demand_trends_and_random_walks() -> None:
+    rng = np.random.default_rng(0)
+    weeks = np.arange(80)
+    season = [50 + 20 * np.sin(2 * np.pi * weeks / 52 + k) + rng.normal(0, 5, 80) for k in range(10)]
+    steady = [rng.poisson(40, 80).astype(float) for _ in range(10)]
+    walks = [100 + np.cumsum(rng.normal(0, 3, 80)) for _ in range(10)]
+    trends = [20 + 0.5 * weeks + rng.normal(0, 3, 80) for _ in range(10)]
+    assert yearly_signal(season, 52)["seasonal"] is True
+    for flat in (steady, walks, trends):
+        got = yearly_signal(flat, 52)
+        assert got["seasonal"] is False
+        assert got["pairs"] == 10 * 28
+    assert yearly_signal(walks, 52)["correlation"] < -0.2  # last year's week is the wrong level
+    # too few pairs to tell (one series, 28 pairs; or no series holding a year): no verdict
+    assert yearly_signal(season[:1], 52)["seasonal"] is None
+    assert yearly_signal([y[:52] for y in season], 52) == {"correlation": None, "pairs": 0, "seasonal": None}
+
+
+def test_short_weekly_series_get_a_non_seasonal_arima_unless_the_tenant_repeats_its_year(
+    tmp_path: Path,
+) -> None:
+    steady = _steady_weeks(series=6, weeks=70)
+    model = AutoARIMAForecaster(n_jobs=1).fit(steady, "W-FRI")
+    assert model.yearly is not None
+    assert model.yearly["seasonal"] is False
+    assert not model.fallbacks  # fitted, not the yearly naive
+    assert all(spec[5] == "short" for spec in model.specs.values())
+    pred = model.predict(steady, 8, Q)
+    _check_quantiles(pred)
+    naive = SeasonalNaive(yearly=True).fit(steady, "W-FRI").predict(steady, 8, Q)
+    # steady demand: the forecast stays near each product's level instead of copying last year's draws
+    level = steady.groupby("sku")["units"].mean()
+    spread_model = (pred["p50"] - pred["sku"].map(level)).abs().mean()
+    spread_naive = (naive["p50"] - naive["sku"].map(level)).abs().mean()
+    assert spread_model < 0.5 * spread_naive
+    model.save(tmp_path / "m")
+    pd.testing.assert_frame_equal(load_model(tmp_path / "m").predict(steady, 8, Q), pred)
+    assert load_model(tmp_path / "m").yearly == model.yearly
+
+    # a tenant whose weeks repeat their year keeps the yearly naive below two years, as before
+    daily = store_item_cut(stores=2, items=3, since="2015-01-02")
+    weekly = (
+        daily.set_index("date").groupby(["store_id", "sku"])["units"].resample("W-FRI").sum().reset_index()
+    )
+    seasonal = weekly[weekly["date"] <= weekly["date"].min() + pd.Timedelta(weeks=69)]
+    kept = AutoARIMAForecaster(n_jobs=1).fit(seasonal, "W-FRI")
+    assert kept.yearly is not None
+    assert kept.yearly["seasonal"] is True
+    assert len(kept.fallbacks) == 6
+    assert not kept.specs
+    assert all("yearly naive" in reason for reason in kept.fallbacks.values())
+
+
+def test_a_weekly_series_without_a_year_is_fitted_and_searched_again_once_it_has_one() -> None:
+    daily = store_item_cut(stores=2, items=3, since="2015-01-02")
+    weekly = (
+        daily.set_index("date").groupby(["store_id", "sku"])["units"].resample("W-FRI").sum().reset_index()
+    )
+    first = weekly["date"].min()
+    young = weekly[weekly["date"] <= first + pd.Timedelta(weeks=39)]  # 40 weeks: no year to copy
+    model = AutoARIMAForecaster(n_jobs=1).fit(young, "W-FRI")
+    assert not model.fallbacks
+    assert all(spec[5] == "short" for spec in model.specs.values())
+    _check_quantiles(model.predict(young, 13, Q))
+    # a later origin with 70 weeks of a seasonal tenant: the short fits are dropped for the yearly naive
+    older = weekly[weekly["date"] <= first + pd.Timedelta(weeks=69)]
+    model.roll(older, "W-FRI")
+    assert not model.specs
+    assert len(model.fallbacks) == 6
+    pred = model.predict(older, 13, Q)
+    naive = SeasonalNaive(yearly=True).fit(older, "W-FRI").predict(older, 13, Q)
+    np.testing.assert_allclose(pred["p50"], naive["p50"])
 
 
 def test_deepar_trains_on_a_history_too_short_to_hold_out_a_horizon() -> None:
