@@ -95,8 +95,9 @@ def ingest(
     except OrderNimbusError as exc:
         fail(exc)
     u = result.upsert
+    period = "weekly" if u.frequency.startswith("W") else "daily"  # the tenant's records, one per period
     console.print(
-        f"[green]ingested[/] {file.name} into tenant [bold]{tenant}[/]: {u.rows_in} daily rows "
+        f"[green]ingested[/] {file.name} into tenant [bold]{tenant}[/]: {u.rows_in} {period} rows "
         f"({u.rows_new} new, {u.rows_updated} updated, {u.rows_unchanged} unchanged); "
         f"{u.rows_total} rows stored, frequency {u.frequency}"
     )

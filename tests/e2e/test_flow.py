@@ -130,3 +130,16 @@ def test_tenant_input_is_validated_before_any_path_is_built(home: Settings) -> N
     result = runner.invoke(app, ["pipeline", "run", "build", "--tenant", "nobody"])
     assert result.exit_code == 3
     assert "no sales data" in result.output
+
+
+def test_ingest_reports_a_weekly_file_in_weeks(home: Settings, tmp_path: Path) -> None:
+    daily = store_item_cut(stores=1, items=2, since="2016-01-01")
+    weekly = (
+        daily.set_index("date").groupby(["store_id", "sku"])["units"].resample("W-SUN").sum().reset_index()
+    )
+    path = tmp_path / "weekly.csv"
+    weekly.to_csv(path, index=False)
+    result = runner.invoke(app, ["ingest", str(path), "--tenant", "weekly"])
+    assert result.exit_code == 0, result.output
+    assert f"{len(weekly)} weekly rows" in result.output
+    assert "frequency W-SUN" in result.output
