@@ -240,7 +240,7 @@ def yearly_signal_lab() -> dict[str, Any]:
     from accuracy import store_item, walmart
     from statsforecast.models import AutoARIMA
 
-    from models.statistical import yearly_signal
+    from models.seasonality import yearly_signal
 
     def columns(frame: pd.DataFrame) -> list[np.ndarray]:
         wide = frame.pivot_table(index="date", columns=["store_id", "sku"], values="units").to_numpy(float)

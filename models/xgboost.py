@@ -18,7 +18,8 @@ build's, never the evaluation window; ``benchmarks/dev_windows.py --only xgboost
 - **Anchor**: weekly trees learn a correction to the same week a year before the target (the
   yearly naive, scaled), daily trees the scaled target itself. A week aggregates seven days of
   noise, so last year's week is a strong forecast (the yearly naive is the best baseline on Walmart);
-  a single day a year back is mostly noise.
+  a single day a year back is mostly noise. A weekly tenant whose series show no year-over-year
+  signal (``models.seasonality.yearly_signal``: steady demand, trends) learns the scaled target too.
 
 Walmart (trained to week 65, 39 weeks): WAPE 0.1396 / pinball 829 with the daily scaling against
 0.1246 / 740 with the weekly one (yearly naive: 0.111 / 691). The same weekly scaling on daily data
@@ -54,6 +55,7 @@ from features.engineering import FeatureSpec, build_features
 from features.frequency import base, pandas_alias, year_length
 from models.base import BaseForecaster, clean_quantiles
 from models.metrics import qcol
+from models.seasonality import series_values, yearly_signal
 
 _CALENDAR = (
     "month",
@@ -119,6 +121,9 @@ class GlobalXGBoost(BaseForecaster):
         self.boosters: dict[str, Any] = {}
         self.warm_rounds = warm_rounds if warm_rounds is not None else max(1, n_estimators // 3)
         self.warm_started = False
+        # Scaling left to the data is chosen again at every fit (a backtest refits one model).
+        self._auto = {"level": level is None, "anchor": anchor is None}
+        self.yearly: dict[str, Any] | None = None  # the year-over-year signal behind a weekly anchor
 
     # --- fit -------------------------------------------------------------------------------
     def fit(self, history: pd.DataFrame, freq: str) -> Self:
@@ -148,8 +153,11 @@ class GlobalXGBoost(BaseForecaster):
         self.refit_in_backtest = span < 2 * year + self.horizon
         weekly = base(freq) == "W"
         # resolved here and saved, so a loaded model keeps the scaling it was trained with
-        self.params["level"] = self.params.get("level") or ("max" if weekly else "recent")
-        self.params["anchor"] = self.params.get("anchor") or ("year" if weekly else "none")
+        auto = getattr(self, "_auto", {"level": False, "anchor": False})
+        if auto["level"] or not self.params.get("level"):
+            self.params["level"] = "max" if weekly else "recent"
+        if auto["anchor"] or not self.params.get("anchor"):
+            self.params["anchor"] = self._weekly_anchor(history, freq) if weekly else "none"
         spec = self.spec
         feats = build_features(history, spec)
         X, y, meta = self._examples(feats, spec, training=True)
@@ -184,6 +192,18 @@ class GlobalXGBoost(BaseForecaster):
         m_params = {**common, "objective": "reg:squarederror"}
         self.boosters["mean"] = xgb.train(m_params, dtrain, num_boost_round=max(rounds // 2, 50))
         return self
+
+    def _weekly_anchor(self, history: pd.DataFrame, freq: str) -> str:
+        """Last year's week as the anchor, unless the tenant's weeks show no year to copy.
+
+        The yearly anchor was measured on Walmart, where last year's week is the best baseline. On
+        steady demand it hands the trees one noisy draw to correct: 30 steady products, three backtest
+        windows of 8 weeks, WAPE 0.130 / 0.098 / 0.109 anchored against 0.097 / 0.091 / 0.097 without.
+        ``models.seasonality.yearly_signal`` decides, as it does for the ARIMA member's short series;
+        without a verdict (under a year and a few weeks of history) the anchor stays, as before.
+        """
+        self.yearly = yearly_signal(series_values(history, freq), year_length(freq))
+        return "none" if self.yearly["seasonal"] is False else "year"
 
     @property
     def spec(self) -> FeatureSpec:
@@ -336,6 +356,7 @@ class GlobalXGBoost(BaseForecaster):
             "columns": self.columns,
             "warm_rounds": self.warm_rounds,
             "warm_started": self.warm_started,
+            "yearly": getattr(self, "yearly", None),
         }
         (path / "xgboost.json").write_text(json.dumps(state))
 
@@ -347,6 +368,8 @@ class GlobalXGBoost(BaseForecaster):
         self.params, self.columns = state["params"], state["columns"]
         self.warm_rounds = state.get("warm_rounds", max(1, self.params["n_estimators"] // 3))
         self.warm_started = state.get("warm_started", False)
+        self.yearly = state.get("yearly")
+        self._auto = {"level": False, "anchor": False}  # a loaded model keeps the scaling it was trained with
         self.boosters = {}
         for name in ("quantiles", "mean"):
             booster = xgb.Booster()

@@ -24,7 +24,8 @@ from models.evaluation import evaluate
 from models.explain import describe, explain_xgboost
 from models.metrics import qcol, wape
 from models.naive import SeasonalNaive
-from models.statistical import AutoARIMAForecaster, AutoETSForecaster, quantile_levels, yearly_signal
+from models.seasonality import yearly_signal
+from models.statistical import AutoARIMAForecaster, AutoETSForecaster, quantile_levels
 from models.xgboost import GlobalXGBoost
 
 Q = (0.1, 0.5, 0.9)

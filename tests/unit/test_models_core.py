@@ -162,3 +162,29 @@ def test_weekly_trees_correct_last_years_season_and_never_leave_three_times_the_
     assert (daily.params["level"], daily.params["anchor"]) == ("recent", "none")
     model.save(tmp_path / "m")
     pd.testing.assert_frame_equal(pred, load_model(tmp_path / "m").predict(history, 26, Q))
+
+
+def test_weekly_trees_drop_last_years_anchor_where_the_tenant_shows_no_year(tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    dates = pd.date_range("2022-01-07", periods=70, freq="W-FRI")
+    steady = pd.concat(
+        pd.DataFrame({"store_id": "1", "sku": f"p{j}", "date": dates, "units": rng.poisson(lam, 70)})
+        for j, lam in enumerate(rng.uniform(20, 80, 12))
+    ).astype({"units": float})
+    model = GlobalXGBoost(horizon=8, n_estimators=30, max_origins=10).fit(steady, "W-FRI")
+    assert model.yearly is not None
+    assert model.yearly["seasonal"] is False
+    assert (model.params["level"], model.params["anchor"]) == ("max", "none")
+    pred = model.predict(steady, 8, Q)
+    # the median stays near each product's level instead of following last year's draws
+    level = steady.groupby("sku")["units"].mean()
+    assert ((pred["p50"] - pred["sku"].map(level)).abs() / pred["sku"].map(level)).median() < 0.15
+    model.save(tmp_path / "m")
+    loaded = load_model(tmp_path / "m")
+    assert loaded.params["anchor"] == "none"
+    pd.testing.assert_frame_equal(pred, loaded.predict(steady, 8, Q))
+    # the same model refitted on a seasonal tenant anchors on last year again; an explicit anchor holds
+    seasonal = _weekly_with_seasonal_departments()
+    assert model.fit(seasonal, "W-FRI").params["anchor"] == "year"
+    fixed = GlobalXGBoost(horizon=8, n_estimators=30, max_origins=10, anchor="year").fit(steady, "W-FRI")
+    assert fixed.params["anchor"] == "year"
