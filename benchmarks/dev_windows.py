@@ -73,6 +73,9 @@
   series short of two years the yearly naive or a non-seasonal AutoARIMA, on Walmart, Store Item
   summed to weeks, steady Poisson products, random walks and trends; and both choices' WAPE on
   64 weeks of Walmart stores 1-2 and of the steady products. About 2 minutes.
+- ``steady_weekly``: a generated steady weekly tenant (30 products, 70 weeks, written as CSV for a
+  CLI build) at its three backtest cutoffs: the year-over-year verdict, the ARIMA member, XGBoost
+  anchored on last year's week and anchored by the verdict, AutoETS, the yearly naive. About a minute.
 - ``walmart_dhr``: the same series and weeks: dynamic harmonic regression (AutoARIMA errors on K yearly
   Fourier pairs, K = 3, 6, 10, 15, and K chosen by AICc) against the 52-week naive. About 8 minutes.
 """
@@ -291,6 +294,67 @@ def yearly_signal_lab() -> dict[str, Any]:
     }
     print(wape, flush=True)
     return {"signal": signal, "wape": wape}
+
+
+def steady_weekly_tenant(weeks: int = 70, products: int = 30, seed: int = 7) -> pd.DataFrame:
+    """Steady weekly demand with no year in it: each product's daily Poisson level with a weekday
+    pattern, summed to weeks (W-SUN). The shape that lost its gate to AutoETS with the yearly naive."""
+    rng = np.random.default_rng(seed)
+    days = pd.date_range(end="2024-06-30", periods=weeks * 7, freq="D")
+    frames = []
+    for j in range(products):
+        weekday = 1 + 0.3 * np.sin(2 * np.pi * np.arange(len(days)) / 7 + j)
+        units = rng.poisson(5.0 * rng.uniform(0.3, 3) * weekday).astype(float)
+        frames.append(
+            pd.DataFrame({"store_id": f"S{j % 3}", "sku": f"SKU-{j:03d}", "date": days, "units": units})
+        )
+    daily = pd.concat(frames, ignore_index=True)
+    weekly = daily.groupby(["store_id", "sku", pd.Grouper(key="date", freq="W-SUN")])["units"].sum()
+    return weekly.reset_index()
+
+
+def steady_weekly() -> dict[str, Any]:
+    """The members on a steady weekly tenant at its backtest cutoffs, against AutoETS and the naive.
+
+    ``steady_weekly_tenant()``, 70 weeks (also written as CSV, path printed, for ``ordernimbus
+    ingest`` and a CLI build), horizon 8, the three backtest cutoffs the pipeline uses (52, 57 and 62
+    weeks): the year-over-year verdict at each, the ARIMA member, XGBoost anchored on last year's week
+    and with the anchor chosen by that verdict, AutoETS and the yearly naive. About a minute.
+    """
+    import tempfile
+
+    from features.frequency import season_length
+    from models.backtest import actuals_after, cutoffs
+    from models.metrics import naive_scale
+    from models.naive import SeasonalNaive
+    from models.seasonality import series_values, yearly_signal
+    from models.statistical import AutoARIMAForecaster, AutoETSForecaster
+    from models.xgboost import GlobalXGBoost
+
+    sales, freq, horizon, quantiles = steady_weekly_tenant(), "W-SUN", 8, (0.1, 0.5, 0.9)
+    path = Path(tempfile.mkdtemp()) / "steady_weekly.csv"
+    sales.to_csv(path, index=False)
+    print("tenant written to", path, flush=True)
+    out: dict[str, Any] = {}
+    for cutoff in cutoffs(sales["date"].max(), horizon, 3, freq, first=sales["date"].min()):
+        history = sales[sales["date"] <= cutoff]
+        truth = actuals_after(sales, cutoff, horizon, freq)
+        scale = naive_scale(history, season_length(freq))
+        row: dict[str, Any] = {"weeks": int(history["date"].nunique())}
+        row["yearly_signal"] = yearly_signal(series_values(history, freq), 52)
+        models: dict[str, Callable[[], Any]] = {
+            "arima": AutoARIMAForecaster,
+            "xgboost_anchor_year": lambda: GlobalXGBoost(horizon=horizon, anchor="year"),
+            "xgboost_anchor_by_signal": lambda: GlobalXGBoost(horizon=horizon),
+            "autoets": AutoETSForecaster,
+            "seasonal_naive_year": lambda: SeasonalNaive(yearly=True),
+        }
+        for label, make in models.items():
+            pred = make().fit(history, freq).predict(history, horizon, quantiles)
+            row[label] = _scored(pred, truth, quantiles, scale)
+        print(cutoff.date(), row, flush=True)
+        out[str(cutoff.date())] = row
+    return out
 
 
 def _weekly_two_years(daily: pd.DataFrame) -> list[tuple[pd.DataFrame, pd.Timestamp]]:
@@ -1106,6 +1170,7 @@ def main() -> None:
             "walmart_d1": walmart_d1,
             "walmart_dhr": walmart_dhr,
             "yearly_signal": yearly_signal_lab,
+            "steady_weekly": steady_weekly,
             "xgboost_scaling": lambda: xgboost_scaling(args.sets),
             "xgboost_fit_once": xgboost_fit_once,
             "arima_two_years": arima_two_years,
