@@ -313,9 +313,12 @@ class _LocalStatModel(BaseForecaster):
         self.specs = state["specs"]
         self.fallbacks = state["fallbacks"]
         self.floor_intervals = state.get("floor_intervals", False)
-        self.yearly = state.get("yearly")
+        self._load_extra(state)
         self.n_jobs = None
         self._fitted, self._rolled = {}, {}
+
+    def _load_extra(self, state: dict[str, Any]) -> None:
+        """What a subclass saved beside the shared state (``_extra_state``)."""
 
 
 def _widen(
@@ -472,6 +475,9 @@ class AutoARIMAForecaster(_LocalStatModel):
 
     def _extra_state(self) -> dict[str, Any]:
         return {"yearly": getattr(self, "yearly", None)}
+
+    def _load_extra(self, state: dict[str, Any]) -> None:
+        self.yearly = state.get("yearly")
 
     def _default_window(self, freq: str) -> int:
         """Two years and a season of days (MSTL's yearly component needs two), three years of weeks."""
