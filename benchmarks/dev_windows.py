@@ -235,7 +235,7 @@ def yearly_signal_lab() -> dict[str, Any]:
     series short of two years, on the sets and shapes it must tell apart, and what each choice scores.
 
     ``signal``: ``models.statistical.yearly_signal`` on the first N weeks of Walmart (all series),
-    of Store Item Demand summed to weeks, of 30 steady Poisson products (the gated tenant's shape),
+    of Store Item Demand summed to weeks, of ``steady_weekly_tenant`` (72 weeks of 30 products),
     of random walks and of linear trends. ``wape``: the first 64 weeks of each of Walmart stores 1-2
     and of the steady products, the next 39 (Walmart, before its evaluation window) or 8 weeks
     (steady) scored: the 52-week naive against a non-seasonal AutoARIMA (the search's limits).
@@ -243,19 +243,10 @@ def yearly_signal_lab() -> dict[str, Any]:
     from accuracy import store_item, walmart
     from statsforecast.models import AutoARIMA
 
-    from models.seasonality import yearly_signal
-
-    def columns(frame: pd.DataFrame) -> list[np.ndarray]:
-        wide = frame.pivot_table(index="date", columns=["store_id", "sku"], values="units").to_numpy(float)
-        out = []
-        for j in range(wide.shape[1]):
-            y = wide[:, j]
-            if np.isfinite(y).any():
-                out.append(np.nan_to_num(y[int(np.argmax(np.isfinite(y))) :]))
-        return out
+    from models.seasonality import series_values, yearly_signal
 
     rng = np.random.default_rng(0)
-    steady = [rng.poisson(lam, 72).astype(float) for lam in rng.uniform(10, 80, 30)]
+    steady = series_values(steady_weekly_tenant(weeks=72), "W-SUN")
     walks = [100 + np.cumsum(rng.normal(0, 3, 80)) for _ in range(50)]
     trends = [50 + 0.5 * np.arange(80) + rng.normal(0, 3, 80) for _ in range(50)]
     weekly_sales = walmart()[0]
@@ -263,7 +254,7 @@ def yearly_signal_lab() -> dict[str, Any]:
     store_weeks = (
         daily.set_index("date").groupby(["store_id", "sku"])["units"].resample("W-FRI").sum().reset_index()
     )
-    walmart_series, store_series = columns(weekly_sales), columns(store_weeks)
+    walmart_series, store_series = series_values(weekly_sales, "W-FRI"), series_values(store_weeks, "W-FRI")
     signal: dict[str, Any] = {}
     for n in (53, 59, 65, 70, 90):
         signal[f"walmart_{n}_weeks"] = yearly_signal([y[:n] for y in walmart_series], 52)
@@ -287,7 +278,7 @@ def yearly_signal_lab() -> dict[str, Any]:
             total += float(np.abs(test).sum())
         return {name: round(err / total, 4) for name, err in errors.items()}
 
-    stores_1_2 = columns(weekly_sales[weekly_sales["store_id"].isin(["1", "2"])])
+    stores_1_2 = series_values(weekly_sales[weekly_sales["store_id"].isin(["1", "2"])], "W-FRI")
     wape = {
         "walmart_stores_1_2_64_weeks": scores(stores_1_2, 64, 39),
         "steady_poisson_64_weeks": scores(steady, 64, 8),

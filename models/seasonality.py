@@ -28,7 +28,7 @@ def yearly_signal(series: Sequence[np.ndarray], year: int, min_pairs: int = 30) 
     exceeds both 0.1 and twice its standard error under no signal (2 / sqrt(pairs)); with fewer
     than ``min_pairs`` pairs it cannot tell and says so (``seasonal`` None). Measured on the first
     53-90 weeks of Walmart: 0.18-0.36; Store Item summed to weeks, 56-90: 0.70-0.92; 30 steady
-    Poisson products: 0.01; random walks -0.51; linear trends -0.79 (``benchmarks/dev_windows.py
+    Poisson products: -0.07; random walks -0.51; linear trends -0.78 (``benchmarks/dev_windows.py
     --only yearly_signal``).
     """
     num = sx = sz = 0.0

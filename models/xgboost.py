@@ -121,8 +121,8 @@ class GlobalXGBoost(BaseForecaster):
         self.boosters: dict[str, Any] = {}
         self.warm_rounds = warm_rounds if warm_rounds is not None else max(1, n_estimators // 3)
         self.warm_started = False
-        # Scaling left to the data is chosen again at every fit (a backtest refits one model).
-        self._auto = {"level": level is None, "anchor": anchor is None}
+        # An anchor left to the data is chosen again at every fit (a backtest refits one model).
+        self._auto_anchor = anchor is None
         self.yearly: dict[str, Any] | None = None  # the year-over-year signal behind a weekly anchor
 
     # --- fit -------------------------------------------------------------------------------
@@ -153,10 +153,8 @@ class GlobalXGBoost(BaseForecaster):
         self.refit_in_backtest = span < 2 * year + self.horizon
         weekly = base(freq) == "W"
         # resolved here and saved, so a loaded model keeps the scaling it was trained with
-        auto = getattr(self, "_auto", {"level": False, "anchor": False})
-        if auto["level"] or not self.params.get("level"):
-            self.params["level"] = "max" if weekly else "recent"
-        if auto["anchor"] or not self.params.get("anchor"):
+        self.params["level"] = self.params.get("level") or ("max" if weekly else "recent")
+        if getattr(self, "_auto_anchor", False) or not self.params.get("anchor"):
             self.params["anchor"] = self._weekly_anchor(history, freq) if weekly else "none"
         spec = self.spec
         feats = build_features(history, spec)
@@ -369,7 +367,7 @@ class GlobalXGBoost(BaseForecaster):
         self.warm_rounds = state.get("warm_rounds", max(1, self.params["n_estimators"] // 3))
         self.warm_started = state.get("warm_started", False)
         self.yearly = state.get("yearly")
-        self._auto = {"level": False, "anchor": False}  # a loaded model keeps the scaling it was trained with
+        self._auto_anchor = False  # a loaded model keeps the anchor it was trained with
         self.boosters = {}
         for name in ("quantiles", "mean"):
             booster = xgb.Booster()
