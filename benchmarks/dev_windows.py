@@ -76,6 +76,9 @@
 - ``steady_weekly``: a generated steady weekly tenant (30 products, 70 weeks, written as CSV for a
   CLI build) at its three backtest cutoffs: the year-over-year verdict, the ARIMA member, XGBoost
   anchored on last year's week and anchored by the verdict, AutoETS, the yearly naive. About a minute.
+- ``xgboost_capacity`` (``--full``): XGBoost's configured trees against the small-tenant trees on
+  tenants cut from the three sets (5 to 400 series) and generated steady ones, each on its three
+  backtest windows; the rows that decide between them. About 4 minutes, 14 with ``--full``.
 - ``walmart_dhr``: the same series and weeks: dynamic harmonic regression (AutoARIMA errors on K yearly
   Fourier pairs, K = 3, 6, 10, 15, and K chosen by AICc) against the 52-week naive. About 8 minutes.
 """
@@ -308,7 +311,7 @@ def steady_weekly() -> dict[str, Any]:
     """The members on a steady weekly tenant at its backtest cutoffs, against AutoETS and the naive.
 
     ``steady_weekly_tenant()``, 70 weeks (also written as CSV, path printed, for ``ordernimbus
-    ingest`` and a CLI build), horizon 8, the three backtest cutoffs the pipeline uses (52, 57 and 62
+    ingest`` and a CLI build), horizon 8, the three backtest cutoffs the pipeline uses (54, 58 and 62
     weeks): the year-over-year verdict at each, the ARIMA member, XGBoost anchored on last year's week
     and with the anchor chosen by that verdict, AutoETS and the yearly naive. About a minute.
     """
@@ -345,6 +348,88 @@ def steady_weekly() -> dict[str, Any]:
             row[label] = _scored(pred, truth, quantiles, scale)
         print(cutoff.date(), row, flush=True)
         out[str(cutoff.date())] = row
+    return out
+
+
+def _capacity_cases(full: bool) -> list[tuple[str, pd.DataFrame, int, str]]:
+    """Tenants of every size cut from the three sets before their evaluation windows, and generated
+    steady ones: (name, sales, horizon, freq)."""
+    import tempfile
+
+    from accuracy import online_retail, store_item, walmart
+
+    cases = [
+        (f"steady_{products}x{weeks}w_seed{seed}", steady_weekly_tenant(weeks, products, seed), 8, "W-SUN")
+        for seed, products, weeks in ((7, 30, 70), (11, 30, 80), (23, 60, 66))
+    ]
+    sid, until, horizon, freq = store_item()
+    sid = sid[sid["date"] <= until]
+    item = sid["sku"].astype(int)
+    cases += [
+        ("store_item_5", sid[(sid["store_id"] == "1") & item.between(1, 5)], 28, freq),
+        ("store_item_20", sid[sid["store_id"].isin(["1", "2"]) & item.between(10, 19)], 28, freq),
+        ("store_item_40", sid[(sid["store_id"] == "1") & item.between(1, 40)], 28, freq),
+    ]
+    if full:
+        cases.append(("store_item_full", sid, horizon, freq))
+    wal, until, horizon, freq = walmart()
+    wal = wal[wal["date"] <= until]
+    cases += [
+        ("walmart_store_1", wal[wal["store_id"] == "1"], horizon, freq),
+        ("walmart_store_2_13w", wal[wal["store_id"] == "2"], 13, freq),
+        ("walmart_stores_1_2", wal[wal["store_id"].isin(["1", "2"])], horizon, freq),
+        ("walmart_stores_1_2_4_5", wal[wal["store_id"].isin(["1", "2", "4", "5"])], horizon, freq),
+    ]
+    if full:
+        cases.append(("walmart_full", wal, horizon, freq))
+    ret, until, horizon, freq = online_retail(Path(tempfile.mkdtemp()))
+    ret = ret[ret["date"] <= until]
+    uk = ret[ret["store_id"] == "United Kingdom"]
+    cases += [
+        ("online_retail_outside_uk", ret[ret["store_id"] != "United Kingdom"], 28, freq),
+        ("online_retail_uk_150", uk[uk["sku"].isin(sorted(uk["sku"].unique())[:150])], 28, freq),
+    ]
+    if full:
+        cases.append(("online_retail_full", ret, horizon, freq))
+    return cases
+
+
+def xgboost_capacity(full: bool) -> dict[str, Any]:
+    """XGBoost with the configured trees (depth 6, 100 rounds) against the small-tenant trees (depth
+    3, 40 rounds) on tenants of every size, each scored on its three backtest windows (the pipeline's
+    cutoffs, all before the set's evaluation window); the training rows at the earliest cutoff decide
+    which one ``capacity=None`` picks. About 4 minutes; ``--full`` adds the three whole sets (10 more).
+    """
+    from features.engineering import build_features
+    from features.frequency import season_length
+    from models.backtest import actuals_after, cutoffs
+    from models.metrics import naive_scale
+    from models.xgboost import SMALL_ROWS, GlobalXGBoost
+
+    quantiles = (0.1, 0.5, 0.9)
+    out: dict[str, Any] = {"small_rows": SMALL_ROWS}
+    for name, sales, horizon, freq in _capacity_cases(full):
+        scores: dict[str, list[dict[str, Any]]] = {"full": [], "small": []}
+        rows = 0
+        for cutoff in cutoffs(sales["date"].max(), horizon, 3, freq, first=sales["date"].min()):
+            history = sales[sales["date"] <= cutoff]
+            truth = actuals_after(sales, cutoff, horizon, freq)
+            scale = naive_scale(history, season_length(freq))
+            for capacity, found in scores.items():
+                model = GlobalXGBoost(horizon=horizon, capacity=capacity).fit(history, freq)
+                found.append(_scored(model.predict(history, horizon, quantiles), truth, quantiles, scale))
+                if not rows:
+                    rows = len(model._examples(build_features(history, model.spec), model.spec, True)[0])
+        row: dict[str, Any] = {
+            "series": int(sales.groupby(["store_id", "sku"]).ngroups),
+            "rows_at_earliest_cutoff": rows,
+            "picked": "small" if rows < SMALL_ROWS else "full",
+        }
+        for capacity, found in scores.items():
+            row[capacity] = {k: round(float(np.mean([f[k] for f in found])), 4) for k in ("wape", "pinball")}
+            row[capacity]["wape_per_window"] = [f["wape"] for f in found]
+        print(name, row, flush=True)
+        out[name] = row
     return out
 
 
@@ -1151,6 +1236,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", default="xgboost,stl,walmart_d1")
     parser.add_argument("--sets", default="store_item,walmart,online_retail", help="for xgboost_scaling")
+    parser.add_argument("--full", action="store_true", help="for xgboost_capacity: the whole sets too")
     parser.add_argument("--runs", type=Path, help="for calibration: the folder of accuracy.py --keep-runs")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
@@ -1162,6 +1248,7 @@ def main() -> None:
             "walmart_dhr": walmart_dhr,
             "yearly_signal": yearly_signal_lab,
             "steady_weekly": steady_weekly,
+            "xgboost_capacity": lambda: xgboost_capacity(args.full),
             "xgboost_scaling": lambda: xgboost_scaling(args.sets),
             "xgboost_fit_once": xgboost_fit_once,
             "arima_two_years": arima_two_years,

@@ -5,7 +5,10 @@ model is fitted on data up to the cutoff and scored on the ``horizon`` periods a
 is the horizon (windows side by side) when the history allows it. When it does not — Walmart's
 103 weeks cannot hold three 39-week windows and still train on anything — the origins move closer
 together (overlapping windows, still each scored only on periods after its own cutoff) so that
-the earliest cutoff keeps a year of history, or half of what there is when there is less.
+the earliest cutoff keeps a year and one period of history, or half of what there is when there is
+less. The one period beyond the year gives every window at least one year-over-year pair per series,
+which is what a weekly tenant's yearly-seasonality verdict (``models.seasonality``) is judged on: with
+exactly a year there is nothing to compare, and the members fall back to copying last year blind.
 """
 
 from __future__ import annotations
@@ -33,7 +36,8 @@ def window_step(periods: int | None, horizon: int, windows: int, freq: str) -> i
     if periods is None or windows <= 1:
         return horizon
     trainable = periods - horizon  # history left before the newest cutoff
-    keep = year_length(freq) if trainable >= year_length(freq) else trainable // 2
+    year = year_length(freq)
+    keep = min(year + 1, trainable) if trainable >= year else trainable // 2
     if trainable - (windows - 1) * horizon >= keep:
         return horizon
     return max(1, (trainable - keep) // (windows - 1))

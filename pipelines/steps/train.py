@@ -63,6 +63,9 @@ def details(model: Forecaster) -> dict[str, Any]:
     yearly = getattr(model, "yearly", None)
     if yearly is not None:  # why a weekly tenant's short series got the yearly naive, or not
         out["yearly_signal"] = yearly
+    trees = getattr(model, "trees", None)
+    if trees is not None:  # XGBoost: the configured trees, or the small tenant's
+        out["trees"] = trees
     return out
 
 

@@ -27,6 +27,7 @@ from models.naive import SeasonalNaive
 from models.seasonality import yearly_signal
 from models.statistical import AutoARIMAForecaster, AutoETSForecaster, quantile_levels
 from models.xgboost import GlobalXGBoost
+from pipelines.steps.train import details
 
 Q = (0.1, 0.5, 0.9)
 
@@ -460,8 +461,8 @@ def test_xgboosts_final_fit_keeps_the_backtest_trees_and_adds_rounds(tmp_path: P
     sales = store_item_cut(stores=2, items=3, since="2016-01-01")
     cutoff = sales["date"].max() - pd.Timedelta(days=60)
 
-    def model(**kw: int) -> GlobalXGBoost:
-        return GlobalXGBoost(horizon=14, n_estimators=20, max_origins=10, n_jobs=1, **kw)
+    def model(**kw: int) -> GlobalXGBoost:  # the configured trees, whatever the cut's size
+        return GlobalXGBoost(horizon=14, n_estimators=20, max_origins=10, n_jobs=1, capacity="full", **kw)
 
     earlier = model().fit(sales[sales["date"] <= cutoff], "D")
     earlier_pred = earlier.predict(sales, 14, Q)
@@ -481,10 +482,44 @@ def test_xgboosts_final_fit_keeps_the_backtest_trees_and_adds_rounds(tmp_path: P
     assert again.warm_started
     pd.testing.assert_frame_equal(again.predict(sales, 14, Q), pred)
     # other quantiles cannot continue those trees: trained from scratch, the full rounds
-    other = GlobalXGBoost(horizon=14, n_estimators=20, max_origins=10, n_jobs=1, quantiles=(0.2, 0.5, 0.8))
+    other = GlobalXGBoost(
+        horizon=14, n_estimators=20, max_origins=10, n_jobs=1, capacity="full", quantiles=(0.2, 0.5, 0.8)
+    )
     other.fit_after(earlier, sales, "D")
     assert not other.warm_started
     assert other.boosters["quantiles"].num_boosted_rounds() == 20
+
+
+def _depth(model: GlobalXGBoost) -> int:
+    """The deepest node of the quantile trees (the text dump indents a node by its depth)."""
+    dump = model.boosters["quantiles"].get_dump()
+    return max(line.count("\t") for tree in dump for line in tree.splitlines())
+
+
+def test_xgboost_grows_smaller_trees_for_a_small_tenant_and_keeps_them(tmp_path: Path) -> None:
+    """A few thousand training rows get depth 3 and 40 % of the rounds; an explicit capacity wins,
+    a loaded model keeps what it was trained with, and a warm start continues the small trees."""
+    sales = store_item_cut(stores=2, items=3, since="2016-01-01")
+    small = GlobalXGBoost(horizon=14, n_estimators=20, max_origins=10, n_jobs=1).fit(sales, "D")
+    assert small.params["capacity"] == "small"
+    assert small.boosters["quantiles"].num_boosted_rounds() == 8
+    assert details(small)["trees"] == {"capacity": "small", "max_depth": 3, "rounds": 8}  # details.json
+    assert _depth(small) == 3  # leaves sit at most three levels below the root
+    full = GlobalXGBoost(horizon=14, n_estimators=20, max_origins=10, n_jobs=1, capacity="full")
+    full.fit(sales, "D")
+    assert full.boosters["quantiles"].num_boosted_rounds() == 20
+    assert _depth(full) > 3
+    small.save(tmp_path / "m")
+    again = load_model(tmp_path / "m")
+    assert again.params["capacity"] == "small"
+    pd.testing.assert_frame_equal(again.predict(sales, 14, Q), small.predict(sales, 14, Q))
+    cutoff = sales["date"].max() - pd.Timedelta(days=60)
+    earlier = GlobalXGBoost(horizon=14, n_estimators=20, max_origins=10, n_jobs=1).fit(
+        sales[sales["date"] <= cutoff], "D"
+    )
+    warm = GlobalXGBoost(horizon=14, n_estimators=20, max_origins=10, n_jobs=1).fit_after(earlier, sales, "D")
+    assert warm.warm_started
+    assert warm.boosters["quantiles"].num_boosted_rounds() == 8 + 8 // 3
 
 
 def test_quantile_levels_map_to_two_sided_intervals() -> None:

@@ -100,6 +100,21 @@ def test_backtest_windows_fit_a_short_weekly_history_and_never_pass_its_end() ->
         assert rows["target_date"].min() > window  # scored only after its own cutoff
 
 
+def test_the_earliest_backtest_window_holds_a_year_over_year_pair() -> None:
+    """A weekly tenant short of two years judges its yearly seasonality on pairs a year apart; the
+    earliest cutoff keeps one week beyond the year so that no window is left without one."""
+    weeks = pd.date_range("2023-01-01", periods=70, freq="W-SUN")
+    found = cutoffs(weeks[-1], 8, 3, "W-SUN", first=weeks[0])
+    held = [int((weeks <= c).sum()) for c in found]
+    assert held[0] > 52
+    assert held == sorted(held)
+    assert found[-1] == weeks[-1] - pd.Timedelta(weeks=8)
+    walmart = pd.date_range("2010-02-05", periods=104, freq="W-FRI")  # a year and a week already
+    held = [int((walmart <= c).sum()) for c in cutoffs(walmart[-1], 39, 3, "W-FRI", first=walmart[0])]
+    assert held == [53, 59, 65]
+    assert window_step(52 + 8, 8, 3, "W-SUN") == 1  # only a year to train on: windows a week apart
+
+
 def test_backtest_windows_sit_side_by_side_when_the_history_allows() -> None:
     last, first = pd.Timestamp("2017-10-02"), pd.Timestamp("2013-01-01")
     assert cutoffs(last, 90, 3, "D", first=first) == [last - pd.Timedelta(days=90 * w) for w in (3, 2, 1)]
