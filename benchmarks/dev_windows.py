@@ -79,6 +79,9 @@
 - ``xgboost_capacity`` (``--full``): XGBoost's configured trees against the small-tenant trees on
   tenants cut from the three sets (5 to 400 series) and generated steady ones, each on its three
   backtest windows; the rows that decide between them. About 4 minutes, 14 with ``--full``.
+- ``small_tenant_builds``: three small tenants (Walmart store 1, Online Retail outside the UK, the
+  steady weekly tenant) ingested and built through the CLI; each build's gate and backtest windows.
+  About a minute.
 - ``walmart_dhr``: the same series and weeks: dynamic harmonic regression (AutoARIMA errors on K yearly
   Fourier pairs, K = 3, 6, 10, 15, and K chosen by AICc) against the 52-week naive. About 8 minutes.
 """
@@ -88,6 +91,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import os
 import sys
 import time
 import warnings
@@ -430,6 +434,57 @@ def xgboost_capacity(full: bool) -> dict[str, Any]:
             row[capacity]["wape_per_window"] = [f["wape"] for f in found]
         print(name, row, flush=True)
         out[name] = row
+    return out
+
+
+def small_tenant_builds() -> dict[str, Any]:
+    """Three small tenants built through the CLI, as a user would (``ordernimbus ingest``, then
+    ``ordernimbus pipeline run build``): Walmart's store 1 (77 departments, weekly, before its
+    evaluation window, horizon 13), Online Retail outside the UK (24 series, daily, horizon 28) and the
+    generated steady weekly tenant (30 products, horizon 8). The gate line and each backtest window's
+    WAPE and pinball loss, from the build's ``evaluation.json``. About a minute; run it at two commits
+    to compare (the steps import the checkout they run in).
+    """
+    import subprocess
+    import tempfile
+
+    from accuracy import online_retail, walmart
+
+    work = Path(tempfile.mkdtemp())
+    wal, until, _, _ = walmart()
+    ret, ret_until, _, _ = online_retail(work)
+    columns = ["store_id", "sku", "date", "units"]
+    tenants = {
+        "walmart-store-1": (wal[(wal["date"] <= until) & (wal["store_id"] == "1")][columns], 13),
+        "retail-outside-uk": (
+            ret[(ret["date"] <= ret_until) & (ret["store_id"] != "United Kingdom")][columns],
+            28,
+        ),
+        "steady-weekly": (steady_weekly_tenant()[columns], 8),
+    }
+    env = {**os.environ, "ORDERNIMBUS_HOME": str(work / "home")}
+    cli = [sys.executable, "-c", "from ordernimbus.cli import main; main()"]
+    out: dict[str, Any] = {}
+    for tenant, (sales, horizon) in tenants.items():
+        path = work / f"{tenant}.csv"
+        sales.to_csv(path, index=False)
+        for args in (
+            ["ingest", str(path), "--tenant", tenant],
+            ["pipeline", "run", "build", "--tenant", tenant, "--horizon", str(horizon)],
+        ):
+            subprocess.run([*cli, *args], env=env, cwd=ROOT, check=True, capture_output=True)
+        found = sorted((work / "home" / "runs" / tenant).glob("*/Evaluate/**/evaluation.json"))
+        evaluation = json.loads(found[-1].read_text())
+        row: dict[str, Any] = {"gate": evaluation["gate"], "weights": evaluation.get("weights")}
+        row["windows"] = {
+            w["cutoff"]: {
+                name: [scores["wape"], scores["pinball"]]
+                for name, scores in {"ensemble": w["ensemble"], **w["members"], **w["baselines"]}.items()
+            }
+            for w in evaluation["windows"]
+        }
+        print(tenant, json.dumps(row), flush=True)
+        out[tenant] = row
     return out
 
 
@@ -1249,6 +1304,7 @@ def main() -> None:
             "yearly_signal": yearly_signal_lab,
             "steady_weekly": steady_weekly,
             "xgboost_capacity": lambda: xgboost_capacity(args.full),
+            "small_tenant_builds": small_tenant_builds,
             "xgboost_scaling": lambda: xgboost_scaling(args.sets),
             "xgboost_fit_once": xgboost_fit_once,
             "arima_two_years": arima_two_years,
