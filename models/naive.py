@@ -7,7 +7,7 @@ with sqrt(k) for the k-th season ahead: the random-walk-in-seasons error model.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import ClassVar, Self
 
@@ -42,7 +42,7 @@ class SeasonalNaive(BaseForecaster):
         k = np.ceil(steps / lag).astype(int)
         src = len(values) - 1 - (lag * k - steps)  # row index of y_{T+h-lag*k}
         point = np.where(src[:, None] >= 0, values[np.clip(src, 0, None)], np.nan)
-        fallback = np.nanmean(values[-lag:], axis=0)  # too-short series: the last season's mean
+        fallback = _by_column(np.nanmean, values[-lag:])  # too-short series: the last season's mean
         point = np.where(np.isnan(point), fallback[None, :], point)
         point = np.nan_to_num(point)
         diffs = values[lag:] - values[:-lag]
@@ -50,11 +50,8 @@ class SeasonalNaive(BaseForecaster):
         out = _frame(wide, horizon_dates(wide.index[-1], horizon, self.freq), point, "mean")
         widen = np.sqrt(k)[:, None]
         for q in quantiles:
-            offset = (
-                np.nanquantile(recent, q, axis=0) if np.isfinite(recent).any() else np.zeros(values.shape[1])
-            )
-            offset = np.nan_to_num(offset) - (
-                np.nan_to_num(np.nanmedian(recent, axis=0)) if q != 0.5 else 0.0
+            offset = np.nan_to_num(_by_column(np.nanquantile, recent, q)) - (
+                np.nan_to_num(_by_column(np.nanmedian, recent)) if q != 0.5 else 0.0
             )
             out[qcol(q)] = (point + offset[None, :] * widen).T.ravel()
         if 0.5 in quantiles:
@@ -69,6 +66,19 @@ class SeasonalNaive(BaseForecaster):
     def _load_state(self, path: Path) -> None:
         state = json.loads((path / "naive.json").read_text())
         self.lag, self.residual_window = state["lag"], state["residual_window"]
+
+
+def _by_column(stat: Callable[..., np.ndarray], a: np.ndarray, *args: float) -> np.ndarray:
+    """``stat(a, *args, axis=0)`` over the columns that hold a number, NaN for the rest.
+
+    A series younger than the lag has no seasonal difference yet (an all-NaN column); numpy's nan
+    statistics warn on every such column, which filled Walmart's build logs with noise.
+    """
+    out = np.full(a.shape[1], np.nan)
+    some = np.isfinite(a).any(axis=0)
+    if some.any():
+        out[some] = stat(a[:, some], *args, axis=0)
+    return out
 
 
 def _frame(wide: pd.DataFrame, dates: pd.DatetimeIndex, values: np.ndarray, column: str) -> pd.DataFrame:
