@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -203,3 +204,22 @@ def test_weekly_trees_drop_last_years_anchor_where_the_tenant_shows_no_year(tmp_
     assert model.fit(seasonal, "W-FRI").params["anchor"] == "year"
     fixed = GlobalXGBoost(horizon=8, n_estimators=30, max_origins=10, anchor="year").fit(steady, "W-FRI")
     assert fixed.params["anchor"] == "year"
+
+
+def test_seasonal_naive_handles_a_series_younger_than_its_lag_quietly() -> None:
+    """A product launched within the last season has no seasonal difference yet: it copies the days it
+    has, its own mean where a day is missing, with a zero-width interval; and numpy's all-NaN
+    statistics must not warn once per such column."""
+    old = store_item_cut(stores=1, items=2, since="2016-01-01")
+    young = old[(old["sku"] == "1") & (old["date"] >= old["date"].max() - pd.Timedelta(days=3))]
+    young = young.assign(sku="new")
+    sales = pd.concat([old, young], ignore_index=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        pred = SeasonalNaive(lag=7).fit(sales, "D").predict(sales, 14, Q)
+    new = pred[pred["sku"] == "new"]
+    seen = {*young["units"], young["units"].mean()}
+    assert all(any(np.isclose(v, s) for s in seen) for v in new["p50"])
+    assert new["p50"].nunique() > 1  # its observed days, not one mean
+    assert (new["p10"] == new["p90"]).all()
+    assert (pred.loc[pred["sku"] != "new", "p90"] > pred.loc[pred["sku"] != "new", "p10"]).any()
