@@ -39,7 +39,7 @@ Budget: 100 rounds at learning rate 0.15, depth 6, on at most 250,000 sampled (o
 On Store Item Demand's development window (400 series, 90 days) that fits in 42 s against 294 s
 for 200 rounds at 0.08, depth 7 and 800,000 rows, for WAPE 0.1144 against 0.1138
 (``benchmarks/dev_windows.py --only xgboost``). A tenant with under 80,000 training rows gets
-depth 3 and 40 rounds instead (``GlobalXGBoost._capacity``).
+depth 3 and 40 % of the rounds instead (``GlobalXGBoost._capacity``).
 """
 
 from __future__ import annotations
@@ -108,6 +108,8 @@ class GlobalXGBoost(BaseForecaster):
         capacity: str | None = None,
     ) -> None:
         super().__init__()
+        if capacity not in (None, "small", "full"):
+            raise ValueError(f"capacity must be 'small', 'full' or None (by the data), not {capacity!r}")
         self.horizon = horizon
         self.quantiles = tuple(quantiles)
         self.params: dict[str, Any] = {

@@ -520,6 +520,8 @@ def test_xgboost_grows_smaller_trees_for_a_small_tenant_and_keeps_them(tmp_path:
     warm = GlobalXGBoost(horizon=14, n_estimators=20, max_origins=10, n_jobs=1).fit_after(earlier, sales, "D")
     assert warm.warm_started
     assert warm.boosters["quantiles"].num_boosted_rounds() == 8 + 8 // 3
+    with pytest.raises(ValueError, match="capacity must be"):
+        GlobalXGBoost(capacity="medium")
 
 
 def test_quantile_levels_map_to_two_sided_intervals() -> None:
