@@ -79,9 +79,9 @@
 - ``xgboost_capacity`` (``--full``): XGBoost's configured trees against the small-tenant trees on
   tenants cut from the three sets (5 to 400 series) and generated steady ones, each on its three
   backtest windows; the rows that decide between them. About 4 minutes, 14 with ``--full``.
-- ``small_tenant_builds``: three small tenants (Walmart store 1, Online Retail outside the UK, the
-  steady weekly tenant) ingested and built through the CLI; each build's gate and backtest windows.
-  About a minute.
+- ``small_tenant_builds``: small tenants (Walmart store 1, Online Retail outside the UK, the steady
+  weekly tenant, and four generated shapes) ingested and built through the CLI; each build's gate and
+  backtest windows. About three minutes.
 - ``walmart_dhr``: the same series and weeks: dynamic harmonic regression (AutoARIMA errors on K yearly
   Fourier pairs, K = 3, 6, 10, 15, and K chosen by AICc) against the 52-week naive. About 8 minutes.
 """
@@ -437,13 +437,66 @@ def xgboost_capacity(full: bool) -> dict[str, Any]:
     return out
 
 
+def _edge_tenants() -> dict[str, tuple[pd.DataFrame, int]]:
+    """Generated shapes none of the three sets has: (sales, horizon) by tenant name."""
+    rng = np.random.default_rng(3)
+    weeks = pd.date_range("2022-01-03", periods=90, freq="W-MON")  # weeks ending on Mondays
+    season = 1 + 0.4 * np.sin(2 * np.pi * np.arange(90) / 52)
+    monday = [
+        pd.DataFrame(
+            {
+                "store_id": f"S{j % 2}",
+                "sku": f"P{j}",
+                "date": weeks,
+                "units": rng.poisson(rng.uniform(20, 200) * np.roll(season, j) * (1 + 0.004 * np.arange(90))),
+            }
+        )
+        for j in range(12)
+    ]
+    days = pd.date_range("2023-01-01", periods=500, freq="D")
+    open_days = days[days.dayofweek != 6]  # closed on Sundays: no rows at all
+    closed = [
+        pd.DataFrame(
+            {
+                "store_id": "A",
+                "sku": f"K{j}",
+                "date": open_days,
+                "units": rng.poisson(rng.uniform(1, 30) * (1 + 0.5 * (open_days.dayofweek == 5))),
+            }
+        )
+        for j in range(15)
+    ]
+    single = pd.DataFrame(
+        {"store_id": "only", "sku": "one", "date": days[:400], "units": rng.poisson(12, 400)}
+    )
+    recent = pd.date_range("2023-06-01", periods=300, freq="D")
+    sparse = [  # half the days sell nothing, the rest Poisson(0.3); five products launched 20 days ago
+        pd.DataFrame(
+            {
+                "store_id": "B",
+                "sku": f"I{j}",
+                "date": recent,
+                "units": rng.poisson(0.3, 300) * (rng.random(300) < 0.5),
+            }
+        ).iloc[280 if j < 5 else 0 :]
+        for j in range(40)
+    ]
+    return {
+        "weekly-mondays": (pd.concat(monday, ignore_index=True), 13),
+        "closed-sundays": (pd.concat(closed, ignore_index=True), 28),
+        "single-series": (single, 28),
+        "intermittent-launches": (pd.concat(sparse, ignore_index=True), 14),
+    }
+
+
 def small_tenant_builds() -> dict[str, Any]:
-    """Three small tenants built through the CLI, as a user would (``ordernimbus ingest``, then
-    ``ordernimbus pipeline run build``): Walmart's store 1 (77 departments, weekly, before its
-    evaluation window, horizon 13), Online Retail outside the UK (24 series, daily, horizon 28) and the
-    generated steady weekly tenant (30 products, horizon 8). The gate line and each backtest window's
-    WAPE and pinball loss, from the build's ``evaluation.json``. About a minute; run it at two commits
-    to compare (the steps import the checkout they run in).
+    """Small tenants built through the CLI, as a user would (``ordernimbus ingest``, then ``ordernimbus
+    pipeline run build``): Walmart's store 1 (77 departments, weekly, before its evaluation window,
+    horizon 13), Online Retail outside the UK (24 series, daily, horizon 28), the generated steady
+    weekly tenant (30 products, horizon 8) and four generated shapes (``_edge_tenants``: weeks ending on
+    Mondays, a shop closed on Sundays, a single series, sparse demand with new launches). The gate line
+    and each backtest window's WAPE and pinball loss, from the build's ``evaluation.json``. About three
+    minutes; run it at two commits to compare (the steps import the checkout they run in).
     """
     import subprocess
     import tempfile
@@ -461,6 +514,7 @@ def small_tenant_builds() -> dict[str, Any]:
             28,
         ),
         "steady-weekly": (steady_weekly_tenant()[columns], 8),
+        **_edge_tenants(),
     }
     env = {**os.environ, "ORDERNIMBUS_HOME": str(work / "home")}
     cli = [sys.executable, "-c", "from ordernimbus.cli import main; main()"]
