@@ -90,6 +90,31 @@ def champion_deltas(candidate: dict[str, Any], champion: dict[str, Any]) -> dict
     return out
 
 
+def _windows(metrics: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per backtest window: the ensemble's WAPE beside the gate's baseline's (and the best member's).
+
+    The gate reads one window; an approver deciding on an override needs to see whether the ensemble
+    lost there by noise (a tie in every window) or loses everywhere.
+    """
+    baseline = (metrics.get("gate") or {}).get("best_baseline")
+    rows = []
+    for w in metrics.get("windows") or []:
+        members = {n: (m or {}).get("wape") for n, m in (w.get("members") or {}).items()}
+        scored = {n: v for n, v in members.items() if v is not None}
+        best = min(scored, key=lambda n: scored[n]) if scored else None
+        rows.append(
+            {
+                "cutoff": w.get("cutoff"),
+                "wape": _num((w.get("ensemble") or {}).get("wape")),
+                "baseline": baseline,
+                "baseline_wape": _num(((w.get("baselines") or {}).get(baseline) or {}).get("wape")),
+                "best_member": best,
+                "best_member_wape": _num(scored[best]) if best else None,
+            }
+        )
+    return rows
+
+
 def _gate(metrics: dict[str, Any], gate_passed: bool) -> dict[str, Any]:
     gate = dict(metrics.get("gate") or {})
     value, baseline = _num(gate.get("ensemble_value")), _num(gate.get("best_baseline_value"))
@@ -311,10 +336,7 @@ def build_card(
                 for side, key in (("below_p10", "below_lower"), ("above_p90", "above_upper"))
             },
         },
-        "windows": [
-            {"cutoff": w.get("cutoff"), "wape": _num((w.get("ensemble") or {}).get("wape"))}
-            for w in metrics.get("windows") or []
-        ],
+        "windows": _windows(metrics),
         "backtest": section,
         "drivers": drivers,
         "data": metrics.get("data"),

@@ -44,8 +44,13 @@ def metrics(wape: float, coverage: float, passed: bool = True) -> dict[str, Any]
             "ensemble_value": wape,
         },
         "windows": [
-            {"cutoff": "2017-09-04", "ensemble": {"wape": wape - 0.01}},
-            {"cutoff": "2017-09-11", "ensemble": {"wape": wape + 0.01}},
+            {
+                "cutoff": "2017-09-04",
+                "ensemble": {"wape": wape - 0.01},
+                "members": {"xgboost": {"wape": wape}, "arima": {"wape": wape + 0.05}},
+                "baselines": {"seasonal_naive": {"wape": 0.26}, "seasonal_naive_year": {"wape": 0.3}},
+            },
+            {"cutoff": "2017-09-11", "ensemble": {"wape": wape + 0.01}},  # an older evaluation.json
         ],
         "weights": {"xgboost": 0.7, "arima": 0.3},
         "data": {"start": "2013-01-01", "end": "2017-10-02", "series": 6, "rows": 10950},
@@ -155,6 +160,13 @@ def test_card_numbers(artifact: Path) -> None:
     assert card["data"]["end"] == "2017-10-02"
     assert card["lineage"]["pipeline_run_id"] == "run-3"
     assert card["missing"] == []
+    # per window, the gate's baseline and the best member beside the ensemble (an approver's override)
+    assert card["windows"][0] == {
+        "cutoff": "2017-09-04", "wape": pytest.approx(0.20), "baseline": "seasonal_naive",
+        "baseline_wape": 0.26, "best_member": "xgboost", "best_member_wape": 0.21,
+    }  # fmt: skip
+    assert card["windows"][1]["baseline_wape"] is None
+    assert card["windows"][1]["best_member"] is None
 
 
 def test_series_wape_matches_a_direct_computation() -> None:
@@ -208,6 +220,7 @@ def test_html_has_plots_metrics_and_escapes_text(artifact: Path) -> None:
         assert base64.b64decode(payload)[:8] == b"\x89PNG\r\n\x1a\n"
     expected = ["ordernimbus-acme · version 3", "PendingManualApproval", "seasonal_naive_year", "0.21"]
     expected += ["0.23", "-0.04", "66.7%", "79.0%", "80.0%", "sha256:feed", "2013-01-01", "passed", "n/a"]
+    expected += ["0.26 (seasonal_naive)", "gate baseline", "(xgboost)"]
     for text in expected:
         assert text in html, text
     assert "<script>alert" not in html
