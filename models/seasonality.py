@@ -51,13 +51,17 @@ def yearly_signal(series: Sequence[np.ndarray], year: int, min_pairs: int = 30) 
     return {"correlation": round(r, 4), "pairs": pairs, "seasonal": bool(r > max(0.1, 2 / np.sqrt(pairs)))}
 
 
+def from_first_observation(y: np.ndarray) -> np.ndarray:
+    """A wide column from the series' first observed period on, no-sale periods as 0 (empty if none).
+
+    The periods before a product's launch are not zero demand; the ones after it without a row are.
+    """
+    observed = np.isfinite(y)
+    return np.nan_to_num(y[int(np.argmax(observed)) :]) if observed.any() else y[:0]
+
+
 def series_values(history: pd.DataFrame, freq: str) -> list[np.ndarray]:
-    """Each series' values from its first period on (no-sale periods as 0), for ``yearly_signal``."""
+    """Each series' values from its first period on, for ``yearly_signal``."""
     values = to_wide(history, freq).to_numpy(dtype=float)
-    out = []
-    for j in range(values.shape[1]):
-        y = values[:, j]
-        observed = np.isfinite(y)
-        if observed.any():
-            out.append(np.nan_to_num(y[int(np.argmax(observed)) :]))
-    return out
+    columns = (from_first_observation(values[:, j]) for j in range(values.shape[1]))
+    return [y for y in columns if len(y)]

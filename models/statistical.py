@@ -68,7 +68,7 @@ from features.frequency import base, season_length, year_length
 from models.base import BaseForecaster, clean_quantiles
 from models.metrics import qcol
 from models.naive import SeasonalNaive
-from models.seasonality import yearly_signal
+from models.seasonality import from_first_observation, yearly_signal
 
 SeriesKey = tuple[str, str]
 
@@ -270,9 +270,7 @@ class _LocalStatModel(BaseForecaster):
         values = wide.to_numpy(dtype=float)
         out = []
         for j, key in enumerate(wide.columns):
-            y = values[:, j]
-            first = np.argmax(np.isfinite(y)) if np.isfinite(y).any() else len(y)
-            y = np.nan_to_num(y[first:])
+            y = from_first_observation(values[:, j])
             out.append(((str(key[0]), str(key[1])), y[-(self.fit_window or len(y)) :]))
         return out
 

@@ -166,7 +166,7 @@ class GlobalXGBoost(BaseForecaster):
         weekly = base(freq) == "W"
         # resolved here and saved, so a loaded model keeps the scaling it was trained with
         self.params["level"] = self.params.get("level") or ("max" if weekly else "recent")
-        if getattr(self, "_auto_anchor", False) or not self.params.get("anchor"):
+        if self._auto_anchor or not self.params.get("anchor"):
             self.params["anchor"] = self._weekly_anchor(history, freq) if weekly else "none"
         spec = self.spec
         feats = build_features(history, spec)
@@ -397,7 +397,7 @@ class GlobalXGBoost(BaseForecaster):
             "columns": self.columns,
             "warm_rounds": self.warm_rounds,
             "warm_started": self.warm_started,
-            "yearly": getattr(self, "yearly", None),
+            "yearly": self.yearly,
         }
         (path / "xgboost.json").write_text(json.dumps(state))
 
