@@ -489,59 +489,15 @@ def _edge_tenants() -> dict[str, tuple[pd.DataFrame, int]]:
     }
 
 
-def _pooled_gate(
-    backtest: pd.DataFrame, sales: pd.DataFrame, evaluation: dict[str, Any], horizon: int
-) -> dict[str, Any]:
-    """The gate over every out-of-sample window instead of the newest alone: window k scored with
-    weights fitted on the windows before it, WAPEs pooled by each window's actual units. The last
-    term is the build's own gate figure (checked against it), so the pooling only adds windows."""
-    from models.evaluation import _holdout
-    from models.metrics import score
-
-    quantiles = tuple(evaluation["quantiles"])
-    freq = evaluation["frequency"]
-    frames = {
-        name: frame.rename(columns={"date": "target_date"})
-        for name, frame in backtest.groupby("model")
-        if name != "ensemble"
-    }
-    members = [m for m in ("arima", "deepar", "xgboost") if m in frames]
-    baselines = [b for b in frames if b not in members]
-    windows = sorted(pd.to_datetime(backtest["window"].unique()))
-    totals: dict[str, float] = {}
-    units = 0.0
-    per_window = []
-    for k in range(1, len(windows)):
-        upto = windows[: k + 1]
-        mem = {m: frames[m][frames[m]["window"].isin(upto)] for m in members}
-        base = {b: frames[b][frames[b]["window"].isin(upto)] for b in baselines}
-        ensemble, _, _ = _holdout(sales, freq, horizon, mem, {}, upto, quantiles)
-        newest = {b: round(score(f[f["window"] == upto[-1]], quantiles)["wape"], 5) for b, f in base.items()}
-        first = frames[members[0]]
-        weight = float(first.loc[first["window"] == upto[-1], "actual"].abs().sum())
-        per_window.append({"window": str(upto[-1].date()), "ensemble": round(ensemble, 5), **newest})
-        for name, value in {"ensemble": ensemble, **newest}.items():
-            totals[name] = totals.get(name, 0.0) + value * weight
-        units += weight
-    pooled = {name: round(total / units, 5) for name, total in totals.items()}
-    best = min((b for b in pooled if b != "ensemble"), key=lambda b: pooled[b])
-    return {
-        "windows": per_window,
-        "pooled": pooled,
-        "best_baseline": best,
-        "ratio": round(pooled["ensemble"] / pooled[best], 4),
-    }
-
-
 def small_tenant_builds() -> dict[str, Any]:
     """Small tenants built through the CLI, as a user would (``ordernimbus ingest``, then ``ordernimbus
     pipeline run build``): Walmart's store 1 (77 departments, weekly, before its evaluation window,
     horizon 13), Online Retail outside the UK (24 series, daily, horizon 28), the generated steady
     weekly tenant (30 products, horizon 8) and four generated shapes (``_edge_tenants``: weeks ending on
     Mondays, a shop closed on Sundays, a single series, sparse demand with new launches). The gate line
-    and each backtest window's WAPE and pinball loss, from the build's ``evaluation.json``, and the gate
-    pooled over every out-of-sample window (``_pooled_gate``). About three minutes; run it at two
-    commits to compare (the steps import the checkout they run in).
+    and each backtest window's WAPE and pinball loss, from the build's ``evaluation.json`` (the gate
+    pools every out-of-sample window since session 15; its ``per_window`` holds each term). About
+    three minutes; run it at two commits to compare (the steps import the checkout they run in).
     """
     import subprocess
     import tempfile
@@ -575,9 +531,6 @@ def small_tenant_builds() -> dict[str, Any]:
         found = sorted((work / "home" / "runs" / tenant).glob("*/Evaluate/**/evaluation.json"))
         evaluation = json.loads(found[-1].read_text())
         row: dict[str, Any] = {"gate": evaluation["gate"], "weights": evaluation.get("weights")}
-        artifact = found[-1].parents[1] / "model" / "backtest.parquet"
-        sales_read = sales.assign(date=pd.to_datetime(sales["date"]), units=sales["units"].astype(float))
-        row["pooled_gate"] = _pooled_gate(pd.read_parquet(artifact), sales_read, evaluation, horizon)
         row["windows"] = {
             w["cutoff"]: {
                 name: [scores["wape"], scores["pinball"]]

@@ -93,10 +93,14 @@ def champion_deltas(candidate: dict[str, Any], champion: dict[str, Any]) -> dict
 def _windows(metrics: dict[str, Any]) -> list[dict[str, Any]]:
     """Per backtest window: the ensemble's WAPE beside the gate's baseline's (and the best member's).
 
-    The gate reads one window; an approver deciding on an override needs to see whether the ensemble
-    lost there by noise (a tie in every window) or loses everywhere.
+    An approver deciding on an override needs to see whether the ensemble lost by noise (a tie in
+    every window) or loses everywhere. ``gated`` is the ensemble's out-of-sample WAPE where the gate
+    scored that window (weights fitted on the older ones); the earliest window and older
+    evaluations have none.
     """
-    baseline = (metrics.get("gate") or {}).get("best_baseline")
+    gate = metrics.get("gate") or {}
+    baseline = gate.get("best_baseline")
+    gated = {t.get("cutoff"): _num(t.get("ensemble_value")) for t in gate.get("per_window") or []}
     rows = []
     for w in metrics.get("windows") or []:
         members = {n: (m or {}).get("wape") for n, m in (w.get("members") or {}).items()}
@@ -106,6 +110,7 @@ def _windows(metrics: dict[str, Any]) -> list[dict[str, Any]]:
             {
                 "cutoff": w.get("cutoff"),
                 "wape": _num((w.get("ensemble") or {}).get("wape")),
+                "gated": gated.get(w.get("cutoff")),
                 "baseline": baseline,
                 "baseline_wape": _num(((w.get("baselines") or {}).get(baseline) or {}).get("wape")),
                 "best_member": best,
@@ -127,6 +132,7 @@ def _gate(metrics: dict[str, Any], gate_passed: bool) -> dict[str, Any]:
         "best_baseline_value": baseline,
         "ensemble_value": value,
         "ratio": ratio,
+        "windows": [str(w) for w in gate.get("windows") or [] if w != "in-sample"],
         "recorded": bool(gate),
     }
 

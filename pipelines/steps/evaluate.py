@@ -70,7 +70,8 @@ def main(ctx: StepContext) -> None:
     verdict = "passed" if gate["passed"] else "FAILED"
     print(
         f"ensemble WAPE {gate['ensemble_value']:.4f} vs {gate['best_baseline']} "
-        f"{gate['best_baseline_value']:.4f} (ratio {gate['wape_ratio']:.3f}, gate {verdict}); "
+        f"{gate['best_baseline_value']:.4f} over window(s) {', '.join(gate['windows'])} "
+        f"(ratio {gate['wape_ratio']:.3f}, gate {verdict}); "
         f"weights {result.weights}"
     )
 

@@ -42,6 +42,10 @@ def metrics(wape: float, coverage: float, passed: bool = True) -> dict[str, Any]
             "best_baseline": "seasonal_naive",
             "best_baseline_value": 0.27,
             "ensemble_value": wape,
+            "windows": ["2017-09-11"],
+            "per_window": [
+                {"cutoff": "2017-09-11", "ensemble_value": wape + 0.015, "best_baseline_value": 0.27}
+            ],
         },
         "windows": [
             {
@@ -162,9 +166,12 @@ def test_card_numbers(artifact: Path) -> None:
     assert card["missing"] == []
     # per window, the gate's baseline and the best member beside the ensemble (an approver's override)
     assert card["windows"][0] == {
-        "cutoff": "2017-09-04", "wape": pytest.approx(0.20), "baseline": "seasonal_naive",
+        "cutoff": "2017-09-04", "wape": pytest.approx(0.20), "gated": None, "baseline": "seasonal_naive",
         "baseline_wape": 0.26, "best_member": "xgboost", "best_member_wape": 0.21,
     }  # fmt: skip
+    # the gate's own out-of-sample figure sits beside the window it pooled; the earliest has none
+    assert card["windows"][1]["gated"] == pytest.approx(0.225)
+    assert card["gate"]["windows"] == ["2017-09-11"]
     assert card["windows"][1]["baseline_wape"] is None
     assert card["windows"][1]["best_member"] is None
 
@@ -221,6 +228,7 @@ def test_html_has_plots_metrics_and_escapes_text(artifact: Path) -> None:
     expected = ["ordernimbus-acme · version 3", "PendingManualApproval", "seasonal_naive_year", "0.21"]
     expected += ["0.23", "-0.04", "66.7%", "79.0%", "80.0%", "sha256:feed", "2013-01-01", "passed", "n/a"]
     expected += ["0.26 (seasonal_naive)", "gate baseline", "(xgboost)"]
+    expected += ["pooled over the backtest window(s) 2017-09-11"]
     for text in expected:
         assert text in html, text
     assert "<script>alert" not in html
