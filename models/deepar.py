@@ -26,6 +26,12 @@ Choices and why:
   earliest backtest cutoff for at most half the epochs, instead of starting from random weights.
 - **Determinism**: every fit seeds Python, NumPy and torch (``lightning.seed_everything``) and
   prediction seeds torch again, so a fit and a reload predict the same samples.
+- **Too young to train** (``fallbacks``): a network needs at least one series longer than the horizon
+  and a few periods of context. A tenant with a few weeks of daily sales has none at its earliest
+  backtest cutoff, where gluonts failed with an early-stopping error and the whole build with it.
+  The member then forecasts as the seasonal naive, recorded per series as ARIMA's fallbacks are,
+  and the build's final model keeps that fallback: the ensemble's weights were learnt on it, and the
+  next build, with a longer history, trains the network.
 - **CPU by default, the GPU when present** (``accelerator="auto"``); ``max_series`` caps how many
   series it trains on (a seeded sample) so the build stays inside its time budget on a CPU; every
   series is predicted. The training step records the sample size.
@@ -53,6 +59,7 @@ from features.engineering import FeatureSpec, calendar_features, horizon_dates, 
 from features.frequency import base, pandas_alias, year_length
 from models.base import BaseForecaster, clean_quantiles
 from models.metrics import qcol
+from models.naive import SeasonalNaive
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +116,8 @@ class DeepARForecaster(BaseForecaster):
         self.lags: list[int] = []
         self.min_past = 0
         self.predictor: Any = None
+        self.fallbacks: dict[str, str] = {}  # "store|sku" -> reason, when no series could train the network
+        self.naive: SeasonalNaive | None = None
 
     # --- data --------------------------------------------------------------------------
     def _history_periods(self, freq: str) -> int:
@@ -174,6 +183,9 @@ class DeepARForecaster(BaseForecaster):
         network does not know trains from scratch.
         """
         self._describe(history)
+        if earlier.naive is not None:  # what the backtest judged is what ships (module docstring)
+            self._record_training(history, freq)
+            return self._fall_back(history, freq, earlier.fallback_reason)
         same = (
             earlier.predictor is not None
             and (self.stores, self.skus, self.covariates, self.distribution)
@@ -208,7 +220,14 @@ class DeepARForecaster(BaseForecaster):
         pl.seed_everything(self.params["seed"], workers=True, verbose=False)
         counts = self.distribution == "negative_binomial"
         entries, _ = self._entries(history, 0)
+        longest = max((len(e["target"]) for e in entries), default=0)
         entries = [e for e in entries if len(e["target"]) > self.horizon + 8]
+        if not entries:
+            reason = (
+                f"history too short for DeepAR: the longest series has {longest} periods, a training "
+                f"window needs more than {self.horizon + 8} (horizon {self.horizon} + 8); seasonal naive"
+            )
+            return self._fall_back(history, freq, reason)
         rng = np.random.default_rng(self.params["seed"])
         if len(entries) > self.params["max_series"]:
             pick = np.sort(rng.choice(len(entries), self.params["max_series"], replace=False))
@@ -270,6 +289,18 @@ class DeepARForecaster(BaseForecaster):
             )
         return self
 
+    def _fall_back(self, history: pd.DataFrame, freq: str, reason: str) -> Self:
+        self.naive = SeasonalNaive().fit(history, freq)
+        self.predictor, self.trained_series, self.warm_started = None, 0, False
+        keys = history[["store_id", "sku"]].astype(str).drop_duplicates()
+        self.fallbacks = {f"{store}|{sku}": reason for store, sku in keys.itertuples(index=False)}
+        log.warning("%s (%d series)", reason, len(self.fallbacks))
+        return self
+
+    @property
+    def fallback_reason(self) -> str:
+        return next(iter(self.fallbacks.values()), "no series could train the network; seasonal naive")
+
     def _batches_per_epoch(self, train: list[dict[str, Any]]) -> int:
         """About one pass over the data's context windows per epoch, at least 40 batches, at most 64.
 
@@ -305,6 +336,8 @@ class DeepARForecaster(BaseForecaster):
 
         if horizon > self.horizon:
             raise ValueError(f"this model was trained for horizons up to {self.horizon}, not {horizon}")
+        if self.naive is not None:
+            return self.naive.predict(history, horizon, quantiles)
         _one_thread_on_cpu()
         torch.manual_seed(self.params["seed"])
         np.random.seed(self.params["seed"])
@@ -333,8 +366,11 @@ class DeepARForecaster(BaseForecaster):
 
     # --- persistence ---------------------------------------------------------------------
     def _save_state(self, path: Path) -> None:
-        (path / "gluonts").mkdir(parents=True, exist_ok=True)
-        self.predictor.serialize(path / "gluonts")
+        if self.naive is not None:
+            self.naive.save(path / "naive")
+        else:
+            (path / "gluonts").mkdir(parents=True, exist_ok=True)
+            self.predictor.serialize(path / "gluonts")
         state = {
             "horizon": self.horizon,
             "params": self.params,
@@ -346,6 +382,7 @@ class DeepARForecaster(BaseForecaster):
             "warm_started": self.warm_started,
             "lags": self.lags,
             "min_past": self.min_past,
+            "fallbacks": self.fallbacks,
         }
         (path / "deepar.json").write_text(json.dumps(state))
 
@@ -359,7 +396,12 @@ class DeepARForecaster(BaseForecaster):
         self.trained_series = state["trained_series"]
         self.warm_started = state.get("warm_started", False)
         self.lags, self.min_past = state.get("lags", []), state.get("min_past", 0)
-        self.predictor = PyTorchPredictor.deserialize(path / "gluonts", device="cpu")
+        self.fallbacks = state.get("fallbacks", {})
+        self.naive, self.predictor = None, None
+        if (path / "naive").exists():
+            self.naive = SeasonalNaive.load(path / "naive")
+        else:
+            self.predictor = PyTorchPredictor.deserialize(path / "gluonts", device="cpu")
 
 
 def _one_thread_on_cpu() -> None:

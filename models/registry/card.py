@@ -120,6 +120,22 @@ def _windows(metrics: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def _fallbacks(metrics: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per model, how many series it forecast with a fallback and the commonest reason.
+
+    A member that is a seasonal naive for every series (DeepAR on a tenant too young to train it)
+    scores like one; an approver reading its row should know why.
+    """
+    series = (metrics.get("data") or {}).get("series")
+    rows = []
+    for name, detail in sorted((metrics.get("details") or {}).items()):
+        reasons = list(((detail or {}).get("fallbacks") or {}).values())
+        if reasons:
+            commonest = max(set(reasons), key=reasons.count)
+            rows.append({"model": name, "series": len(reasons), "of": series, "reason": commonest})
+    return rows
+
+
 def _gate(metrics: dict[str, Any], gate_passed: bool) -> dict[str, Any]:
     gate = dict(metrics.get("gate") or {})
     value, baseline = _num(gate.get("ensemble_value")), _num(gate.get("best_baseline_value"))
@@ -343,6 +359,7 @@ def build_card(
             },
         },
         "windows": _windows(metrics),
+        "fallbacks": _fallbacks(metrics),
         "backtest": section,
         "drivers": drivers,
         "data": metrics.get("data"),

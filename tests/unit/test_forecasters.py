@@ -73,6 +73,38 @@ def test_round_trip_gives_identical_predictions(factory, daily: pd.DataFrame, tm
     assert before["target_date"].min() == daily["date"].max() + pd.Timedelta(days=1)
 
 
+def test_deepar_too_young_to_train_falls_back_to_the_naive_and_ships_it(
+    daily: pd.DataFrame, tmp_path: Path
+) -> None:
+    """60 days of a new tenant, horizon 28: the earliest backtest cutoff holds 16 days, shorter than
+    any training window. The build used to fail there with gluonts' early-stopping error."""
+    young = daily[daily["date"] > daily["date"].max() - pd.Timedelta(days=60)]
+    bt, final = backtest_model(lambda: tiny_deepar(horizon=28), young, "D", 28, 3, Q)
+    naive = SeasonalNaive()
+    naive_bt, _ = backtest_model(lambda: naive, young, "D", 28, 3, Q)
+    columns = ["store_id", "sku", "target_date", "window", "p10", "p50", "p90"]
+    pd.testing.assert_frame_equal(bt[columns], naive_bt[columns])  # every window: the seasonal naive
+    assert isinstance(final, DeepARForecaster)
+    # the shipped member is the one the backtest judged, although 60 days could host a window
+    assert final.naive is not None
+    assert final.predictor is None
+    recorded = details(final)
+    assert recorded["fallback_count"] == young.groupby(["store_id", "sku"]).ngroups
+    assert "history too short for DeepAR" in recorded["fallbacks"]["1|1"]
+    assert "16 periods" in recorded["fallbacks"]["1|1"]
+    assert recorded["trained_series"] == 0
+    before = final.predict(young, 28, Q)
+    final.save(tmp_path / "m")
+    again = load_model(tmp_path / "m")
+    pd.testing.assert_frame_equal(again.predict(young, 28, Q), before)
+    assert again.fallbacks == final.fallbacks
+    _check_quantiles(before)
+    # a history that can host windows trains the network and records no fallback
+    trained = tiny_deepar(horizon=28).fit(young, "D")
+    assert trained.predictor is not None
+    assert trained.fallbacks == {}
+
+
 def test_arima_records_fallbacks_for_short_and_constant_series(daily: pd.DataFrame) -> None:
     short = daily[(daily["store_id"] == "1") & (daily["sku"] == "1")].tail(10).assign(sku="short")
     flat = daily[(daily["store_id"] == "1") & (daily["sku"] == "2")].assign(sku="flat", units=0.0)
