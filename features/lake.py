@@ -54,6 +54,17 @@ class SalesLake:
         frame = pd.read_parquet(path, filters=filters)
         return frame.sort_values(list(RECORD_KEY), ignore_index=True)
 
+    def date_range(
+        self, tenant: str, until: pd.Timestamp | None = None
+    ) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+        """First and last date of the tenant's sales (up to ``until``), reading the date column only."""
+        path = self.path(tenant)
+        if not path.exists():
+            return None
+        filters = [("date", "<=", pd.Timestamp(until))] if until is not None else None
+        dates = pd.read_parquet(path, columns=["date"], filters=filters)["date"]
+        return (pd.Timestamp(dates.min()), pd.Timestamp(dates.max())) if len(dates) else None
+
     def frequency(self, tenant: str) -> str:
         """The frequency stored with the tenant's data at ingest ('D' or 'W-XXX')."""
         meta = pq.read_schema(self.path(tenant)).metadata or {}

@@ -20,6 +20,7 @@ import pandas as pd
 
 from features.frequency import base, year_length
 from models.base import Forecaster
+from ordernimbus.errors import OrderNimbusError
 
 
 def cutoffs(
@@ -41,6 +42,49 @@ def window_step(periods: int | None, horizon: int, windows: int, freq: str) -> i
     if trainable - (windows - 1) * horizon >= keep:
         return horizon
     return max(1, (trainable - keep) // (windows - 1))
+
+
+# Periods the earliest backtest window trains on, at least: a week of a daily tenant (its weekly
+# season seen once), four weeks of a weekly one. Below that the windows start before the data or a
+# day after it, and every training step failed with pandas' "Neither `start` nor `end` can be NaT".
+MIN_TRAIN = {"D": 7, "W": 4}
+
+
+class HistoryTooShortError(OrderNimbusError):
+    title = "History too short"
+
+
+def earliest_history(periods: int, horizon: int, windows: int, freq: str) -> int:
+    """Periods of history before the earliest backtest cutoff (``cutoffs``' layout)."""
+    return periods - horizon - (windows - 1) * window_step(periods, horizon, windows, freq)
+
+
+def check_history(  # noqa: PLR0917 (the build's settings, passed through)
+    first: pd.Timestamp, last: pd.Timestamp, horizon: int, windows: int, freq: str, what: str = "the tenant"
+) -> None:
+    """Refuse a build whose earliest backtest window would train on less than ``MIN_TRAIN``.
+
+    Says what fits instead: the longest horizon this history can backtest, or how much more
+    history the requested horizon needs.
+    """
+    period = pd.Timedelta(days=7 if base(freq) == "W" else 1)
+    periods = _periods(first, last, period) or 0
+    floor = MIN_TRAIN[base(freq)]
+    if earliest_history(periods, horizon, windows, freq) >= floor:
+        return
+    unit = "weeks" if base(freq) == "W" else "days"
+    fits = [h for h in range(horizon - 1, 0, -1) if earliest_history(periods, h, windows, freq) >= floor]
+    # a history of horizon + 2 x floor + 1 periods always fits (the earliest cutoff keeps half of it)
+    enough = horizon + 2 * floor + 1
+    needed = next(
+        (n for n in range(periods, enough) if earliest_history(n, horizon, windows, freq) >= floor), enough
+    )
+    advice = f"use --horizon {fits[0]} or less, or" if fits else "no horizon fits:"
+    raise HistoryTooShortError(
+        f"{what} has {periods} {unit} of sales ({first.date()} to {last.date()}): backtesting a horizon of "
+        f"{horizon} {unit} over {windows} windows needs at least {needed} {unit}, so that the earliest "
+        f"window trains on {floor} {unit} or more; {advice} ingest more history"
+    )
 
 
 def _periods(first: pd.Timestamp | None, last: pd.Timestamp, period: pd.Timedelta) -> int | None:

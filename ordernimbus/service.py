@@ -42,7 +42,28 @@ def run_build(
         "GateMaxWapeRatio": settings.gate_max_wape_ratio,
         **(extra or {}),
     }
+    _check_history(settings, tenant, params)
     return LocalRunner(settings, on_event).start("build", tenant, params)
+
+
+def _check_history(settings: Settings, tenant: str, params: dict[str, Any]) -> None:
+    """Refuse, before any step runs, a build whose backtest the history cannot hold (the training
+    steps check it too, for the SageMaker path, but four of them failing is a poor way to learn it)."""
+    import pandas as pd
+
+    from features.lake import SalesLake
+    from models.backtest import check_history
+    from pipelines.definition import build_pipeline
+
+    lake = SalesLake(settings.lake_dir)
+    until = pd.Timestamp(params["Until"]) if params["Until"] else None
+    span = lake.date_range(tenant, until)
+    if span is None:
+        raise NotFoundError(f"tenant {tenant!r} has no sales up to {params['Until']}: choose a later --until")
+    defaults = {p.name: p.default for p in build_pipeline().parameters}
+    windows = int(params.get("BacktestWindows", defaults["BacktestWindows"]))
+    what = f"tenant {tenant!r}" + (f", up to {params['Until']}," if until is not None else "")
+    check_history(*span, int(params["Horizon"]), windows, lake.frequency(tenant), what)
 
 
 def run_forecast(

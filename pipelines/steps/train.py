@@ -11,7 +11,7 @@ import json
 import time
 from typing import Any
 
-from models.backtest import backtest_model
+from models.backtest import backtest_model, check_history
 from models.base import Forecaster
 from ordernimbus.errors import OrderNimbusError
 from pipelines.contract import StepContext
@@ -78,6 +78,14 @@ def main(ctx: StepContext) -> None:
     epochs = int(ctx.param("deepar_epochs", "12"))
     sales, meta = read_sales(ctx.channel("sales"))
     freq = meta["frequency"]
+    check_history(
+        sales["date"].min(),
+        sales["date"].max(),
+        horizon,
+        windows,
+        freq,
+        f"tenant {ctx.param('tenant')!r}",
+    )
     started = time.perf_counter()
     bt, model = backtest_model(
         lambda: make_model(name, horizon, quantiles, rounds, epochs),

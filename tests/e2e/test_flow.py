@@ -132,6 +132,23 @@ def test_tenant_input_is_validated_before_any_path_is_built(home: Settings) -> N
     assert "no sales data" in result.output
 
 
+def test_a_history_too_short_for_the_horizon_is_refused_before_any_step(
+    home: Settings, tmp_path: Path
+) -> None:
+    """30 days cannot backtest 28 over three windows: every training step used to fail on a NaT."""
+    sales = store_item_cut(stores=1, items=2, since="2017-12-02")
+    _ingest(home, "newshop", sales, tmp_path)
+    result = runner.invoke(app, ["pipeline", "run", "build", "--tenant", "newshop", "--horizon", "28"])
+    assert result.exit_code == 2, result.output
+    text = " ".join(result.output.split())
+    assert "tenant 'newshop' has 30 days of sales (2017-12-02 to 2017-12-31)" in text
+    assert "use --horizon 17 or less" in text
+    assert LocalRunner(home).records.list("newshop") == []  # no run was started
+    result = runner.invoke(app, ["pipeline", "run", "build", "--tenant", "newshop", "--until", "2017-11-01"])
+    assert result.exit_code == 3
+    assert "no sales up to 2017-11-01" in result.output
+
+
 def test_ingest_reports_a_weekly_file_in_weeks(home: Settings, tmp_path: Path) -> None:
     daily = store_item_cut(stores=1, items=2, since="2016-01-01")
     weekly = (

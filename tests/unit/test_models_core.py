@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pandas as pd
 import pytest
 from realcuts import store_item_cut
 
-from models.backtest import backtest, cutoffs, window_step
+from models.backtest import MIN_TRAIN, HistoryTooShortError, backtest, check_history, cutoffs, window_step
 from models.base import ModelError, load_model
 from models.ensemble import Ensemble, blend, fit_weights
 from models.metrics import qcol, wape
@@ -114,6 +115,41 @@ def test_the_earliest_backtest_window_holds_a_year_over_year_pair() -> None:
     held = [int((walmart <= c).sum()) for c in cutoffs(walmart[-1], 39, 3, "W-FRI", first=walmart[0])]
     assert held == [53, 59, 65]
     assert window_step(52 + 8, 8, 3, "W-SUN") == 1  # only a year to train on: windows a week apart
+
+
+@pytest.mark.parametrize("freq", ["D", "W-SUN"])
+def test_a_history_too_short_for_its_backtest_is_refused_with_what_would_fit(freq: str) -> None:
+    """Accepted layouts train their earliest window on MIN_TRAIN periods or more (counted on real
+    cutoffs); a refusal names a history length and a horizon that do fit, checked the same way."""
+    period = pd.Timedelta(weeks=1) if freq.startswith("W") else pd.Timedelta(days=1)
+    floor = MIN_TRAIN[freq[0]]
+    first = pd.Timestamp("2024-01-07")
+
+    def earliest(periods: int, horizon: int, windows: int) -> int:
+        dates = pd.date_range(first, periods=periods, freq=period)
+        return int((dates <= cutoffs(dates[-1], horizon, windows, freq, first=first)[0]).sum())
+
+    refused = 0
+    for periods in range(1, 70, 3):
+        for horizon in (1, 4, 8, 13, 28):
+            for windows in (1, 3):
+                last = first + period * (periods - 1)
+                try:
+                    check_history(first, last, horizon, windows, freq)
+                except HistoryTooShortError as exc:
+                    refused += 1
+                    message = str(exc)
+                    assert f"has {periods} " in message
+                    needed = int(re.search(r"at least (\d+)", message).group(1))  # type: ignore[union-attr]
+                    assert earliest(needed, horizon, windows) >= floor
+                    advised = re.search(r"--horizon (\d+) or less", message)
+                    if advised:
+                        assert earliest(periods, int(advised.group(1)), windows) >= floor
+                    else:
+                        assert "no horizon fits" in message
+                else:
+                    assert earliest(periods, horizon, windows) >= floor
+    assert refused > 10
 
 
 def test_backtest_windows_sit_side_by_side_when_the_history_allows() -> None:
