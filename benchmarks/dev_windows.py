@@ -630,7 +630,7 @@ def young_tenants() -> dict[str, Any]:
             }
             row["deepar_fallbacks"] = evaluation["details"]["deepar"].get("fallback_count", 0)
         else:
-            row["error"] = " ".join(done.stderr.split())[-400:]
+            row["error"] = " ".join(done.stderr.split()).partition("error: ")[2]
         print(tenant, json.dumps(row), flush=True)
         out[tenant] = row
     return out
