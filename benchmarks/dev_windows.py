@@ -630,7 +630,8 @@ def young_tenants() -> dict[str, Any]:
             }
             row["deepar_fallbacks"] = evaluation["details"]["deepar"].get("fallback_count", 0)
         else:
-            row["error"] = " ".join(done.stderr.split()).partition("error: ")[2]
+            said = " ".join(done.stderr.split())
+            row["error"] = said.partition("error: ")[2] or said[-300:]  # a failed run: its last words
         print(tenant, json.dumps(row), flush=True)
         out[tenant] = row
     return out
