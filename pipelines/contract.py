@@ -15,6 +15,9 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_BASE = Path("/opt/ml")
+# A step that refuses its input exits 2, the CLI's code for bad input; the local runner does not
+# retry it, since the same input would be refused again. Any other failure exits 1 and may be retried.
+BAD_INPUT = 2
 
 
 @dataclass(frozen=True)

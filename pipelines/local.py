@@ -36,6 +36,7 @@ from typing import Any
 from ordernimbus.errors import ConflictError, NotFoundError, OrderNimbusError
 from ordernimbus.settings import Settings
 from ordernimbus.tenancy import tenant_dir, validate_tenant
+from pipelines.contract import BAD_INPUT
 from pipelines.definition import PIPELINES, PipelineDef, Step
 from pipelines.records import RunRecord, RunStore
 
@@ -279,7 +280,7 @@ class LocalRunner:
             code = self._spawn(step, base, args, log, run.run_id)
             if code == 0:
                 break
-            if not step.retryable or tries > self.retries:
+            if not step.retryable or tries > self.retries or code == BAD_INPUT:
                 reason = _failure(base, log)
                 self.records.update_step(
                     run.run_id,

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from ordernimbus.errors import OrderNimbusError
-from pipelines.contract import StepContext, parse
+from pipelines.contract import BAD_INPUT, StepContext, parse
 
 SALES = "sales.parquet"
 META = "meta.json"
@@ -44,10 +44,10 @@ def run_step(main: Callable[[StepContext], None], argv: list[str] | None = None)
     ctx = parse(argv if argv is not None else sys.argv[1:])
     try:
         main(ctx)
-    except OrderNimbusError as exc:
+    except OrderNimbusError as exc:  # the input, not the machine: exit as the CLI does for bad input
         ctx.write_failure(str(exc))
         print(f"error: {exc}", file=sys.stderr)
-        raise SystemExit(1) from None
+        raise SystemExit(BAD_INPUT) from None
     except Exception as exc:
         ctx.write_failure(f"{type(exc).__name__}: {exc}")
         traceback.print_exc()

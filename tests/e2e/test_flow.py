@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from features.lake import SalesLake
 from ordernimbus.cli import app
-from ordernimbus.service import run_build
+from ordernimbus.service import lake_uri, run_build
 from ordernimbus.settings import Settings
 from pipelines.local import LocalRunner, cpu_seconds
 
@@ -147,6 +147,21 @@ def test_a_history_too_short_for_the_horizon_is_refused_before_any_step(
     result = runner.invoke(app, ["pipeline", "run", "build", "--tenant", "newshop", "--until", "2017-11-01"])
     assert result.exit_code == 3
     assert "no sales up to 2017-11-01" in result.output
+
+
+def test_a_step_that_refuses_its_input_is_not_retried(home: Settings, tmp_path: Path) -> None:
+    """The SageMaker path has no pre-check: the training steps refuse the short history themselves,
+    exit 2 and are not retried (each used to take three attempts with backoff)."""
+    sales = store_item_cut(stores=1, items=1, since="2017-12-02")
+    _ingest(home, "tooshort", sales, tmp_path)
+    params = {"InputDataUri": lake_uri(home, "tooshort"), "Horizon": 28, **FAST, "BacktestWindows": 3}
+    run = LocalRunner(home).start("build", "tooshort", params)
+    assert run.status == "Failed"
+    refused = [s for s in run.steps if s.step.startswith("Train-") and s.status == "Failed"]
+    assert refused
+    for step in refused:
+        assert step.attempts == 1
+        assert "needs at least 41 days" in (step.error or "")
 
 
 def test_ingest_reports_a_weekly_file_in_weeks(home: Settings, tmp_path: Path) -> None:
