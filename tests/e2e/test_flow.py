@@ -22,6 +22,13 @@ runner = CliRunner()
 FAST = {"BoostingRounds": 15, "BacktestWindows": 2, "DeepAREpochs": 1}
 
 
+def run_gate_ratio(settings: Settings, tenant: str) -> float:
+    from models.registry.factory import open_registry
+
+    [version] = open_registry(settings).list_versions(tenant)
+    return float(version.metrics["gate"]["wape_ratio"])
+
+
 def _ingest(settings: Settings, tenant: str, sales: pd.DataFrame, tmp: Path) -> None:
     path = tmp / f"{tenant}.csv"
     sales.rename(columns={"sku": "item_id"}).to_csv(path, index=False)
@@ -45,6 +52,9 @@ def test_build_approve_forecast_export_and_serve(home: Settings, tmp_path: Path)
     assert listing.exit_code == 0, listing.output
     assert "PendingManualApproval" in listing.output
     assert "naive WAPE" in listing.output
+    ratio = run_gate_ratio(home, "acme")
+    assert "gate ratio" in listing.output
+    assert f"{ratio:.4f}" in listing.output  # the gate's own out-of-sample ratio, beside its baseline
 
     card = tmp_path / "card.html"
     result = runner.invoke(
