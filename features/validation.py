@@ -25,6 +25,9 @@ MIN_DATE = pd.Timestamp("1990-01-01")
 OUTLIER_Z = 8.0  # robust z-score (median / MAD) beyond which a value is listed as an outlier
 STALE_AFTER_DAYS = {"D": 7, "W": 14}
 EXAMPLES = 10
+# Consecutive periods with no record in any series that read as an outage or a missing export rather
+# than a slow spell: a week of days, two weeks.
+TENANT_GAP = {"D": 7, "W": 2}
 TEMPLATES = Path(__file__).parent / "templates"
 
 
@@ -149,11 +152,45 @@ def _gaps(records: pd.DataFrame, frequency: str, warnings: list[str]) -> dict[st
     examples = with_gaps.reset_index().rename(columns={"min": "first", "max": "last", "size": "periods"})
     for column in ("first", "last"):
         examples[column] = examples[column].dt.date.astype(str)
+    everywhere = _tenant_wide_gaps(records, frequency)
+    if everywhere:
+        longest = max(everywhere, key=lambda g: g["periods"])
+        unit = "weeks" if base(frequency) == "W" else "days"
+        warnings.append(
+            f"no series has any record for {longest['periods']:,} {unit} in a row ({longest['first']} to "
+            f"{longest['last']}; {len(everywhere)} such stretch(es)): if that was an outage or a missing "
+            "export rather than a closure, forecasting learns it as zero demand; upload that period's sales"
+        )
     return {
         "series_with_gaps": len(with_gaps),
         "missing_periods": total,
         "examples": _examples(examples, [*SERIES_KEY, "first", "last", "periods", "missing"]),
+        "tenant_wide": everywhere[:EXAMPLES],
     }
+
+
+def _tenant_wide_gaps(records: pd.DataFrame, frequency: str) -> list[dict[str, Any]]:
+    """Stretches of ``TENANT_GAP`` periods or more in which no series has a record, longest first.
+
+    A series' own gaps are usually days it sold nothing; the same dates missing from every series
+    at once are a shop-wide closure or, more often, data that never arrived. The three-month outage
+    of ``benchmarks/dev_windows.py --only young_tenants`` failed its gate by 2.2x against AutoETS.
+    """
+    step = pd.Timedelta(days=7 if base(frequency) == "W" else 1)
+    dates = pd.DatetimeIndex(records["date"].drop_duplicates()).sort_values()
+    if len(dates) < 2:
+        return []
+    missing = ((dates[1:] - dates[:-1]) // step - 1).to_numpy()
+    stretches = [
+        {
+            "first": str((dates[i] + step).date()),
+            "last": str((dates[i + 1] - step).date()),
+            "periods": int(n),
+        }
+        for i, n in enumerate(missing)
+        if n >= TENANT_GAP[base(frequency)]
+    ]
+    return sorted(stretches, key=lambda g: -g["periods"])
 
 
 def _stale(records: pd.DataFrame, frequency: str, today: date, warnings: list[str]) -> dict[str, Any]:

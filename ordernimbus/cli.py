@@ -101,6 +101,8 @@ def ingest(
         f"({u.rows_new} new, {u.rows_updated} updated, {u.rows_unchanged} unchanged); "
         f"{u.rows_total} rows stored, frequency {u.frequency}"
     )
+    for warning in result.report.get("warnings") or []:  # the report has them too; most people read this
+        err.print(f"[yellow]warning:[/] {warning}", highlight=False)
     console.print(f"quality report: {result.report_html}")
     if result.quarantine:
         console.print(f"[yellow]quarantined rows:[/] {result.quarantine}")

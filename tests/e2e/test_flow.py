@@ -185,3 +185,5 @@ def test_ingest_reports_a_weekly_file_in_weeks(home: Settings, tmp_path: Path) -
     assert result.exit_code == 0, result.output
     assert f"{len(weekly)} weekly rows" in result.output
     assert "frequency W-SUN" in result.output
+    # the report's warnings reach the terminal too: data ending in 2017 is stale
+    assert "warning: the latest date is 2017-" in " ".join(result.output.split())

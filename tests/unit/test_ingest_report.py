@@ -45,6 +45,31 @@ def test_gaps_count_missing_periods_per_series_at_the_data_frequency() -> None:
     assert any("gaps" in w for w in warnings)
 
 
+def test_a_stretch_missing_from_every_series_is_named_as_a_possible_outage() -> None:
+    """Three weeks with no record anywhere read as zero demand: the report says where, so the
+    retailer can upload them. A shop closed on Sundays (one day at a time) is not flagged."""
+    days = pd.date_range("2024-01-01", "2024-06-29", freq="D")
+
+    def shop(dates: pd.DatetimeIndex) -> pd.DataFrame:
+        rows = [("1", sku, d, 3.0) for sku in ("A", "B") for d in dates]
+        return pd.DataFrame(rows, columns=["store_id", "sku", "date", "units"])
+
+    checks, warnings = quality_checks(shop(days[(days < "2024-03-04") | (days > "2024-03-24")]), "D", TODAY)
+    assert checks["gaps"]["tenant_wide"] == [{"first": "2024-03-04", "last": "2024-03-24", "periods": 21}]
+    assert any("any record for 21 days in a row (2024-03-04 to 2024-03-24" in w for w in warnings)
+    base = {"upload_id": "u1", "tenant_id": "acme", "file": "x.csv", "created_at": "now", "mode": "strict"}
+    outcome = {"status": "accepted", "errors": {"total": 0, "first": []}, "lake": None, "quarantine": None}
+    html = render_html({**base, **outcome, "checks": checks, "warnings": warnings})
+    assert "the longest 21 periods (2024-03-04 to 2024-03-24)" in html
+    checks, warnings = quality_checks(shop(days[days.dayofweek != 6]), "D", TODAY)
+    assert checks["gaps"]["series_with_gaps"] == 2  # every Sunday, in both series
+    assert checks["gaps"]["tenant_wide"] == []
+    assert not any("no series has any record" in w for w in warnings)
+    weekly = records([("1", "A", d, 1) for d in ("2024-05-03", "2024-05-10", "2024-05-31")])
+    checks, _ = quality_checks(weekly, "W-FRI", TODAY)
+    assert checks["gaps"]["tenant_wide"] == [{"first": "2024-05-17", "last": "2024-05-24", "periods": 2}]
+
+
 def test_staleness_depends_on_frequency() -> None:
     recent = records([("1", "A", "2024-06-20", 1), ("1", "A", "2024-06-21", 1)])
     daily, warnings = quality_checks(recent, "D", TODAY)
