@@ -50,6 +50,16 @@ def pandas_alias(freq: str) -> str:
     return freq if base(freq) == "W" else "D"
 
 
+def period(freq: str) -> pd.Timedelta:
+    """One period of ``freq``: a day or a week."""
+    return pd.Timedelta(days=7 if base(freq) == "W" else 1)
+
+
+def period_unit(freq: str) -> str:
+    """The plural word for periods of ``freq`` in messages: 'days' or 'weeks'."""
+    return "weeks" if base(freq) == "W" else "days"
+
+
 def season_length(freq: str) -> int:
     return SEASON[base(freq)]
 

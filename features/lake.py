@@ -33,6 +33,11 @@ class UpsertResult:
     frequency: str
 
 
+def _until(until: pd.Timestamp | None) -> list[tuple[str, str, pd.Timestamp]] | None:
+    """The parquet filter that keeps dates up to and including ``until`` (None: everything)."""
+    return [("date", "<=", pd.Timestamp(until))] if until is not None else None
+
+
 class SalesLake:
     """Canonical sales per tenant under ``root/<tenant>/sales.parquet``."""
 
@@ -50,8 +55,7 @@ class SalesLake:
         path = self.path(tenant)
         if not path.exists():
             return _empty(tenant)
-        filters = [("date", "<=", pd.Timestamp(until))] if until is not None else None
-        frame = pd.read_parquet(path, filters=filters)
+        frame = pd.read_parquet(path, filters=_until(until))
         return frame.sort_values(list(RECORD_KEY), ignore_index=True)
 
     def date_range(
@@ -61,8 +65,7 @@ class SalesLake:
         path = self.path(tenant)
         if not path.exists():
             return None
-        filters = [("date", "<=", pd.Timestamp(until))] if until is not None else None
-        dates = pd.read_parquet(path, columns=["date"], filters=filters)["date"]
+        dates = pd.read_parquet(path, columns=["date"], filters=_until(until))["date"]
         return (pd.Timestamp(dates.min()), pd.Timestamp(dates.max())) if len(dates) else None
 
     def frequency(self, tenant: str) -> str:

@@ -19,7 +19,7 @@ import pandas as pd
 import pandera.pandas as pa
 
 from features.contract import MAX_UNITS, SERIES_KEY
-from features.frequency import base
+from features.frequency import base, period, period_unit
 
 MIN_DATE = pd.Timestamp("1990-01-01")
 OUTLIER_Z = 8.0  # robust z-score (median / MAD) beyond which a value is listed as an outlier
@@ -138,9 +138,8 @@ def _negative(records: pd.DataFrame, warnings: list[str]) -> dict[str, Any]:
 
 
 def _gaps(records: pd.DataFrame, frequency: str, warnings: list[str]) -> dict[str, Any]:
-    step = 7 if base(frequency) == "W" else 1
     spans = records.groupby(list(SERIES_KEY), sort=False)["date"].agg(["min", "max", "size"])
-    expected = (spans["max"] - spans["min"]).dt.days // step + 1
+    expected = (spans["max"] - spans["min"]).dt.days // period(frequency).days + 1
     spans["missing"] = (expected - spans["size"]).clip(lower=0)
     with_gaps = spans[spans["missing"] > 0].sort_values("missing", ascending=False)
     total = int(spans["missing"].sum())
@@ -155,7 +154,7 @@ def _gaps(records: pd.DataFrame, frequency: str, warnings: list[str]) -> dict[st
     everywhere = _tenant_wide_gaps(records, frequency)
     if everywhere:
         longest = max(everywhere, key=lambda g: g["periods"])
-        unit = "weeks" if base(frequency) == "W" else "days"
+        unit = period_unit(frequency)
         warnings.append(
             f"no series has any record for {longest['periods']:,} {unit} in a row ({longest['first']} to "
             f"{longest['last']}; {len(everywhere)} such stretch(es)): if that was an outage or a missing "
@@ -176,7 +175,7 @@ def _tenant_wide_gaps(records: pd.DataFrame, frequency: str) -> list[dict[str, A
     at once are a shop-wide closure or, more often, data that never arrived. The three-month outage
     of ``benchmarks/dev_windows.py --only young_tenants`` failed its gate by 2.2x against AutoETS.
     """
-    step = pd.Timedelta(days=7 if base(frequency) == "W" else 1)
+    step = period(frequency)
     dates = pd.DatetimeIndex(records["date"].drop_duplicates()).sort_values()
     if len(dates) < 2:
         return []

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 
 import pandas as pd
 
-from features.frequency import base, year_length
+from features.frequency import base, period, period_unit, year_length
 from models.base import Forecaster
 from ordernimbus.errors import OrderNimbusError
 
@@ -27,9 +27,9 @@ def cutoffs(
     last: pd.Timestamp, horizon: int, windows: int, freq: str, first: pd.Timestamp | None = None
 ) -> list[pd.Timestamp]:
     """Cutoff dates, oldest first; ``first`` (the earliest date of the data) lets the step shrink."""
-    period = pd.Timedelta(days=7 if base(freq) == "W" else 1)
-    step = window_step(_periods(first, last, period), horizon, windows, freq)
-    return [last - period * (horizon + (w - 1) * step) for w in range(windows, 0, -1)]
+    one = period(freq)
+    step = window_step(_periods(first, last, one), horizon, windows, freq)
+    return [last - one * (horizon + (w - 1) * step) for w in range(windows, 0, -1)]
 
 
 def window_step(periods: int | None, horizon: int, windows: int, freq: str) -> int:
@@ -67,19 +67,20 @@ def check_history(  # noqa: PLR0917 (the build's settings, passed through)
     Says what fits instead: the longest horizon this history can backtest, or how much more
     history the requested horizon needs.
     """
-    period = pd.Timedelta(days=7 if base(freq) == "W" else 1)
-    periods = _periods(first, last, period) or 0
+    periods = _periods(first, last, period(freq)) or 0
     floor = MIN_TRAIN[base(freq)]
     if earliest_history(periods, horizon, windows, freq) >= floor:
         return
-    unit = "weeks" if base(freq) == "W" else "days"
-    fits = [h for h in range(horizon - 1, 0, -1) if earliest_history(periods, h, windows, freq) >= floor]
+    unit = period_unit(freq)
+    fits = next(
+        (h for h in range(horizon - 1, 0, -1) if earliest_history(periods, h, windows, freq) >= floor), None
+    )
     # a history of horizon + 2 x floor + 1 periods always fits (the earliest cutoff keeps half of it)
     enough = horizon + 2 * floor + 1
     needed = next(
         (n for n in range(periods, enough) if earliest_history(n, horizon, windows, freq) >= floor), enough
     )
-    advice = f"use --horizon {fits[0]} or less, or" if fits else "no horizon fits:"
+    advice = f"use --horizon {fits} or less, or" if fits else "no horizon fits:"
     raise HistoryTooShortError(
         f"{what} has {periods} {unit} of sales ({first.date()} to {last.date()}): backtesting a horizon of "
         f"{horizon} {unit} over {windows} windows needs at least {needed} {unit}, so that the earliest "

@@ -25,6 +25,7 @@ from typing import Any
 
 import pandas as pd
 
+from features.frequency import period
 from inference.store.factory import open_forecast_store
 from inference.store.history import upsert_history
 from inference.store.monitoring import AccuracyRow, Decision, MonitoringStore, forecasts_between
@@ -36,7 +37,7 @@ from monitoring.lake import SalesReader
 from monitoring.policy import Evidence, evaluate, should_retrain
 from monitoring.reports import check_summary, write_check_reports
 from monitoring.trigger import BuildRun, BuildTrigger, LocalTrigger, debounce
-from monitoring.windows import choose_windows, dense_panel, first_sales, step
+from monitoring.windows import choose_windows, dense_panel, first_sales
 from ordernimbus.errors import NotFoundError, OrderNimbusError
 from ordernimbus.settings import Settings
 from ordernimbus.tenancy import tenant_dir, validate_tenant
@@ -163,7 +164,7 @@ class _Check:
             compared_columns=len(drift.columns) if drift is not None else 0,
             psi=drift.psi if drift is not None else None,
             last_build_at=runs[0].started_at if runs else None,
-            period_days=step(freq).days,
+            period_days=period(freq).days,
         )
         results = evaluate(self.policy, evidence, self.now)
         retrain = should_retrain(self.policy, results)
@@ -230,7 +231,7 @@ class _Check:
         last: pd.Timestamp,
     ) -> _Scoring:
         """Score the days since the watermark, store the rows, upsert those days' actuals for charts."""
-        first = since + step(freq) if since is not None else last + step(freq)
+        first = since + period(freq) if since is not None else last + period(freq)
         arrived = dense_panel(sales, starts, first, last, freq)
         self.say(f"scoring forecasts on {arrived['date'].nunique()} new period(s)")
         scored = self._score(arrived)
@@ -257,7 +258,7 @@ class _Check:
         version = scoring.version(serving)
         earlier = [d.details.get("daily", {}) for d in reversed(previous) if _scored_version(d) == version]
         merged = acc.merge_daily([*earlier, scoring.daily])
-        return acc.trailing_wape(merged, self.policy.accuracy_window_days * step(freq).days)
+        return acc.trailing_wape(merged, self.policy.accuracy_window_days * period(freq).days)
 
     def _score(self, arrived: pd.DataFrame) -> acc.Scored | None:
         """Score the new days against the complete set covering most of them (newest on a tie)."""

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.frequency import base, pandas_alias
+from features.frequency import base, pandas_alias, period
 
 YEAR = pd.Timedelta(days=364)
 MIN_WEEKLY_PERIODS = 4  # a two-point weekly window would make every test meaningless
@@ -56,10 +56,6 @@ def _span(span: Span) -> str:
     return f"{span[0].date()}..{span[1].date()}"
 
 
-def step(freq: str) -> pd.Timedelta:
-    return pd.Timedelta(days=7 if base(freq) == "W" else 1)
-
-
 def choose_windows(
     last_date: pd.Timestamp,
     train_start: pd.Timestamp,
@@ -68,7 +64,7 @@ def choose_windows(
     current_weeks: int,
 ) -> Windows | None:
     """The windows of a check, or None when too little has arrived since training to compare."""
-    one = step(freq)
+    one = period(freq)
     periods = current_weeks * 7 if base(freq) == "D" else max(current_weeks, MIN_WEEKLY_PERIODS)
     current_start = max(last_date - (periods - 1) * one, train_end + one)
     n = (last_date - current_start) // one + 1

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from features.frequency import base
+from features.frequency import base, period
 from ordernimbus.settings import get_settings
 from ordernimbus.tenancy import validate_tenant
 from pipelines.contract import StepContext
@@ -33,7 +33,7 @@ def main(ctx: StepContext) -> None:
     freq = detect_frequency(sales)
     history_days = int(ctx.param("history_days", str(get_settings().sales_history_days)))
     write_history(sales, history_days, ctx.output("history") / HISTORY)
-    days = TAIL[base(freq)] * (7 if base(freq) == "W" else 1)
+    days = TAIL[base(freq)] * period(freq).days
     sales = sales[sales["date"] > sales["date"].max() - pd.Timedelta(days=days)]
     columns = [c for c in sales.columns if c not in ("tenant_id", "store_id", "sku")]
     out = ctx.output("batch")

@@ -22,7 +22,7 @@ runner = CliRunner()
 FAST = {"BoostingRounds": 15, "BacktestWindows": 2, "DeepAREpochs": 1}
 
 
-def run_gate_ratio(settings: Settings, tenant: str) -> float:
+def _gate_ratio(settings: Settings, tenant: str) -> float:
     from models.registry.factory import open_registry
 
     [version] = open_registry(settings).list_versions(tenant)
@@ -52,7 +52,7 @@ def test_build_approve_forecast_export_and_serve(home: Settings, tmp_path: Path)
     assert listing.exit_code == 0, listing.output
     assert "PendingManualApproval" in listing.output
     assert "naive WAPE" in listing.output
-    ratio = run_gate_ratio(home, "acme")
+    ratio = _gate_ratio(home, "acme")
     assert "gate ratio" in listing.output
     assert f"{ratio:.4f}" in listing.output  # the gate's own out-of-sample ratio, beside its baseline
 
