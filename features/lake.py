@@ -17,6 +17,8 @@ import pyarrow.parquet as pq
 
 from features.contract import RECORD_KEY, validate_sales
 from features.frequency import detect_frequency
+from features.outages import METADATA_KEY as OUTAGES_KEY
+from features.outages import Outage, dumps, read_outages
 from ordernimbus.atomic import file_lock, replacing
 from ordernimbus.tenancy import tenant_dir
 
@@ -73,6 +75,19 @@ class SalesLake:
         meta = pq.read_schema(self.path(tenant)).metadata or {}
         return meta.get(b"ordernimbus.frequency", b"D").decode()
 
+    def outages(self, tenant: str) -> list[Outage]:
+        """The periods the tenant marked as outages (``features.outages``), oldest first."""
+        path = self.path(tenant)
+        if not path.exists():
+            return []
+        return read_outages(path)
+
+    def set_outages(self, tenant: str, outages: list[Outage]) -> None:
+        """Replace the tenant's outage list; the sales are rewritten with it, atomically, under the lock."""
+        with self._lock(tenant):
+            frame = self.read(tenant)
+            self._replace(tenant, frame, self.frequency(tenant), outages)
+
     def upsert(self, tenant: str, new: pd.DataFrame, source: str) -> UpsertResult:
         """Merge ``new`` into the tenant's table: new keys are added, existing keys take the new values.
 
@@ -90,14 +105,16 @@ class SalesLake:
                 return UpsertResult(len(new), *counts, len(merged), self.frequency(tenant))
             if not old.empty:  # else merged holds exactly the rows of ``new``, validated above
                 validate_sales(merged, f"{source} (merged with stored data)")
-            self._replace(tenant, merged, frequency)
+            self._replace(tenant, merged, frequency, self.outages(tenant))
         return UpsertResult(len(new), *counts, len(merged), frequency)
 
-    def _replace(self, tenant: str, frame: pd.DataFrame, frequency: str) -> None:
+    def _replace(self, tenant: str, frame: pd.DataFrame, frequency: str, outages: list[Outage]) -> None:
         path = self.path(tenant)
         table = pa.Table.from_pandas(frame, preserve_index=False)
         meta = dict(table.schema.metadata or {})
         meta[b"ordernimbus.frequency"] = frequency.encode()
+        if outages:
+            meta[OUTAGES_KEY] = dumps(outages)
         table = table.replace_schema_metadata(meta)
         with replacing(path, durable=True) as tmp:
             pq.write_table(table, tmp, compression="zstd")

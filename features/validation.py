@@ -158,7 +158,9 @@ def _gaps(records: pd.DataFrame, frequency: str, warnings: list[str]) -> dict[st
         warnings.append(
             f"no series has any record for {longest['periods']:,} {unit} in a row ({longest['first']} to "
             f"{longest['last']}; {len(everywhere)} such stretch(es)): if that was an outage or a missing "
-            "export rather than a closure, forecasting learns it as zero demand; upload that period's sales"
+            "export rather than a closure, forecasting learns it as zero demand; upload that period's sales, "
+            "or mark it so that builds fill it from the weeks before: ordernimbus outage add "
+            f"{longest['first']} {longest['last']} --tenant TENANT"
         )
     return {
         "series_with_gaps": len(with_gaps),

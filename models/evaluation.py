@@ -20,10 +20,12 @@ import numpy as np
 import pandas as pd
 
 from features.frequency import season_length, year_length
+from features.outages import Outage, covered
 from models.backtest import actuals_after
 from models.ensemble import Weighting, apply_interval_scale, blend_rows, choose_interval_scale
 from models.metrics import naive_scale, score
 from models.naive import SeasonalNaive
+from ordernimbus.errors import OrderNimbusError
 
 SERIES = ["store_id", "sku"]
 
@@ -59,6 +61,11 @@ def baseline_backtests(
             )
         out[name] = pd.concat(frames, ignore_index=True)
     return out
+
+
+def _known(frame: pd.DataFrame, outages: Sequence[Outage]) -> pd.DataFrame:
+    """``frame`` without the rows whose target period falls inside an outage."""
+    return frame[~covered(frame, outages)] if outages else frame
 
 
 def weighting_params(freq: str, horizon: int) -> tuple[int, int]:
@@ -108,9 +115,27 @@ def evaluate(  # noqa: PLR0917 (frames and settings the evaluate step passes thr
     member_backtests: Mapping[str, pd.DataFrame],
     max_wape_ratio: float,
     extra_baselines: Mapping[str, pd.DataFrame] | None = None,
+    outages: Sequence[Outage] = (),
 ) -> Evaluation:
+    """Blend, calibrate and score the members against the baselines on their backtest windows.
+
+    Periods inside an outage (``features.outages``) have no known truth: they are left out of every
+    model's rows before anything is fitted or scored.
+    """
+    member_backtests = {n: _known(f, outages) for n, f in member_backtests.items()}
     windows = sorted(pd.to_datetime(next(iter(member_backtests.values()))["window"].unique()))
-    baselines = {**baseline_backtests(sales, freq, horizon, windows, quantiles), **(extra_baselines or {})}
+    if not windows:
+        raise OrderNimbusError(
+            "every backtest period falls inside a marked outage: there is nothing to score the models on; "
+            "remove the outage (ordernimbus outage remove) or use a shorter --horizon"
+        )
+    baselines = {
+        n: _known(f, outages)
+        for n, f in {
+            **baseline_backtests(sales, freq, horizon, windows, quantiles),
+            **(extra_baselines or {}),
+        }.items()
+    }
     weighting, blended = fit_ensemble(sales, freq, horizon, quantiles, member_backtests)
     scale_factor, scale_check = choose_interval_scale(blended, quantiles)
     blended = apply_interval_scale(blended, quantiles, scale_factor).assign(model="ensemble")
@@ -170,6 +195,8 @@ def evaluate(  # noqa: PLR0917 (frames and settings the evaluate step passes thr
             "end": str(sales["date"].max().date()),
             "series": int(sales.groupby(SERIES).ngroups),
             "rows": len(sales),
+            # lost periods filled for training and left out of every score above (features.outages)
+            "outages": [o.to_json() for o in outages],
         },
     }
     everything = pd.concat([*member_backtests.values(), *baselines.values(), blended], ignore_index=True)

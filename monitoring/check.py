@@ -26,6 +26,7 @@ from typing import Any
 import pandas as pd
 
 from features.frequency import period
+from features.outages import covered
 from inference.store.factory import open_forecast_store
 from inference.store.history import upsert_history
 from inference.store.monitoring import AccuracyRow, Decision, MonitoringStore, forecasts_between
@@ -233,6 +234,7 @@ class _Check:
         """Score the days since the watermark, store the rows, upsert those days' actuals for charts."""
         first = since + period(freq) if since is not None else last + period(freq)
         arrived = dense_panel(sales, starts, first, last, freq)
+        arrived = arrived[~covered(arrived, self.lake.outages(self.tenant))]  # no truth to score there
         self.say(f"scoring forecasts on {arrived['date'].nunique()} new period(s)")
         scored = self._score(arrived)
         rows = acc.accuracy_rows(scored, self.settings.quantiles) if scored is not None else []

@@ -13,6 +13,8 @@ from typing import Any, Protocol
 
 import pandas as pd
 
+from features.outages import METADATA_KEY as OUTAGES_KEY
+from features.outages import Outage, loads
 from ordernimbus.tenancy import validate_tenant
 
 SALES_FILE = "sales.parquet"
@@ -25,6 +27,8 @@ class SalesReader(Protocol):
     def read(self, tenant: str) -> pd.DataFrame: ...
 
     def frequency(self, tenant: str) -> str: ...
+
+    def outages(self, tenant: str) -> list[Outage]: ...
 
 
 class S3Lake:
@@ -39,7 +43,7 @@ class S3Lake:
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         self.client = client or boto3.client("s3", region_name=region)
-        self._cache: dict[str, tuple[pd.DataFrame, str]] = {}
+        self._cache: dict[str, tuple[pd.DataFrame, str, list[Outage]]] = {}
 
     def key(self, tenant: str) -> str:
         parts = [p for p in (self.prefix, validate_tenant(tenant), SALES_FILE) if p]
@@ -62,7 +66,10 @@ class S3Lake:
     def frequency(self, tenant: str) -> str:
         return self._load(tenant)[1]
 
-    def _load(self, tenant: str) -> tuple[pd.DataFrame, str]:
+    def outages(self, tenant: str) -> list[Outage]:
+        return self._load(tenant)[2]
+
+    def _load(self, tenant: str) -> tuple[pd.DataFrame, str, list[Outage]]:
         if tenant not in self._cache:
             import pyarrow.parquet as pq
 
@@ -70,7 +77,8 @@ class S3Lake:
             table = pq.read_table(io.BytesIO(body))
             meta = table.schema.metadata or {}
             frame = table.to_pandas().sort_values(["store_id", "sku", "date"], ignore_index=True)
-            self._cache[tenant] = (frame, meta.get(FREQUENCY_KEY, b"D").decode())
+            outages = loads(meta.get(OUTAGES_KEY))
+            self._cache[tenant] = (frame, meta.get(FREQUENCY_KEY, b"D").decode(), outages)
         return self._cache[tenant]
 
 

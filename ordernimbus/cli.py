@@ -17,6 +17,7 @@ from rich.table import Table
 
 from ordernimbus import cli_features as features_cli
 from ordernimbus.cli_monitor import app as monitor_app
+from ordernimbus.cli_outage import app as outage_app
 from ordernimbus.cli_sagemaker import sagemaker_app
 from ordernimbus.errors import ConflictError, NotFoundError, OrderNimbusError
 from ordernimbus.settings import Settings, get_settings
@@ -37,6 +38,7 @@ app.add_typer(forecast_app, name="forecast")
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(features_cli.app, name="features")
 app.add_typer(monitor_app, name="monitor")
+app.add_typer(outage_app, name="outage")
 
 console = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)

@@ -8,6 +8,7 @@ import sys
 import traceback
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -18,10 +19,10 @@ SALES = "sales.parquet"
 META = "meta.json"
 
 
-def read_sales(folder: Path) -> tuple[pd.DataFrame, dict[str, str]]:
+def read_sales(folder: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The validated sales written by the Validate step, with its metadata (frequency, fingerprint)."""
     frame = pd.read_parquet(folder / SALES)
-    meta: dict[str, str] = json.loads((folder / META).read_text())
+    meta: dict[str, Any] = json.loads((folder / META).read_text())
     return frame, meta
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from features.outages import from_records
 from models.ensemble import Ensemble
 from models.evaluation import evaluate
 from pipelines.contract import StepContext
@@ -39,7 +40,8 @@ def main(ctx: StepContext) -> None:
     baselines = _names(ctx, "baseline-")
     backtests = {m: pd.read_parquet(ctx.input(f"backtest-{m}") / "backtest.parquet") for m in members}
     extra = {b: pd.read_parquet(ctx.input(f"baseline-{b}") / "backtest.parquet") for b in baselines}
-    result = evaluate(sales, meta["frequency"], horizon, quantiles, backtests, ratio, extra)
+    outages = from_records(meta.get("outages", []))  # their periods have no truth to score
+    result = evaluate(sales, meta["frequency"], horizon, quantiles, backtests, ratio, extra, outages)
     folders = {
         **{m: ctx.input(f"backtest-{m}") for m in members},
         **{b: ctx.input(f"baseline-{b}") for b in baselines},

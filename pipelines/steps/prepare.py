@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from features.frequency import base, period
+from features.outages import fill, read_outages
 from ordernimbus.settings import get_settings
 from ordernimbus.tenancy import validate_tenant
 from pipelines.contract import StepContext
@@ -32,7 +33,8 @@ def main(ctx: StepContext) -> None:
     sales = pd.read_parquet(ctx.input("raw") / SALES)
     freq = detect_frequency(sales)
     history_days = int(ctx.param("history_days", str(get_settings().sales_history_days)))
-    write_history(sales, history_days, ctx.output("history") / HISTORY)
+    write_history(sales, history_days, ctx.output("history") / HISTORY)  # the charts show real sales only
+    sales, _ = fill(sales, read_outages(ctx.input("raw") / SALES), freq)  # as the models were trained
     days = TAIL[base(freq)] * period(freq).days
     sales = sales[sales["date"] > sales["date"].max() - pd.Timedelta(days=days)]
     columns = [c for c in sales.columns if c not in ("tenant_id", "store_id", "sku")]

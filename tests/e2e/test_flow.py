@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
@@ -187,3 +189,93 @@ def test_ingest_reports_a_weekly_file_in_weeks(home: Settings, tmp_path: Path) -
     assert "frequency W-SUN" in result.output
     # the report's warnings reach the terminal too: data ending in 2017 is stale
     assert "warning: the latest date is 2017-" in " ".join(result.output.split())
+
+
+def _with_outage(tmp: Path) -> pd.DataFrame:
+    """Four daily series with a weekend peak, six weeks of which never arrived (no row in any series)."""
+    rng = np.random.default_rng(8)
+    dates = pd.date_range("2024-01-01", periods=240, freq="D")
+    level = 12 + 6 * (dates.dayofweek.to_numpy() >= 5)
+    sales = pd.concat(
+        [
+            pd.DataFrame(
+                {"store_id": f"S{j % 2}", "sku": f"K{j}", "date": dates, "units": rng.poisson(level)}
+            )
+            for j in range(4)
+        ],
+        ignore_index=True,
+    )
+    return sales[(sales["date"] < "2024-06-25") | (sales["date"] > "2024-08-05")]
+
+
+def test_a_marked_outage_is_filled_for_training_and_the_build_recovers(
+    home: Settings, tmp_path: Path
+) -> None:
+    """Unmarked, the lost six weeks teach every member a collapse that never happened."""
+    from models.registry.factory import open_registry
+
+    sales = _with_outage(tmp_path)
+    path = tmp_path / "shop.csv"
+    sales.to_csv(path, index=False)
+    for tenant in ("blind", "marked"):
+        result = runner.invoke(app, ["ingest", str(path), "--tenant", tenant])
+        assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "ordernimbus outage add 2024-06-25 2024-08-05 --tenant TENANT" in text  # ingest says how
+
+    result = runner.invoke(app, ["outage", "add", "2024-06-25", "2024-08-05", "--tenant", "marked"])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "marked outage 2024-06-25 to 2024-08-05 for tenant marked: 42 days; 4 series" in text
+    again = runner.invoke(app, ["outage", "add", "2024-06-25", "2024-08-05", "--tenant", "marked"])
+    assert again.exit_code == 0
+    assert "already marked" in again.output
+    listing = runner.invoke(app, ["outage", "list", "--tenant", "marked", "--json"])
+    assert listing.exit_code == 0, listing.output
+    [row] = json.loads(listing.output)
+    assert (row["first"], row["last"], row["store"], row["series"], row["records"]) == (
+        "2024-06-25",
+        "2024-08-05",
+        None,
+        4,
+        0,
+    )
+    assert SalesLake(home.lake_dir).outages("blind") == []  # one tenant's mark is its own
+    bad = runner.invoke(
+        app, ["outage", "add", "2024-06-25", "2024-08-05", "--tenant", "marked", "--store", "S7"]
+    )
+    assert bad.exit_code == 2
+    assert "has no store 'S7'" in bad.output
+    assert runner.invoke(app, ["outage", "list", "--tenant", "nobody"]).exit_code == 3
+
+    after = {}  # each member's WAPE on the window after the outage, which both builds score
+    for tenant in ("blind", "marked"):
+        run = run_build(home, tenant, horizon=14, extra=FAST)
+        assert run.status == "Succeeded", run.error
+        [version] = open_registry(home).list_versions(tenant)
+        windows = {w["cutoff"]: w["members"] for w in version.metrics["windows"]}
+        after[tenant] = {m: s["wape"] for m, s in windows["2024-08-13"].items()}
+        [meta] = (home.runs_dir / tenant).glob("*/Validate/processing/output/sales/meta.json")
+        meta = json.loads(meta.read_text())
+        assert int(meta["filled_rows"]) == (4 * 42 if tenant == "marked" else 0)
+        if tenant == "marked":  # the earliest cutoff lies in the outage: scored on the days after it only
+            assert sorted(windows) == ["2024-07-30", "2024-08-13"]
+            assert version.metrics["data"]["outages"] == [
+                {"first": "2024-06-25", "last": "2024-08-05", "store": None}
+            ]
+            card = tmp_path / "card.html"
+            shown = runner.invoke(
+                app, ["registry", "show", "--tenant", tenant, "--version", "1", "--html", str(card)]
+            )
+            assert shown.exit_code == 0, shown.output
+            assert "outages (filled, not scored)</dt><dd>2024-06-25 → 2024-08-05<" in card.read_text()
+    # the global members learnt a collapse from the lost weeks; filled, they forecast the demand
+    for member in ("xgboost", "deepar"):
+        assert after["marked"][member] < 0.5 * after["blind"][member], after
+
+    removed = runner.invoke(app, ["outage", "remove", "2024-06-25", "2024-08-05", "--tenant", "marked"])
+    assert removed.exit_code == 0, removed.output
+    assert SalesLake(home.lake_dir).outages("marked") == []
+    gone = runner.invoke(app, ["outage", "remove", "2024-06-25", "2024-08-05", "--tenant", "marked"])
+    assert gone.exit_code == 3
+    assert "has no outage" in gone.output

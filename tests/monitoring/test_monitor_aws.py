@@ -19,6 +19,7 @@ import pytest
 from realcuts import store_item_cut
 
 from features.lake import SalesLake
+from features.outages import Outage
 from inference.store.monitoring import MonitoringStore
 from inference.store.sql import SqlForecastStore
 from models.metrics import wape
@@ -235,10 +236,13 @@ def test_the_s3_lake_reads_what_the_local_lake_wrote(aws: Any, tmp_path: Path) -
     sales = store_item_cut(stores=1, items=2, since="2017-06-01")
     local = SalesLake(tmp_path / "lake")
     local.upsert("acme", sales, "fixture")
+    lost = Outage.parse("2017-08-01", "2017-08-03", "1")
+    local.set_outages("acme", [lost])
     aws.client("s3", region_name=REGION).upload_file(
         str(local.path("acme")), LAKE_BUCKET, "sales/acme/sales.parquet"
     )
     lake = S3Lake(LAKE_URI, REGION)
+    assert lake.outages("acme") == local.outages("acme") == [lost]  # what the accuracy check skips
     assert lake.exists("acme")
     assert not lake.exists("globex")
     pd.testing.assert_frame_equal(lake.read("acme"), local.read("acme"))
