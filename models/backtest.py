@@ -104,6 +104,25 @@ def actuals_after(sales: pd.DataFrame, cutoff: pd.Timestamp, horizon: int, freq:
     return out.rename(columns={"units": "actual", "date": "target_date"})
 
 
+def history_until(sales: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFrame:
+    """The sales up to ``cutoff``, reaching it.
+
+    A cutoff inside a stretch with no record in any series (a closure, or an outage nobody
+    marked) would leave the history ending before it: every model then forecasts the periods after
+    its last record, which share no date with the window's truth, and the window silently dropped
+    out of the backtest. A zero row on the cutoff for each started series says what a missing
+    period means everywhere else (no sales), so the forecasts start where the window is scored.
+    """
+    history = sales[sales["date"] <= cutoff]
+    if history.empty or history["date"].max() >= cutoff:
+        return history
+    pad = history[["store_id", "sku"]].drop_duplicates().assign(date=cutoff, units=0.0)
+    if "tenant_id" in history.columns:
+        pad["tenant_id"] = history["tenant_id"].iloc[0]
+    pad = pad.reindex(columns=history.columns).astype({"date": history["date"].dtype})
+    return pd.concat([history, pad], ignore_index=True)
+
+
 def backtest(  # noqa: PLR0917 (the pipeline's train step and tests call it positionally)
     make_model: Callable[[], Forecaster],
     sales: pd.DataFrame,
@@ -124,7 +143,7 @@ def backtest(  # noqa: PLR0917 (the pipeline's train step and tests call it posi
     model: Forecaster | None = None
     clock = time.perf_counter()
     for cutoff in cutoffs(sales["date"].max(), horizon, windows, freq, first=sales["date"].min()):
-        history = sales[sales["date"] <= cutoff]
+        history = history_until(sales, cutoff)
         if model is None:
             model = make_model().fit(history, freq)
         elif getattr(model, "refit_in_backtest", True):

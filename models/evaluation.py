@@ -21,7 +21,7 @@ import pandas as pd
 
 from features.frequency import season_length, year_length
 from features.outages import Outage, covered
-from models.backtest import actuals_after
+from models.backtest import actuals_after, history_until
 from models.ensemble import Weighting, apply_interval_scale, blend_rows, choose_interval_scale
 from models.metrics import naive_scale, score
 from models.naive import SeasonalNaive
@@ -53,7 +53,7 @@ def baseline_backtests(
     for name, lag in lags.items():
         frames = []
         for cutoff in windows:
-            history = sales[sales["date"] <= cutoff]
+            history = history_until(sales, cutoff)
             pred = SeasonalNaive(lag=lag).fit(history, freq).predict(history, horizon, quantiles)
             truth = actuals_after(sales, cutoff, horizon, freq)
             frames.append(

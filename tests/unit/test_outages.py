@@ -226,3 +226,24 @@ def test_evaluation_leaves_the_outage_out_of_every_score() -> None:
     everything = Outage(pd.Timestamp("2024-04-01"), pd.Timestamp("2024-04-28"))
     with pytest.raises(OrderNimbusError, match="every backtest period falls inside a marked outage"):
         evaluate(sales, "D", 14, Q, {"a": a}, max_wape_ratio=1.0, outages=[everything])
+
+
+@pytest.mark.parametrize("model", ["seasonal_naive", "autoets"])
+def test_an_unmarked_gap_across_a_cutoff_keeps_its_backtest_window(model: str) -> None:
+    """Forecasts start at the cutoff, not after the last record before it; the window used to vanish."""
+    from models.backtest import backtest, cutoffs
+    from models.naive import SeasonalNaive
+    from models.statistical import AutoETSForecaster
+
+    sales = _daily()  # April missing from every series, and nobody marked it
+    end = sales["date"].max()
+    windows = cutoffs(end, 14, 3, "D", first=sales["date"].min())
+    assert GAP.first <= windows[0] <= GAP.last  # the earliest cutoff falls in the gap
+    make = (
+        (lambda: SeasonalNaive(lag=7)) if model == "seasonal_naive" else (lambda: AutoETSForecaster(n_jobs=1))
+    )
+    frame = backtest(make, sales, "D", 14, 3, Q)
+    assert sorted(frame["window"].unique()) == windows
+    first = frame[frame["window"] == windows[0]]
+    assert len(first) == 4 * 14
+    assert first["target_date"].min() == windows[0] + pd.Timedelta(days=1)
