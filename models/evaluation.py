@@ -149,9 +149,9 @@ def evaluate(  # noqa: PLR0917 (frames and settings the evaluate step passes thr
 
     ensemble = scored(blended)
     gate = out_of_sample_gate(sales, freq, horizon, member_backtests, baselines, windows, quantiles)
-    best_name = min(gate.baselines, key=lambda n: gate.baselines[n])
+    best_name = gate.best_baseline()
     best_value = gate.baselines[best_name]
-    ratio = gate.ensemble / best_value if best_value > 0 else 0.0
+    ratio = gate.ratio(best_name)
     per_window = [
         {
             "cutoff": str(w.date()),
@@ -242,6 +242,11 @@ def _weighted_rmsse(frame: pd.DataFrame, scale: pd.Series, revenue: pd.Series) -
     return float((rmsse.fillna(0.0) * weights).sum() / total) if total > 0 else float("nan")
 
 
+# The ratio of an ensemble with errors to an exact baseline: infinite, but JSON has no infinity and
+# SageMaker's condition step reads ``gate.wape_ratio`` from evaluation.json as strict JSON.
+RATIO_CAP = 1e6
+
+
 @dataclass(frozen=True)
 class GateFigures:
     """The gate's pooled WAPEs and the per-window terms they pool."""
@@ -250,6 +255,30 @@ class GateFigures:
     baselines: dict[str, float]
     windows: list[str]  # the cutoffs pooled, oldest first
     terms: list[dict[str, float]]  # per pooled window: "ensemble" and every baseline's WAPE
+    # pooled absolute error of the median, "ensemble" and every baseline: what decides when the
+    # windows hold no demand (WAPE is 0 / 0) or a baseline is exact (the ratio's denominator is 0)
+    errors: dict[str, float]
+
+    def best_baseline(self) -> str:
+        """The baseline with the lowest pooled WAPE; by absolute error where WAPE is undefined."""
+        return min(self.baselines, key=lambda n: (_or_inf(self.baselines[n]), self.errors[n]))
+
+    def ratio(self, baseline: str) -> float:
+        """Ensemble over ``baseline``: the WAPE ratio, or the ratio of the absolute errors (the same
+        thing on the same rows) where the WAPEs cannot give one.
+
+        Before, a baseline with WAPE 0 (a constant series, copied exactly) or none at all (a tenant
+        that sold nothing in the windows) gave a ratio of 0.0, and any ensemble passed beside it.
+        Now both exact is a tie (1.0), and an ensemble with errors beside an exact baseline fails,
+        with ``RATIO_CAP`` in place of an infinite ratio.
+        """
+        ens, base = self.ensemble, self.baselines[baseline]
+        if np.isfinite(ens) and np.isfinite(base) and base > 0:
+            return float(ens / base)
+        ens_err, base_err = self.errors["ensemble"], self.errors[baseline]
+        if base_err > 0:
+            return float(ens_err / base_err)
+        return 1.0 if ens_err == 0 else RATIO_CAP
 
     @property
     def window(self) -> str:
@@ -287,7 +316,8 @@ def out_of_sample_gate(  # noqa: PLR0917
         _, blended = fit_ensemble(sales, freq, horizon, quantiles, members)
         scored = {"ensemble": blended, **baselines}
         term = {n: score(f, quantiles)["wape"] for n, f in scored.items()}
-        return GateFigures(term["ensemble"], _without(term, "ensemble"), ["in-sample"], [term])
+        errors = {n: _abs_error(f) for n, f in scored.items()}
+        return GateFigures(term["ensemble"], _without(term, "ensemble"), ["in-sample"], [term], errors)
     level_window, _ = weighting_params(freq, horizon)
     ensembles, terms = [], []
     for cutoff in windows[1:]:
@@ -301,9 +331,20 @@ def out_of_sample_gate(  # noqa: PLR0917
         term |= {n: score(f[f["window"] == cutoff], quantiles)["wape"] for n, f in baselines.items()}
         terms.append(term)
     later = windows[1:]
-    pooled = {n: score(f[f["window"].isin(later)], quantiles)["wape"] for n, f in baselines.items()}
-    ensemble = score(pd.concat(ensembles, ignore_index=True), quantiles)["wape"]
-    return GateFigures(ensemble, pooled, [str(w.date()) for w in later], terms)
+    gated = {n: f[f["window"].isin(later)] for n, f in baselines.items()}
+    gated["ensemble"] = pd.concat(ensembles, ignore_index=True)
+    pooled = {n: score(f, quantiles)["wape"] for n, f in gated.items()}
+    errors = {n: _abs_error(f) for n, f in gated.items()}
+    ensemble = pooled.pop("ensemble")
+    return GateFigures(ensemble, pooled, [str(w.date()) for w in later], terms, errors)
+
+
+def _abs_error(frame: pd.DataFrame) -> float:
+    return float(np.abs(frame["actual"].to_numpy(dtype=float) - frame["p50"].to_numpy(dtype=float)).sum())
+
+
+def _or_inf(value: float) -> float:
+    return float(value) if np.isfinite(value) else float("inf")
 
 
 def _without(values: Mapping[str, float], key: str) -> dict[str, float]:

@@ -228,6 +228,8 @@ def _metric(m: dict[str, Any], *path: str) -> str:
         if not isinstance(m, dict) or p not in m:
             return "-"
         m = m[p]
+    if m is None:  # a metric with no value: a WAPE where nothing was sold
+        return "-"
     return f"{m:.4f}" if isinstance(m, float) else str(m)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import sys
 import traceback
 from collections.abc import Callable
@@ -24,6 +25,26 @@ def read_sales(folder: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
     frame = pd.read_parquet(folder / SALES)
     meta: dict[str, Any] = json.loads((folder / META).read_text())
     return frame, meta
+
+
+def strict_json(value: Any, indent: int | None = 2) -> str:
+    """JSON with every non-finite float as null.
+
+    Python writes NaN and Infinity as bare tokens, which strict parsers refuse: SageMaker's
+    condition step reads ``gate.wape_ratio`` from evaluation.json, and a tenant that sold nothing
+    in its backtest windows has WAPEs of 0 / 0.
+    """
+    return json.dumps(_finite(value), indent=indent, allow_nan=False)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 def fingerprint(frame: pd.DataFrame) -> str:

@@ -19,7 +19,7 @@ from features.outages import from_records
 from models.ensemble import Ensemble
 from models.evaluation import evaluate
 from pipelines.contract import StepContext
-from pipelines.steps._io import quantiles_arg, read_sales, run_step
+from pipelines.steps._io import quantiles_arg, read_sales, run_step, strict_json
 
 
 def _names(ctx: StepContext, prefix: str) -> list[str]:
@@ -48,7 +48,7 @@ def main(ctx: StepContext) -> None:
     }
     result.metrics["timing"] = {n: _read_json(f, "timing.json") for n, f in folders.items()}
     result.metrics["details"] = {n: _read_json(f, "details.json") for n, f in folders.items()}
-    (ctx.output("evaluation") / "evaluation.json").write_text(json.dumps(result.metrics, indent=2))
+    (ctx.output("evaluation") / "evaluation.json").write_text(strict_json(result.metrics))
     # the members' directories are copied as their steps saved them, not loaded and written again
     ensemble = Ensemble(
         {m: ctx.input(f"model-{m}") for m in members}, result.weighting, result.interval_scale

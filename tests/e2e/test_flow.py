@@ -279,3 +279,39 @@ def test_a_marked_outage_is_filled_for_training_and_the_build_recovers(
     gone = runner.invoke(app, ["outage", "remove", "2024-06-25", "2024-08-05", "--tenant", "marked"])
     assert gone.exit_code == 3
     assert "has no outage" in gone.output
+
+
+def test_a_tenant_that_sold_nothing_builds_with_strict_json_and_a_tied_gate(
+    home: Settings, tmp_path: Path
+) -> None:
+    """Every WAPE is 0 / 0. evaluation.json used to carry NaN tokens (SageMaker's condition step
+    parses strict JSON) and the gate ratio came out 0.0: a pass whatever the forecast."""
+    from models.registry.factory import open_registry
+
+    dates = pd.date_range("2024-01-01", periods=120, freq="D")
+    sales = pd.concat(
+        [pd.DataFrame({"store_id": "A", "sku": f"k{j}", "date": dates, "units": 0}) for j in range(3)],
+        ignore_index=True,
+    )
+    path = tmp_path / "nothing.csv"
+    sales.to_csv(path, index=False)
+    assert runner.invoke(app, ["ingest", str(path), "--tenant", "nothing"]).exit_code == 0
+    run = run_build(home, "nothing", horizon=14, extra=FAST)
+    assert run.status == "Succeeded", run.error
+
+    [found] = (home.runs_dir / "nothing").glob("*/Evaluate/processing/output/evaluation/evaluation.json")
+
+    def refuse(token: str) -> None:
+        raise AssertionError(f"{token} in evaluation.json")
+
+    evaluation = json.loads(found.read_text(), parse_constant=refuse)
+    assert evaluation["ensemble"]["wape"] is None
+    gate = evaluation["gate"]
+    assert (gate["ensemble_value"], gate["best_baseline_value"]) == (None, None)
+    assert gate["wape_ratio"] == 1.0  # zeros forecast exactly, beside exact baselines: a tie
+    assert gate["passed"] is True
+    [version] = open_registry(home).list_versions("nothing")
+    assert version.gate_passed
+    listing = runner.invoke(app, ["registry", "list", "--tenant", "nothing"])
+    assert listing.exit_code == 0, listing.output
+    assert "None" not in listing.output

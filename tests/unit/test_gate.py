@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.evaluation import evaluate, out_of_sample_gate
+from models.evaluation import RATIO_CAP, evaluate, out_of_sample_gate
 from models.metrics import wape
 
 Q = (0.1, 0.5, 0.9)
@@ -112,3 +112,32 @@ def test_evaluate_records_the_pooled_gate(sales: pd.DataFrame) -> None:
     assert gate["best_baseline_value"] == pytest.approx(pooled[gate["best_baseline"]], abs=1e-5)
     assert gate["passed"] is (gate["wape_ratio"] <= 1.0)
     assert gate["passed"]  # a is within 10 % of the demand; a seasonal naive on Poisson noise is not
+
+
+def test_an_exact_baseline_is_not_beaten_by_an_ensemble_with_errors(sales: pd.DataFrame) -> None:
+    """A baseline with WAPE 0 (a constant series copied exactly) used to give ratio 0.0: a pass."""
+    w1, w2, w3 = _windows(sales)
+    a = _backtest(sales, {w1: 1.1, w2: 1.1, w3: 1.1}, "a")
+    exact = _backtest(sales, {w1: 1.0, w2: 1.0, w3: 1.0}, "copy")
+    result = evaluate(sales, "D", HORIZON, Q, {"a": a}, max_wape_ratio=1.0, extra_baselines={"copy": exact})
+    gate = result.metrics["gate"]
+    assert gate["best_baseline"] == "copy"
+    assert gate["best_baseline_value"] == 0.0
+    assert gate["wape_ratio"] == RATIO_CAP  # infinite, as strict JSON can carry it
+    assert gate["passed"] is False
+
+
+def test_windows_without_demand_gate_on_absolute_errors(sales: pd.DataFrame) -> None:
+    """Nothing sold in the windows: every WAPE is 0 / 0, and the ratio came out 0.0 whatever the
+    ensemble forecast. Exact zeros tie with an exact baseline; a forecast of demand loses."""
+    none = sales.assign(units=0.0)
+    w1, w2, w3 = _windows(none)
+    naive = _backtest(none, {w1: 1.0, w2: 1.0, w3: 1.0}, "naive")  # zeros, exactly
+    zeros = _backtest(none, {w1: 1.0, w2: 1.0, w3: 1.0}, "a")
+    tie = evaluate(none, "D", HORIZON, Q, {"a": zeros}, max_wape_ratio=1.0, extra_baselines={"naive": naive})
+    assert np.isnan(tie.metrics["gate"]["ensemble_value"])
+    assert tie.metrics["gate"]["wape_ratio"] == 1.0
+    assert tie.metrics["gate"]["passed"] is True
+    wrong = zeros.assign(p50=3.0, p10=2.0, p90=4.0, mean=3.0)  # forecasts demand that never came
+    lost = evaluate(none, "D", HORIZON, Q, {"a": wrong}, max_wape_ratio=1.0, extra_baselines={"naive": naive})
+    assert lost.metrics["gate"]["passed"] is False
