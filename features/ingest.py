@@ -176,7 +176,7 @@ class _Upload:
         }
         self.report["warnings"] += parsed.warnings
         if len(records) and parsed.frequency:
-            checks, warnings = quality_checks(records, parsed.frequency, today)
+            checks, warnings = quality_checks(records, parsed.frequency, today, self.report["tenant_id"])
             self.report["checks"] = checks
             self.report["warnings"] += warnings
         self.report["errors"] = {

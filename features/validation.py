@@ -100,12 +100,15 @@ def _value(value: Any) -> str:
 # -- the quality report on the canonical records ----------------------------------------------
 
 
-def quality_checks(records: pd.DataFrame, frequency: str, today: date) -> tuple[dict[str, Any], list[str]]:
-    """Figures and warnings about the records an upload would store (never errors)."""
+def quality_checks(
+    records: pd.DataFrame, frequency: str, today: date, tenant: str = "TENANT"
+) -> tuple[dict[str, Any], list[str]]:
+    """Figures and warnings about the records an upload would store (never errors); ``tenant`` goes
+    into the commands the warnings suggest."""
     warnings: list[str] = []
     checks: dict[str, Any] = {
         "negative_units": _negative(records, warnings),
-        "gaps": _gaps(records, frequency, warnings),
+        "gaps": _gaps(records, frequency, warnings, tenant),
         "stale": _stale(records, frequency, today, warnings),
         "outliers": _outliers(records, warnings),
         "completeness": {
@@ -137,7 +140,7 @@ def _negative(records: pd.DataFrame, warnings: list[str]) -> dict[str, Any]:
     return {"records": len(negative), "examples": _examples(worst, [*SERIES_KEY, "date", "units"])}
 
 
-def _gaps(records: pd.DataFrame, frequency: str, warnings: list[str]) -> dict[str, Any]:
+def _gaps(records: pd.DataFrame, frequency: str, warnings: list[str], tenant: str) -> dict[str, Any]:
     spans = records.groupby(list(SERIES_KEY), sort=False)["date"].agg(["min", "max", "size"])
     expected = (spans["max"] - spans["min"]).dt.days // period(frequency).days + 1
     spans["missing"] = (expected - spans["size"]).clip(lower=0)
@@ -160,7 +163,7 @@ def _gaps(records: pd.DataFrame, frequency: str, warnings: list[str]) -> dict[st
             f"{longest['last']}; {len(everywhere)} such stretch(es)): if that was an outage or a missing "
             "export rather than a closure, forecasting learns it as zero demand; upload that period's sales, "
             "or mark it so that builds fill it from the weeks before: ordernimbus outage add "
-            f"{longest['first']} {longest['last']} --tenant TENANT"
+            f"{longest['first']} {longest['last']} --tenant {tenant}"
         )
     return {
         "series_with_gaps": len(with_gaps),

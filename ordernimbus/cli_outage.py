@@ -39,41 +39,30 @@ def _fail(exc: OrderNimbusError) -> NoReturn:
     raise typer.Exit(3 if isinstance(exc, NotFoundError) else 2)
 
 
-def _lake(tenant: str) -> SalesLake:
+def _lake() -> SalesLake:
     from features.lake import SalesLake
-    from ordernimbus.tenancy import validate_tenant
 
-    validate_tenant(tenant)
-    lake = SalesLake(get_settings().lake_dir)
-    if not lake.exists(tenant):
-        raise NotFoundError(f"tenant {tenant!r} has no sales: ingest a file first (ordernimbus ingest)")
-    return lake
+    return SalesLake(get_settings().lake_dir)
 
 
 @app.command("add")
 def add(first: First, last: Last, tenant: Tenant, store: Store = None) -> None:
-    """Mark FIRST..LAST as an outage: builds fill its missing periods from the weeks before and do not
-    score forecasts there. Records inside it are kept as real sales."""
-    from features.outages import Outage, describe
+    """Mark FIRST..LAST as lost sales: builds fill it from the weeks before and do not score it.
+
+    Each series that had started gets its own mean of the 28 days (8 weeks) before the outage on
+    the periods it has no record; records inside the outage are kept as real sales.
+    """
+    from features.outages import Outage
+    from ordernimbus.outages import mark
 
     try:
-        lake = _lake(tenant)
-        outage = Outage.parse(first, last, store)
-        sales = lake.read(tenant)
-        if store is not None and store not in set(sales["store_id"].astype(str)):
-            known = sorted(set(sales["store_id"].astype(str)))
-            raise OrderNimbusError(
-                f"tenant {tenant!r} has no store {store!r}; its stores are {known[:10]}"
-                + (f" and {len(known) - 10} more" if len(known) > 10 else "")
-            )
-        marked = lake.outages(tenant)
-        if outage in marked:
-            console.print(f"outage {outage.label()} is already marked for tenant [bold]{tenant}[/]")
-            return
-        lake.set_outages(tenant, [*marked, outage])
-        facts = describe(sales, outage, lake.frequency(tenant))
+        done = mark(_lake(), tenant, Outage.parse(first, last, store))
     except OrderNimbusError as exc:
         _fail(exc)
+    outage, facts = done.outage, done.facts
+    if not done.created:
+        console.print(f"outage {outage.label()} is already marked for tenant [bold]{tenant}[/]")
+        return
     console.print(
         f"[green]marked[/] outage {outage.label()} for tenant [bold]{tenant}[/]: {facts['periods']} "
         f"{facts['unit']}; {facts['series']} series will be filled from the {facts['lookback']} "
@@ -93,18 +82,14 @@ def list_(
     tenant: Tenant, as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False
 ) -> None:
     """The tenant's marked outages, oldest first."""
-    from features.outages import describe
+    from ordernimbus.outages import listed
 
     try:
-        lake = _lake(tenant)
-        outages = lake.outages(tenant)
-        sales = lake.read(tenant) if outages else None
-        freq = lake.frequency(tenant)
+        rows = [m.as_dict() for m in listed(_lake(), tenant)]
     except OrderNimbusError as exc:
         _fail(exc)
-    rows = [{**o.to_json(), **describe(sales, o, freq)} for o in outages] if sales is not None else []
     if as_json:
-        print(json.dumps(rows, indent=2, default=str))
+        print(json.dumps(rows, indent=2))
         return
     if not rows:
         console.print(f"tenant [bold]{tenant}[/] has no outages marked")
@@ -128,15 +113,11 @@ def list_(
 def remove(first: First, last: Last, tenant: Tenant, store: Store = None) -> None:
     """Unmark an outage: its periods count as no sales again from the next build on."""
     from features.outages import Outage
+    from ordernimbus.outages import unmark
 
     try:
-        lake = _lake(tenant)
         outage = Outage.parse(first, last, store)
-        marked = lake.outages(tenant)
-        if outage not in marked:
-            listed = ", ".join(o.label() for o in marked) or "none"
-            raise NotFoundError(f"tenant {tenant!r} has no outage {outage.label()} (marked: {listed})")
-        lake.set_outages(tenant, [o for o in marked if o != outage])
+        unmark(_lake(), tenant, outage)
     except OrderNimbusError as exc:
         _fail(exc)
     console.print(f"[green]removed[/] outage {outage.label()} of tenant [bold]{tenant}[/]")

@@ -18,12 +18,23 @@ from serving.deps import API_KEY_HEADER, Services
 from serving.middleware import REQUEST_ID_HEADER, ApiMiddleware
 from serving.openapi import install_openapi
 from serving.problems import install_problem_handlers
-from serving.routers import accuracy, data, explanations, forecasts, health, inventory, jobs, keys, registry
+from serving.routers import (
+    accuracy,
+    data,
+    explanations,
+    forecasts,
+    health,
+    inventory,
+    jobs,
+    keys,
+    outages,
+    registry,
+)  # fmt: skip
 
 API_PREFIX = "/v1"
 ROUTERS = (
     health.router, forecasts.router, jobs.router, accuracy.router, explanations.router, inventory.router,
-    data.router, registry.router, keys.router,
+    data.router, outages.router, registry.router, keys.router,
 )  # fmt: skip
 # JSON bodies here are a few hundred bytes; only uploads may be large (settings.api_max_body_bytes).
 SMALL_BODY_BYTES = 64 * 1024

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -161,6 +161,34 @@ class UploadPublic(BaseModel):
     source_rows: int
     quarantined: bool = Field(description="lenient mode left rows out (see the report)")
     report: dict[str, Any] = Field(description="the quality report (JSON)")
+
+
+class OutageCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"first": "2024-04-01", "last": "2024-04-14", "store": None}]},
+    )
+
+    first: date = Field(description="first date whose sales were lost (YYYY-MM-DD)")
+    last: date = Field(description="last date whose sales were lost, inclusive")
+    store: str | None = Field(
+        default=None, min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$",
+        description="only this store's sales were lost (default: every store's)",
+    )  # fmt: skip
+
+
+class OutagePublic(BaseModel):
+    first: date
+    last: date
+    store: str | None = Field(description="null: every store")
+    periods: int = Field(description="days or weeks (unit) the outage spans")
+    unit: str
+    series: int = Field(description="series started before the outage: the ones a build fills")
+    records: int = Field(description="records inside the outage, kept as real sales")
+    lookback: int = Field(description="periods before the outage whose mean fills it")
+    after_data: bool = Field(description="the outage ends after the last sale (the rest is not filled)")
+    last_sale: date | None
+    created: bool = Field(default=False, description="this request marked it (false: it was marked already)")
 
 
 class ShopifyWebhookPublic(BaseModel):

@@ -29,12 +29,14 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from serving_world import SHOP_SECRET, World, assert_problem
 
+from features.outages import Outage
 from serving.app import create_app
 from serving.auth import ROLES
 
 ALL_ROLES = frozenset(ROLES)
 Request = tuple[str, dict[str, Any]]  # (url, extra httpx kwargs)
 CASES = ("own", "other", "none", "revoked", "wrong-role")
+A_OUTAGE = Outage.parse("2017-04-01", "2017-04-02")
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,29 @@ def _series(w: World) -> str:
 
 def _csv() -> bytes:
     return b"date,store,item,sales\n2017-09-29,1,1,13\n2017-09-30,1,1,17\n"
+
+
+def _with_sales(w: World) -> str:
+    """``/v1/outages``, with tenant A's sales in the lake (the outage routes check requests against them)."""
+    from serving_world import tenant_sales
+
+    from features.lake import SalesLake
+
+    lake = SalesLake(w.settings.lake_dir)
+    if not lake.exists(w.a.name):
+        lake.upsert(w.a.name, tenant_sales(w.a.prefix), source="matrix")
+    return "/v1/outages"
+
+
+def _marked_outage(w: World) -> Request:
+    """An outage marked in A's data, for the DELETE row to address (B has it only if B marked it)."""
+    from features.lake import SalesLake
+
+    _with_sales(w)
+    lake = SalesLake(w.settings.lake_dir)
+    if A_OUTAGE not in lake.outages(w.a.name):
+        lake.set_outages(w.a.name, [*lake.outages(w.a.name), A_OUTAGE])
+    return (f"/v1/outages?first={A_OUTAGE.first.date()}&last={A_OUTAGE.last.date()}", {})
 
 
 def _fresh_key(w: World) -> Request:
@@ -117,6 +142,17 @@ ROWS: dict[tuple[str, str], Row] = {
         frozenset({201}),
     ),
     ("POST", "/v1/uploads/shopify"): Row(None, _order, 200, frozenset({401}), hmac=True),
+    # B gets its own outages, or 404 while it has no sales (until the upload row gave it some)
+    ("GET", "/v1/outages"): Row(ALL_ROLES, lambda w: (_with_sales(w), {}), 200, frozenset({200, 404})),
+    ("POST", "/v1/outages"): Row(
+        frozenset({"admin", "analyst"}),
+        lambda w: (_with_sales(w), {"json": {"first": "2017-03-01", "last": "2017-03-03"}}),
+        201,
+        frozenset({201, 404}),
+    ),
+    ("DELETE", "/v1/outages"): Row(
+        frozenset({"admin", "analyst"}), _marked_outage, 200, frozenset({200, 404})
+    ),
     ("GET", "/v1/registry/versions"): Row(
         frozenset({"admin", "approver", "analyst"}),
         lambda w: ("/v1/registry/versions", {}),
@@ -279,7 +315,11 @@ def _assert_a_untouched(world: World, method: str, path: str, url: str) -> None:
     if path.endswith("/reject"):
         version = world.registry.get(world.a.name, world.a.versions["failed"])
         assert version.decided_by in (None, f"key:{world.a.key_ids['approver']}")
-    if method == "DELETE":
+    if method == "DELETE" and path == "/v1/outages":
+        from features.lake import SalesLake
+
+        assert A_OUTAGE in SalesLake(world.settings.lake_dir).outages(world.a.name)
+    elif method == "DELETE":
         key_id = url.rsplit("/", 1)[1]
         assert all(k.revoked_at is None for k in world.keys.list(world.a.name) if k.key_id == key_id)
 

@@ -221,7 +221,7 @@ def test_a_marked_outage_is_filled_for_training_and_the_build_recovers(
         result = runner.invoke(app, ["ingest", str(path), "--tenant", tenant])
         assert result.exit_code == 0, result.output
     text = " ".join(result.output.split())
-    assert "ordernimbus outage add 2024-06-25 2024-08-05 --tenant TENANT" in text  # ingest says how
+    assert "ordernimbus outage add 2024-06-25 2024-08-05 --tenant marked" in text  # ingest says how
 
     result = runner.invoke(app, ["outage", "add", "2024-06-25", "2024-08-05", "--tenant", "marked"])
     assert result.exit_code == 0, result.output
