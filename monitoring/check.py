@@ -233,8 +233,7 @@ class _Check:
     ) -> _Scoring:
         """Score the days since the watermark, store the rows, upsert those days' actuals for charts."""
         first = since + period(freq) if since is not None else last + period(freq)
-        arrived = dense_panel(sales, starts, first, last, freq)
-        arrived = arrived[~covered(arrived, self.lake.outages(self.tenant))]  # no truth to score there
+        arrived = self._panel(sales, starts, first, last, freq)
         self.say(f"scoring forecasts on {arrived['date'].nunique()} new period(s)")
         scored = self._score(arrived)
         rows = acc.accuracy_rows(scored, self.settings.quantiles) if scored is not None else []
@@ -249,6 +248,20 @@ class _Check:
         )
         facts = {"periods": int(arrived["date"].nunique()), "history_rows": history.rows if history else 0}
         return _Scoring(scored, rows, quality, snapshot, facts)
+
+    def _panel(
+        self, sales: pd.DataFrame, starts: pd.Series, first: pd.Timestamp, last: pd.Timestamp, freq: str
+    ) -> pd.DataFrame:
+        """``dense_panel`` without the periods the tenant marked as outages: their sales were lost,
+        so there is no truth to score there.
+
+        Drift keeps the plain panel: leaving days out of one window and not the other changes its
+        weekday mix, and the monitor e2e's three-day outage (a Thursday to a Saturday) then read as
+        a units drift on its own.
+        """
+        panel = dense_panel(sales, starts, first, last, freq)
+        outages = self.lake.outages(self.tenant)
+        return panel[~covered(panel, outages)] if outages else panel
 
     def _trailing(
         self, previous: list[Decision], scoring: _Scoring, serving: ModelVersion | None, freq: str

@@ -261,9 +261,11 @@ class LocalRunner:
         step_outputs = self._layout(step, base, inputs)
         log = base / "step.log"
         log.write_text(carried)
-        attempts = run.step(step.name).attempts  # attempts of earlier (killed, failed) executions count
-        tries = 0
+        attempts = run.step(step.name).attempts + 1  # earlier (killed, failed) executions count
+        tries = 1
         started = time.perf_counter()
+        # One update: a reader never sees the step executing with its attempt not yet counted (the
+        # resume-after-kill test saw that, between two updates, and killed the runner there).
         self.records.update_step(
             run.run_id,
             step.name,
@@ -271,12 +273,10 @@ class LocalRunner:
             started_at=datetime.now(UTC),
             log=str(log),
             cache_key=key,
+            attempts=attempts,
         )
         self.on_event(step.name, "Executing", "")
         while True:
-            attempts += 1
-            tries += 1
-            self.records.update_step(run.run_id, step.name, attempts=attempts)
             code = self._spawn(step, base, args, log, run.run_id)
             if code == 0:
                 break
@@ -295,6 +295,9 @@ class LocalRunner:
                 raise PipelineFailed(reason)
             self.on_event(step.name, "Retrying", f"attempt {attempts} failed; retrying")
             time.sleep(min(2**tries, 30))
+            attempts += 1
+            tries += 1
+            self.records.update_step(run.run_id, step.name, attempts=attempts)
         seconds = time.perf_counter() - started
         self.records.update_step(
             run.run_id,
