@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from backtests import scaled_backtest
 
 from models.evaluation import RATIO_CAP, evaluate, out_of_sample_gate
 from models.metrics import wape
@@ -30,29 +31,7 @@ def _windows(sales: pd.DataFrame) -> list[pd.Timestamp]:
 
 
 def _backtest(sales: pd.DataFrame, factors: dict[pd.Timestamp, float], name: str) -> pd.DataFrame:
-    """Every series' actuals after each cutoff, with p50 = actual x that window's factor."""
-    frames = []
-    for cutoff, factor in factors.items():
-        after = sales[(sales["date"] > cutoff) & (sales["date"] <= cutoff + pd.Timedelta(days=HORIZON))]
-        p50 = after["units"].to_numpy() * factor
-        frames.append(
-            pd.DataFrame(
-                {
-                    "store_id": after["store_id"].to_numpy(),
-                    "sku": after["sku"].to_numpy(),
-                    "target_date": after["date"].to_numpy(),
-                    "window": cutoff,
-                    "horizon_day": (after["date"] - cutoff).dt.days.to_numpy(),
-                    "actual": after["units"].to_numpy(),
-                    "mean": p50,
-                    "p10": 0.8 * p50,
-                    "p50": p50,
-                    "p90": 1.2 * p50,
-                    "model": name,
-                }
-            )
-        )
-    return pd.concat(frames, ignore_index=True)
+    return scaled_backtest(sales, factors, name, HORIZON)
 
 
 def test_the_gate_pools_later_windows_with_weights_fitted_before_each(sales: pd.DataFrame) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from backtests import scaled_backtest
 
 from features.lake import SalesLake
 from features.outages import LOOKBACK, Outage, OutageError, covered, dumps, fill, loads
@@ -185,37 +186,12 @@ def test_the_lake_keeps_outages_through_uploads_and_per_tenant(tmp_path: Path) -
     assert lake.outages("shop") == []
 
 
-def _backtest(sales: pd.DataFrame, cutoffs: list[pd.Timestamp], factor: float, name: str) -> pd.DataFrame:
-    frames = []
-    for cutoff in cutoffs:
-        after = sales[(sales["date"] > cutoff) & (sales["date"] <= cutoff + pd.Timedelta(days=14))]
-        p50 = after["units"].to_numpy() * factor
-        frames.append(
-            pd.DataFrame(
-                {
-                    "store_id": after["store_id"].to_numpy(),
-                    "sku": after["sku"].to_numpy(),
-                    "target_date": after["date"].to_numpy(),
-                    "window": cutoff,
-                    "horizon_day": (after["date"] - cutoff).dt.days.to_numpy(),
-                    "actual": after["units"].to_numpy(),
-                    "mean": p50,
-                    "p10": 0.8 * p50,
-                    "p50": p50,
-                    "p90": 1.2 * p50,
-                    "model": name,
-                }
-            )
-        )
-    return pd.concat(frames, ignore_index=True)
-
-
 def test_evaluation_leaves_the_outage_out_of_every_score() -> None:
     """A member scored against made-up zeros would look bad for what it could not know."""
     dates = pd.date_range("2024-01-01", periods=120, freq="D")
     sales = pd.DataFrame({"store_id": "A", "sku": "x", "date": dates, "units": 20.0})
     cutoffs = [pd.Timestamp("2024-03-31"), pd.Timestamp("2024-04-14")]
-    a = _backtest(sales, cutoffs, 1.1, "a")
+    a = scaled_backtest(sales, dict.fromkeys(cutoffs, 1.1), "a", 14)
     lost = Outage(pd.Timestamp("2024-04-03"), pd.Timestamp("2024-04-09"))
     a.loc[covered(a, [lost]), "actual"] = 0.0  # what the zero-filled truth held in the outage
     blind = evaluate(sales, "D", 14, Q, {"a": a}, max_wape_ratio=1.0)
