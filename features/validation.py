@@ -154,7 +154,7 @@ def _gaps(records: pd.DataFrame, frequency: str, warnings: list[str], tenant: st
     examples = with_gaps.reset_index().rename(columns={"min": "first", "max": "last", "size": "periods"})
     for column in ("first", "last"):
         examples[column] = examples[column].dt.date.astype(str)
-    everywhere = _tenant_wide_gaps(records, frequency)
+    everywhere = tenant_wide_gaps(records, frequency)
     if everywhere:
         longest = max(everywhere, key=lambda g: g["periods"])
         unit = period_unit(frequency)
@@ -173,7 +173,7 @@ def _gaps(records: pd.DataFrame, frequency: str, warnings: list[str], tenant: st
     }
 
 
-def _tenant_wide_gaps(records: pd.DataFrame, frequency: str) -> list[dict[str, Any]]:
+def tenant_wide_gaps(records: pd.DataFrame, frequency: str) -> list[dict[str, Any]]:
     """Stretches of ``TENANT_GAP`` periods or more in which no series has a record, longest first.
 
     A series' own gaps are usually days it sold nothing; the same dates missing from every series

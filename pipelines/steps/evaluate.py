@@ -46,6 +46,7 @@ def main(ctx: StepContext) -> None:
         **{m: ctx.input(f"backtest-{m}") for m in members},
         **{b: ctx.input(f"baseline-{b}") for b in baselines},
     }
+    result.metrics["data"]["unmarked_gaps"] = meta.get("unmarked_gaps", [])  # read as zero sales
     result.metrics["timing"] = {n: _read_json(f, "timing.json") for n, f in folders.items()}
     result.metrics["details"] = {n: _read_json(f, "details.json") for n, f in folders.items()}
     (ctx.output("evaluation") / "evaluation.json").write_text(strict_json(result.metrics))

@@ -7,8 +7,9 @@ import json
 import pandas as pd
 
 from features.contract import validate_sales
-from features.frequency import detect_frequency
+from features.frequency import detect_frequency, period_unit
 from features.outages import fill, read_outages
+from features.validation import EXAMPLES, tenant_wide_gaps
 from ordernimbus.errors import OrderNimbusError
 from ordernimbus.tenancy import validate_tenant
 from pipelines.contract import StepContext
@@ -30,6 +31,9 @@ def main(ctx: StepContext) -> None:
     sales = validate_sales(sales.reset_index(drop=True), str(raw))
     freq = detect_frequency(sales)
     sales, filled = fill(sales, outages, freq)
+    # stretches with no record in any series that no outage fills: the approver should know the
+    # models read them as zero demand (the model card lists them)
+    gaps = tenant_wide_gaps(sales, freq)[:EXAMPLES]
     out = ctx.output("sales")
     sales.to_parquet(out / SALES, index=False)
     meta = {
@@ -42,12 +46,19 @@ def main(ctx: StepContext) -> None:
         "series": str(sales.groupby(["store_id", "sku"]).ngroups),
         "outages": [o.to_json() for o in outages],
         "filled_rows": str(filled),
+        "unmarked_gaps": gaps,
     }
     (out / META).write_text(json.dumps(meta, indent=2))
     (ctx.output("report") / "report.json").write_text(json.dumps(meta, indent=2))
     if outages:  # why the rows below exceed the upload's, and which periods are not scored
         labels = ", ".join(o.label() for o in outages)
         print(f"outages {labels}: {filled} missing rows filled from the periods before")
+    for gap in gaps:
+        print(
+            f"warning: no series has a record from {gap['first']} to {gap['last']} ({gap['periods']} "
+            f"{period_unit(freq)}): read as zero sales; if they were lost, mark them (ordernimbus outage "
+            "add) and build again"
+        )
     print(
         f"validated {len(sales)} rows, {meta['series']} series, {meta['start']}..{meta['end']}, freq {freq}"
     )

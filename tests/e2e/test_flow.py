@@ -208,12 +208,41 @@ def _with_outage(tmp: Path) -> pd.DataFrame:
     return sales[(sales["date"] < "2024-06-25") | (sales["date"] > "2024-08-05")]
 
 
+def _build_after_outage(home: Settings, tmp_path: Path, tenant: str) -> dict[str, float]:
+    """Build ``tenant`` (the outage file, marked or not), check what the build and the card record of
+    the lost weeks, and return each member's WAPE on the window after them."""
+    from models.registry.factory import open_registry
+
+    run = run_build(home, tenant, horizon=14, extra=FAST)
+    assert run.status == "Succeeded", run.error
+    [version] = open_registry(home).list_versions(tenant)
+    windows = {w["cutoff"]: w["members"] for w in version.metrics["windows"]}
+    [found] = (home.runs_dir / tenant).glob("*/Validate/processing/output/sales/meta.json")
+    meta = json.loads(found.read_text())
+    assert int(meta["filled_rows"]) == (4 * 42 if tenant == "marked" else 0)
+    # the approver sees a stretch the models read as zero sales, until it is marked
+    lost = [{"first": "2024-06-25", "last": "2024-08-05", "periods": 42}]
+    assert version.metrics["data"]["unmarked_gaps"] == (lost if tenant == "blind" else [])
+    card = tmp_path / f"{tenant}.html"
+    shown = runner.invoke(
+        app, ["registry", "show", "--tenant", tenant, "--version", "1", "--html", str(card)]
+    )
+    assert shown.exit_code == 0, shown.output
+    warned = "no record in any series (read as zero sales)</dt><dd>2024-06-25 → 2024-08-05"
+    assert (warned in card.read_text()) is (tenant == "blind")
+    if tenant == "marked":  # the earliest cutoff lies in the outage: scored on the days after it only
+        assert sorted(windows) == ["2024-07-30", "2024-08-13"]
+        assert version.metrics["data"]["outages"] == [
+            {"first": "2024-06-25", "last": "2024-08-05", "store": None}
+        ]
+        assert "outages (filled, not scored)</dt><dd>2024-06-25 → 2024-08-05<" in card.read_text()
+    return {m: s["wape"] for m, s in windows["2024-08-13"].items()}
+
+
 def test_a_marked_outage_is_filled_for_training_and_the_build_recovers(
     home: Settings, tmp_path: Path
 ) -> None:
     """Unmarked, the lost six weeks teach every member a collapse that never happened."""
-    from models.registry.factory import open_registry
-
     sales = _with_outage(tmp_path)
     path = tmp_path / "shop.csv"
     sales.to_csv(path, index=False)
@@ -248,27 +277,8 @@ def test_a_marked_outage_is_filled_for_training_and_the_build_recovers(
     assert "has no store 'S7'" in bad.output
     assert runner.invoke(app, ["outage", "list", "--tenant", "nobody"]).exit_code == 3
 
-    after = {}  # each member's WAPE on the window after the outage, which both builds score
-    for tenant in ("blind", "marked"):
-        run = run_build(home, tenant, horizon=14, extra=FAST)
-        assert run.status == "Succeeded", run.error
-        [version] = open_registry(home).list_versions(tenant)
-        windows = {w["cutoff"]: w["members"] for w in version.metrics["windows"]}
-        after[tenant] = {m: s["wape"] for m, s in windows["2024-08-13"].items()}
-        [meta] = (home.runs_dir / tenant).glob("*/Validate/processing/output/sales/meta.json")
-        meta = json.loads(meta.read_text())
-        assert int(meta["filled_rows"]) == (4 * 42 if tenant == "marked" else 0)
-        if tenant == "marked":  # the earliest cutoff lies in the outage: scored on the days after it only
-            assert sorted(windows) == ["2024-07-30", "2024-08-13"]
-            assert version.metrics["data"]["outages"] == [
-                {"first": "2024-06-25", "last": "2024-08-05", "store": None}
-            ]
-            card = tmp_path / "card.html"
-            shown = runner.invoke(
-                app, ["registry", "show", "--tenant", tenant, "--version", "1", "--html", str(card)]
-            )
-            assert shown.exit_code == 0, shown.output
-            assert "outages (filled, not scored)</dt><dd>2024-06-25 → 2024-08-05<" in card.read_text()
+    # each member's WAPE on the window after the outage, which both builds score
+    after = {tenant: _build_after_outage(home, tmp_path, tenant) for tenant in ("blind", "marked")}
     # the global members learnt a collapse from the lost weeks; filled, they forecast the demand
     for member in ("xgboost", "deepar"):
         assert after["marked"][member] < 0.5 * after["blind"][member], after
