@@ -7,6 +7,7 @@ old or the new table, never a mix. Writers are serialised per tenant by an advis
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,11 +83,19 @@ class SalesLake:
             return []
         return read_outages(path)
 
-    def set_outages(self, tenant: str, outages: list[Outage]) -> None:
-        """Replace the tenant's outage list; the sales are rewritten with it, atomically, under the lock."""
+    def update_outages(self, tenant: str, change: Callable[[list[Outage]], list[Outage]]) -> list[Outage]:
+        """Apply ``change`` to the tenant's outage list under the tenant's lock; the list before it.
+
+        Read, change and write happen under one lock, so two marks at once cannot lose either. The
+        sales are rewritten with the new list, atomically; an unchanged list writes nothing, and
+        ``change`` raising leaves the file as it was.
+        """
         with self._lock(tenant):
-            frame = self.read(tenant)
-            self._replace(tenant, frame, self.frequency(tenant), outages)
+            before = self.outages(tenant)
+            after = change(list(before))
+            if after != before:
+                self._replace(tenant, self.read(tenant), self.frequency(tenant), after)
+        return before
 
     def upsert(self, tenant: str, new: pd.DataFrame, source: str) -> UpsertResult:
         """Merge ``new`` into the tenant's table: new keys are added, existing keys take the new values.

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.frequency import base, pandas_alias, period
+from features.frequency import base, pandas_alias, period, period_unit
 from ordernimbus.errors import OrderNimbusError
 
 METADATA_KEY = b"ordernimbus.outages"
@@ -104,17 +104,14 @@ def _order(o: Outage) -> tuple[pd.Timestamp, pd.Timestamp, str]:
 
 def describe(sales: pd.DataFrame, outage: Outage, freq: str) -> dict[str, Any]:
     """What marking ``outage`` means for ``sales``: its length, the series it fills, the records it keeps."""
-    from features.frequency import period_unit
-
-    scope = sales if outage.store is None else sales[sales["store_id"].astype(str) == outage.store]
-    inside = (scope["date"] >= outage.first) & (scope["date"] <= outage.last)
-    started = scope.loc[scope["date"] < outage.first, ["store_id", "sku"]].drop_duplicates()
+    before = _stores(sales, outage)
+    started = before.loc[before["date"] < outage.first, ["store_id", "sku"]].drop_duplicates()
     last_sale = sales["date"].max() if len(sales) else None
     return {
         "periods": len(pd.date_range(outage.first, outage.last, freq=pandas_alias(freq))),
         "unit": period_unit(freq),
         "series": len(started),
-        "records": int(inside.sum()),
+        "records": int(covered(sales, [outage]).sum()),
         "lookback": LOOKBACK[base(freq)],
         "after_data": bool(last_sale is not None and outage.last > last_sale),
         "last_sale": str(last_sale.date()) if last_sale is not None else None,
@@ -163,7 +160,7 @@ def fill(sales: pd.DataFrame, outages: Sequence[Outage], freq: str) -> tuple[pd.
 def _fill_rows(sales: pd.DataFrame, outage: Outage, freq: str, end: pd.Timestamp) -> pd.DataFrame:
     """The rows one outage adds: each started series' lookback mean on its periods without a record."""
     dates = pd.date_range(outage.first, min(outage.last, end), freq=pandas_alias(freq))
-    scope = sales if outage.store is None else sales[sales["store_id"].astype(str) == outage.store]
+    scope = _stores(sales, outage)
     before = scope[scope["date"] < outage.first]
     if before.empty or dates.empty:
         return sales.iloc[:0]
@@ -196,8 +193,7 @@ def _fill_rows(sales: pd.DataFrame, outage: Outage, freq: str, end: pd.Timestamp
         }
     )
     grid = grid[grid["units"].notna() & (grid["units"] != 0)]
-    inside = (scope["date"] >= outage.first) & (scope["date"] <= outage.last)
-    seen = scope.loc[inside, ["store_id", "sku", "date"]]
+    seen = sales.loc[covered(sales, [outage]), ["store_id", "sku", "date"]]
     grid = grid.merge(seen.assign(_seen=True), on=["store_id", "sku", "date"], how="left")
     grid = grid[grid["_seen"].isna()].drop(columns="_seen")
     if "tenant_id" in sales.columns and len(sales):
@@ -205,6 +201,11 @@ def _fill_rows(sales: pd.DataFrame, outage: Outage, freq: str, end: pd.Timestamp
     return grid.reindex(columns=sales.columns).astype(
         {c: sales[c].dtype for c in ("store_id", "sku", "date", "units") if c in sales.columns}
     )
+
+
+def _stores(sales: pd.DataFrame, outage: Outage) -> pd.DataFrame:
+    """The rows of the stores ``outage`` covers: one store's, or every store's."""
+    return sales if outage.store is None else sales[sales["store_id"].astype(str) == outage.store]
 
 
 def _weekday_means(values: np.ndarray, index: pd.DatetimeIndex) -> np.ndarray:

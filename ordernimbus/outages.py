@@ -43,22 +43,22 @@ def mark(lake: SalesLake, tenant: str, outage: Outage) -> Marked:
             raise OrderNimbusError(
                 f"tenant {tenant!r} has no store {outage.store!r}; its stores are {known[:10]}{more}"
             )
-    facts = describe(sales, outage, lake.frequency(tenant))
-    marked = lake.outages(tenant)
-    if outage in marked:
-        return Marked(outage, False, facts)
-    lake.set_outages(tenant, [*marked, outage])
-    return Marked(outage, True, facts)
+    before = lake.update_outages(tenant, lambda marked: marked if outage in marked else [*marked, outage])
+    return Marked(outage, outage not in before, describe(sales, outage, lake.frequency(tenant)))
 
 
-def unmark(lake: SalesLake, tenant: str, outage: Outage) -> None:
-    """Remove ``outage`` (exactly as marked) from the tenant's list."""
+def unmark(lake: SalesLake, tenant: str, outage: Outage) -> Marked:
+    """Remove ``outage`` (exactly as marked) from the tenant's list; what it was."""
     _lake(lake, tenant)
-    marked = lake.outages(tenant)
-    if outage not in marked:
-        listed = ", ".join(o.label() for o in marked) or "none"
-        raise NotFoundError(f"tenant {tenant!r} has no outage {outage.label()} (marked: {listed})")
-    lake.set_outages(tenant, [o for o in marked if o != outage])
+
+    def without(marked: list[Outage]) -> list[Outage]:
+        if outage not in marked:
+            listed = ", ".join(o.label() for o in marked) or "none"
+            raise NotFoundError(f"tenant {tenant!r} has no outage {outage.label()} (marked: {listed})")
+        return [o for o in marked if o != outage]
+
+    lake.update_outages(tenant, without)
+    return Marked(outage, False, describe(lake.read(tenant), outage, lake.frequency(tenant)))
 
 
 def listed(lake: SalesLake, tenant: str) -> list[Marked]:

@@ -64,6 +64,4 @@ def unmark_outage(
     next build on. Answers with the outage as it was."""
     lake, outage, outages = _service(svc)
     wanted = outage.parse(first.isoformat(), last.isoformat(), store)
-    before = {m.outage: m for m in outages.listed(lake, caller.tenant_id)}
-    outages.unmark(lake, caller.tenant_id, wanted)
-    return OutagePublic(**before[wanted].as_dict())
+    return OutagePublic(**outages.unmark(lake, caller.tenant_id, wanted).as_dict())

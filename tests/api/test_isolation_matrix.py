@@ -76,8 +76,7 @@ def _marked_outage(w: World) -> Request:
 
     _with_sales(w)
     lake = SalesLake(w.settings.lake_dir)
-    if A_OUTAGE not in lake.outages(w.a.name):
-        lake.set_outages(w.a.name, [*lake.outages(w.a.name), A_OUTAGE])
+    lake.update_outages(w.a.name, lambda marked: marked if A_OUTAGE in marked else [*marked, A_OUTAGE])
     return (f"/v1/outages?first={A_OUTAGE.first.date()}&last={A_OUTAGE.last.date()}", {})
 
 

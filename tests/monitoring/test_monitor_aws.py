@@ -237,7 +237,7 @@ def test_the_s3_lake_reads_what_the_local_lake_wrote(aws: Any, tmp_path: Path) -
     local = SalesLake(tmp_path / "lake")
     local.upsert("acme", sales, "fixture")
     lost = Outage.parse("2017-08-01", "2017-08-03", "1")
-    local.set_outages("acme", [lost])
+    local.update_outages("acme", lambda _: [lost])
     aws.client("s3", region_name=REGION).upload_file(
         str(local.path("acme")), LAKE_BUCKET, "sales/acme/sales.parquet"
     )

@@ -174,7 +174,7 @@ def test_the_lake_keeps_outages_through_uploads_and_per_tenant(tmp_path: Path) -
     sales = _daily()
     for tenant in ("shop", "other"):
         lake.upsert(tenant, sales.drop(columns="tenant_id"), "upload.csv")
-    lake.set_outages("shop", [GAP])
+    assert lake.update_outages("shop", lambda _: [GAP]) == []
     assert lake.outages("shop") == [GAP]
     assert lake.outages("other") == []  # another tenant's file is not touched
     pd.testing.assert_frame_equal(lake.read("shop"), lake.read("other").assign(tenant_id="shop"))
@@ -182,7 +182,18 @@ def test_the_lake_keeps_outages_through_uploads_and_per_tenant(tmp_path: Path) -
     lake.upsert("shop", more, "later.csv")
     assert lake.outages("shop") == [GAP]  # an upload rewrites the file and keeps the list
     assert lake.frequency("shop") == "D"
-    lake.set_outages("shop", [])
+    # a change that raises, or changes nothing, leaves the file as it was
+    stamp = lake.path("shop").stat().st_mtime_ns
+
+    def refuse(_: list[Outage]) -> list[Outage]:
+        raise OutageError("refused")
+
+    with pytest.raises(OutageError):
+        lake.update_outages("shop", refuse)
+    assert lake.update_outages("shop", lambda marked: marked) == [GAP]
+    assert lake.path("shop").stat().st_mtime_ns == stamp
+    assert lake.outages("shop") == [GAP]
+    lake.update_outages("shop", lambda _: [])
     assert lake.outages("shop") == []
 
 
