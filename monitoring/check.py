@@ -38,7 +38,7 @@ from monitoring.lake import SalesReader
 from monitoring.policy import Evidence, evaluate, should_retrain
 from monitoring.reports import check_summary, write_check_reports
 from monitoring.trigger import BuildRun, BuildTrigger, LocalTrigger, debounce
-from monitoring.windows import choose_windows, dense_panel, first_sales
+from monitoring.windows import choose_windows, dense_panel, drift_panels, first_sales
 from ordernimbus.errors import NotFoundError, OrderNimbusError
 from ordernimbus.settings import Settings
 from ordernimbus.tenancy import tenant_dir, validate_tenant
@@ -152,7 +152,7 @@ class _Check:
         since = _watermark(previous, serving)
         starts = first_sales(sales)
         scoring = self._accuracy(sales, starts, freq, since, last)
-        drift, windows = self._drift(sales, starts, freq, last, serving)
+        drift, windows = self._drift(sales, freq, last, serving)
         version = self._version(scoring.version(serving), serving)
         trailing = self._trailing(previous, scoring, serving, freq)
         runs = self.trigger.builds(self.tenant)
@@ -253,11 +253,7 @@ class _Check:
         self, sales: pd.DataFrame, starts: pd.Series, first: pd.Timestamp, last: pd.Timestamp, freq: str
     ) -> pd.DataFrame:
         """``dense_panel`` without the periods the tenant marked as outages: their sales were lost,
-        so there is no truth to score there.
-
-        Drift keeps the plain panel: leaving days out of one window and not the other changes its
-        weekday mix, and the monitor e2e's three-day outage (a Thursday to a Saturday) then read as
-        a units drift on its own.
+        so there is no truth to score there. (Drift fills them instead: ``drift_panels``.)
         """
         panel = dense_panel(sales, starts, first, last, freq)
         outages = self.lake.outages(self.tenant)
@@ -296,7 +292,6 @@ class _Check:
     def _drift(
         self,
         sales: pd.DataFrame,
-        starts: pd.Series,
         freq: str,
         last: pd.Timestamp,
         serving: ModelVersion | None,
@@ -308,9 +303,8 @@ class _Check:
         if windows is None:
             return None, f"too few periods after the training window (ends {window[1].date()}) to compare"
         self.say(f"comparing {windows.as_dict()['current']} with {windows.as_dict()['reference']}")
-        reference, current, reference_level, current_level = (
-            dense_panel(sales, starts, *span, freq)
-            for span in (windows.reference, windows.current, windows.reference_level, windows.current_level)
+        reference, current, reference_level, current_level = drift_panels(
+            sales, windows, freq, self.lake.outages(self.tenant)
         )
         levels = (series_level(reference_level), series_level(current_level))
         return detect_drift(reference, current, freq, levels, self.policy.drift_share), windows.as_dict()

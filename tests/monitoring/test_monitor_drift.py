@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 import pytest
 from realcuts import store_item_cut
 
+from features.outages import Outage, covered
 from monitoring.drift import (
     Levels,
     detect_drift,
@@ -16,7 +19,14 @@ from monitoring.drift import (
     series_level,
     target_psi,
 )
-from monitoring.windows import END_OF_TRAINING, YEAR_OVER_YEAR, choose_windows, dense_panel, first_sales
+from monitoring.windows import (
+    END_OF_TRAINING,
+    YEAR_OVER_YEAR,
+    choose_windows,
+    dense_panel,
+    drift_panels,
+    first_sales,
+)
 
 T = pd.Timestamp
 
@@ -89,15 +99,13 @@ def test_psi_matches_its_formula_and_the_floor_bounds_sampling_noise() -> None:
     assert psi_floor(10, 100_000, 100_000) < 0.001  # at a real tenant's size the plain 0.1 rule applies
 
 
-def _panels(sales: pd.DataFrame, last: str, train_end: str) -> tuple[pd.DataFrame, pd.DataFrame, Levels]:
+def _panels(
+    sales: pd.DataFrame, last: str, train_end: str, outages: Sequence[Outage] = ()
+) -> tuple[pd.DataFrame, pd.DataFrame, Levels]:
     w = choose_windows(T(last), T("2016-06-01"), T(train_end), "D", 2)
     assert w is not None
     assert w.alignment == YEAR_OVER_YEAR
-    starts = first_sales(sales)
-    ref, cur, ref_level, cur_level = (
-        dense_panel(sales, starts, *span, "D")
-        for span in (w.reference, w.current, w.reference_level, w.current_level)
-    )
+    ref, cur, ref_level, cur_level = drift_panels(sales, w, "D", outages)
     return ref, cur, (series_level(ref_level), series_level(cur_level))
 
 
@@ -157,3 +165,52 @@ def test_psi_of_the_target_is_per_series_so_a_small_series_shift_is_not_hidden(p
     raw = population_stability(reference["units"].to_numpy(), shifted["units"].to_numpy())[0]
     ref, cur, *_ = drift_frames(reference, shifted, "D", levels)
     assert target_psi(ref, cur).value > 2 * raw  # raw units mix big and small series; the index does not
+
+
+def _lose(sales: pd.DataFrame, first: str, days: int, store: str = "2") -> tuple[pd.DataFrame, Outage]:
+    """``sales`` without one store's records for ``days`` days from ``first``, and that outage."""
+    outage = Outage(T(first), T(first) + pd.Timedelta(days=days - 1), store)
+    return sales[~covered(sales, [outage])], outage
+
+
+def test_a_marked_outage_leaves_both_windows_with_its_counterpart(priced: pd.DataFrame) -> None:
+    gap, outage = _lose(priced, "2017-10-19", 5)
+    reference, current, _ = _panels(gap, "2017-10-28", "2017-10-14", [outage])
+    assert len(reference) == len(current) == 20 * 14 - 10 * 5
+    assert not covered(current, [outage]).any()
+    year_ago = Outage(outage.first - pd.Timedelta(days=364), outage.last - pd.Timedelta(days=364), "2")
+    assert not covered(reference, [year_ago]).any()  # the same weekdays a year earlier
+    assert (reference["store_id"] == "1").sum() == (current["store_id"] == "1").sum() == 10 * 14
+    weekdays = [frame["date"].dt.dayofweek.value_counts().sort_index() for frame in (reference, current)]
+    pd.testing.assert_series_equal(*weekdays, check_names=False)
+
+
+def test_marked_outages_are_not_drift_and_unmarked_ones_are(priced: pd.DataFrame) -> None:
+    """Five lost days of one store, at each of the 20 places they fit in the current two weeks."""
+
+    def fires(sales: pd.DataFrame, outages: Sequence[Outage]) -> bool:
+        reference, current, levels = _panels(sales, "2017-10-28", "2017-10-14", outages)
+        ref, cur, *_ = drift_frames(reference, current, "D", levels)
+        return target_psi(ref, cur).exceeds(0.1)
+
+    placements = [
+        _lose(priced, str((T("2017-10-15") + pd.Timedelta(days=k)).date()), 5, store)
+        for store in ("1", "2")
+        for k in range(10)
+    ]
+    unmarked = sum(fires(gap, []) for gap, _ in placements)
+    marked = sum(fires(gap, [outage]) for gap, outage in placements)
+    assert unmarked >= 15  # 16 on this data: the lost days read as a collapse of demand
+    assert marked <= 2  # 2, both within 0.03 of the floor; filling weekday means instead fired 11
+
+    for gap, outage in (
+        _lose(priced, "2017-10-21", 5),  # the current weeks
+        _lose(priced, "2016-10-19", 5),  # the reference: the same weeks a year earlier
+        _lose(priced, "2017-10-02", 8),  # the current level: the end of training
+    ):
+        reference, current, levels = _panels(gap, "2017-10-28", "2017-10-14")
+        assert detect_drift(reference, current, "D", levels).drifted, outage
+        reference, current, levels = _panels(gap, "2017-10-28", "2017-10-14", [outage])
+        marked_result = detect_drift(reference, current, "D", levels)
+        assert marked_result.drifted == [], outage
+        assert not marked_result.psi.exceeds(0.1), outage
