@@ -255,38 +255,42 @@ class DeepARForecaster(BaseForecaster):
         if start is not None and start.lags != self.lags:  # another architecture: train from scratch
             start = None
         self.warm_started = start is not None
-        estimator = DeepAREstimator(
-            freq=pandas_alias(freq),
-            prediction_length=self.horizon,
-            context_length=context,
-            num_layers=self.params["num_layers"],
-            hidden_size=self.params["hidden_size"],
-            lr=self.params["learning_rate"],
-            num_feat_dynamic_real=len(self.covariates),
-            num_feat_static_cat=2,
-            cardinality=[max(len(self.stores), 1), max(len(self.skus), 1)],
-            distr_output=NegativeBinomialOutput() if counts else StudentTOutput(),
-            batch_size=self.params["batch_size"],
-            num_batches_per_epoch=self._batches_per_epoch(train),
-            lags_seq=self.lags,
-            train_sampler=young_series_sampler(self.min_past, self.horizon),
-            num_parallel_samples=self.params["num_samples"],
-            trainer_kwargs=self._trainer_kwargs(
-                monitor="val_loss" if validate else "train_loss", warm=start is not None
-            ),
-        )
         data = ListDataset(train, freq=pandas_alias(freq))
         held_out = ListDataset(entries, freq=pandas_alias(freq)) if validate else None
-        # cache_data: the deterministic transformations (time features, age, lags' arrays) run once,
-        # not every epoch; only the random window sampling repeats. Same network to the digit, and
-        # 3 epochs on Store Item Demand's 400 series took 24.0 s instead of 31.1 s (dev_windows.py
-        # --only deepar_cache switches it off to compare; it never changes what is learnt).
-        if start is None:
-            self.predictor = estimator.train(data, validation_data=held_out, cache_data=self.cache_data)
-        else:
-            self.predictor = estimator.train_from(
-                start.predictor, data, validation_data=held_out, cache_data=self.cache_data
+        # Lightning writes checkpoints under a root folder and loads the best one back into the
+        # network before train returns: the folder goes with the training (one was left in the
+        # temp dir per fit, 35 after one `make test`).
+        with tempfile.TemporaryDirectory(prefix="deepar-") as root:
+            estimator = DeepAREstimator(
+                freq=pandas_alias(freq),
+                prediction_length=self.horizon,
+                context_length=context,
+                num_layers=self.params["num_layers"],
+                hidden_size=self.params["hidden_size"],
+                lr=self.params["learning_rate"],
+                num_feat_dynamic_real=len(self.covariates),
+                num_feat_static_cat=2,
+                cardinality=[max(len(self.stores), 1), max(len(self.skus), 1)],
+                distr_output=NegativeBinomialOutput() if counts else StudentTOutput(),
+                batch_size=self.params["batch_size"],
+                num_batches_per_epoch=self._batches_per_epoch(train),
+                lags_seq=self.lags,
+                train_sampler=young_series_sampler(self.min_past, self.horizon),
+                num_parallel_samples=self.params["num_samples"],
+                trainer_kwargs=self._trainer_kwargs(
+                    root, monitor="val_loss" if validate else "train_loss", warm=start is not None
+                ),
             )
+            # cache_data: the deterministic transformations (time features, age, lags' arrays) run once,
+            # not every epoch; only the random window sampling repeats. Same network to the digit, and
+            # 3 epochs on Store Item Demand's 400 series took 24.0 s instead of 31.1 s (dev_windows.py
+            # --only deepar_cache switches it off to compare; it never changes what is learnt).
+            if start is None:
+                self.predictor = estimator.train(data, validation_data=held_out, cache_data=self.cache_data)
+            else:
+                self.predictor = estimator.train_from(
+                    start.predictor, data, validation_data=held_out, cache_data=self.cache_data
+                )
         return self
 
     def _fall_back(self, history: pd.DataFrame, freq: str, reason: str) -> Self:
@@ -313,7 +317,7 @@ class DeepARForecaster(BaseForecaster):
         windows = sum(max(len(e["target"]) // (context + self.horizon), 1) for e in train)
         return int(np.clip(np.ceil(windows / self.params["batch_size"]), 40, 64))
 
-    def _trainer_kwargs(self, monitor: str = "val_loss", warm: bool = False) -> dict[str, Any]:
+    def _trainer_kwargs(self, root: str, monitor: str = "val_loss", warm: bool = False) -> dict[str, Any]:
         from lightning.pytorch.callbacks import EarlyStopping
 
         epochs = self.params["max_epochs"]
@@ -324,7 +328,7 @@ class DeepARForecaster(BaseForecaster):
             "enable_progress_bar": False,
             "enable_model_summary": False,
             "logger": False,
-            "default_root_dir": tempfile.mkdtemp(prefix="deepar-"),
+            "default_root_dir": root,
             "deterministic": True,
             "callbacks": [EarlyStopping(monitor=monitor, patience=3, mode="min")],
         }

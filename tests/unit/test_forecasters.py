@@ -380,6 +380,22 @@ def test_deepar_trains_on_a_history_too_short_to_hold_out_a_horizon() -> None:
     _check_quantiles(pred)
 
 
+def test_deepar_training_leaves_no_checkpoints_behind(
+    daily: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every fit wrote a Lightning checkpoint folder to the temp dir and left it there."""
+    import tempfile
+
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    earlier = tiny_deepar().fit(daily[daily["date"] <= daily["date"].max() - pd.Timedelta(days=30)], "D")
+    warm = tiny_deepar().fit_after(earlier, daily, "D")
+    assert warm.warm_started
+    assert list(scratch.iterdir()) == []
+    _check_quantiles(warm.predict(daily, 14, Q))  # the best checkpoint was loaded before the folder went
+
+
 def test_deepars_final_fit_continues_the_backtest_network_and_round_trips(tmp_path: Path) -> None:
     import torch
 
