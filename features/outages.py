@@ -40,6 +40,9 @@ from ordernimbus.errors import OrderNimbusError
 METADATA_KEY = b"ordernimbus.outages"
 # Periods before an outage whose mean fills it: four of each weekday, or eight weeks.
 LOOKBACK = {"D": 28, "W": 8}
+# The dates an outage may name: sales records, not pandas' limits (2262-04-11 marked once, and
+# every later read of the list overflowed in pd.date_range).
+EARLIEST, LATEST = pd.Timestamp("1900-01-01"), pd.Timestamp("2199-12-31")
 
 
 class OutageError(OrderNimbusError):
@@ -65,6 +68,10 @@ class Outage:
             raise OutageError(f"outage dates {first!r} to {last!r}: expected dates (YYYY-MM-DD), not times")
         if end < start:
             raise OutageError(f"outage {first} to {last}: the last date is before the first")
+        if start < EARLIEST or end > LATEST:
+            raise OutageError(
+                f"outage {first} to {last}: expected dates between {EARLIEST.date()} and {LATEST.date()}"
+            )
         if store is not None and not store.strip():
             raise OutageError("outage store: expected a store id, got an empty string")
         return cls(start, end, store)

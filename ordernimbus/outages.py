@@ -43,8 +43,9 @@ def mark(lake: SalesLake, tenant: str, outage: Outage) -> Marked:
             raise OrderNimbusError(
                 f"tenant {tenant!r} has no store {outage.store!r}; its stores are {known[:10]}{more}"
             )
+    described = describe(sales, outage, lake.frequency(tenant))  # before writing: it must not fail after
     before = lake.update_outages(tenant, lambda marked: marked if outage in marked else [*marked, outage])
-    return Marked(outage, outage not in before, describe(sales, outage, lake.frequency(tenant)))
+    return Marked(outage, outage not in before, described)
 
 
 def unmark(lake: SalesLake, tenant: str, outage: Outage) -> Marked:

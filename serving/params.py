@@ -19,8 +19,11 @@ ID_PATH = Path(min_length=1, max_length=128, pattern=PRINTABLE)
 
 
 def _iso_date(value: object) -> object:
-    """Only YYYY-MM-DD: pydantic would also read ``0`` or ``1700000000`` as a Unix timestamp."""
-    if isinstance(value, str) and not _ISO_DATE.fullmatch(value):
+    """Only YYYY-MM-DD: pydantic would also read ``0``, ``1700000000`` or ``"1700000000"`` as a Unix
+    timestamp, in a query string or a JSON body."""
+    if isinstance(value, date):
+        return value
+    if not isinstance(value, str) or not _ISO_DATE.fullmatch(value):
         raise ValueError("expected a date as YYYY-MM-DD")
     return value
 

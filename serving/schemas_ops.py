@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from inference.store.jobs import Job, JobStatus
 from models.registry.base import AuditEntry, ModelVersion
+from serving.params import IsoDate
 
 
 class InventoryItemPublic(BaseModel):
@@ -169,8 +170,8 @@ class OutageCreate(BaseModel):
         json_schema_extra={"examples": [{"first": "2024-04-01", "last": "2024-04-14", "store": None}]},
     )
 
-    first: date = Field(description="first date whose sales were lost (YYYY-MM-DD)")
-    last: date = Field(description="last date whose sales were lost, inclusive")
+    first: IsoDate = Field(description="first date whose sales were lost (YYYY-MM-DD)")
+    last: IsoDate = Field(description="last date whose sales were lost, inclusive")
     store: str | None = Field(
         default=None, min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$",
         description="only this store's sales were lost (default: every store's)",

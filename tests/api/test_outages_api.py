@@ -43,6 +43,15 @@ def test_mark_list_and_unmark_an_outage(world: World, client: TestClient) -> Non
     nowhere = client.post("/v1/outages", headers=analyst, json={**week, "store": "99"})
     assert "has no store '99'" in assert_problem(nowhere, 400)["detail"]
     assert_problem(client.post("/v1/outages", headers=analyst, json={**week, "extra": 1}), 422)
+    assert_problem(client.post("/v1/outages", headers=analyst, json={**week, "first": 1510272000}), 422)
+    # a date pandas cannot count to was stored once, and every later list of the tenant's outages failed
+    for first, last in (("2262-04-11", "2262-04-12"), ("0001-01-01", "9999-12-31")):
+        far = client.post("/v1/outages", headers=analyst, json={"first": first, "last": last})
+        assert "between 1900-01-01 and 2199-12-31" in assert_problem(far, 400)["detail"]
+        assert_problem(
+            client.delete("/v1/outages", headers=analyst, params={"first": first, "last": last}), 400
+        )
+    assert [o["first"] for o in client.get("/v1/outages", headers=viewer).json()] == ["2017-11-10"]
 
     gone = client.delete("/v1/outages", headers=analyst, params=week)
     assert gone.status_code == 200, gone.text

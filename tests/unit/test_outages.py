@@ -167,6 +167,13 @@ def test_outages_parse_refuse_and_round_trip() -> None:
         Outage.parse("yesterday", "2024-05-01")
     with pytest.raises(OutageError, match="not times"):
         Outage.parse("2024-05-01T10:00", "2024-05-02")
+    for first, last in (
+        ("2262-04-11", "2262-04-12"),
+        ("1677-09-21", "1677-09-22"),
+        ("1899-12-31", "1900-01-01"),
+    ):
+        with pytest.raises(OutageError, match="between 1900-01-01 and 2199-12-31"):
+            Outage.parse(first, last)
 
 
 def test_the_lake_keeps_outages_through_uploads_and_per_tenant(tmp_path: Path) -> None:
