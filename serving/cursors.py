@@ -8,15 +8,12 @@ filters is refused with a clear message instead of yielding a silently wrong pag
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import json
 from typing import Any
 
 from inference.store.base import InvalidCursorError
-
-MAX_CURSOR_LENGTH = 2048
+from inference.store.keyset import MAX_CURSOR_LENGTH, encode_document, parse_document
 
 
 def fingerprint(**filters: Any) -> str:
@@ -25,37 +22,20 @@ def fingerprint(**filters: Any) -> str:
 
 
 def encode(tenant: str, scope: str, filters: str, key: list[str]) -> str:
-    doc = {"v": 1, "t": tenant, "s": scope, "f": filters, "k": key}
-    raw = json.dumps(doc, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+    return encode_document({"t": tenant, "s": scope, "f": filters, "k": key})
 
 
 def decode(cursor: str, tenant: str, filters: str, width: int) -> tuple[str, list[str]]:
     """(scope, key) of ``cursor`` after checking it was issued to ``tenant`` for these filters."""
-    malformed = InvalidCursorError(
-        "malformed cursor: pass next_cursor back exactly as it was returned, or omit it"
-    )
-    if not 0 < len(cursor) <= MAX_CURSOR_LENGTH:
-        raise malformed
-    try:
-        doc = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        scope, key = doc["s"], doc["k"]
-        ok = (
-            doc["v"] == 1
-            and isinstance(scope, str)
-            and isinstance(key, list)
-            and len(key) == width
-            and all(isinstance(part, str) for part in key)
-        )
-    except (binascii.Error, ValueError, TypeError, KeyError, UnicodeDecodeError):
-        raise malformed from None
-    if not ok:
-        raise malformed
-    if doc.get("t") != tenant:
+    doc = parse_document(cursor, width)
+    if doc["t"] != tenant:
         raise InvalidCursorError("the cursor was not issued for this tenant; start again without a cursor")
-    if doc.get("f") != filters:
+    if doc["f"] != filters:
         raise InvalidCursorError(
             "the cursor was issued for other filters: repeat the same filters with it, "
             "or start again without one"
         )
-    return scope, key
+    return doc["s"], list(doc["k"])
+
+
+__all__ = ["MAX_CURSOR_LENGTH", "decode", "encode", "fingerprint"]

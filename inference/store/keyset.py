@@ -13,6 +13,7 @@ import base64
 import binascii
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -21,6 +22,7 @@ from inference.store.base import InvalidCursorError
 
 MAX_CURSOR_LENGTH = 2048
 _VERSION = 1
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -38,17 +40,29 @@ def filters_fingerprint(**filters: str | date | None) -> str:
 
 
 def encode_cursor(tenant: str, key: CursorKey, fingerprint: str) -> str:
-    doc = {
-        "v": _VERSION, "t": tenant, "s": key.set_id,
-        "k": [key.store_id, key.sku, key.target_date.isoformat()], "f": fingerprint,
-    }  # fmt: skip
-    raw = json.dumps(doc, separators=(",", ":")).encode()
+    return encode_document(
+        {
+            "t": tenant,
+            "s": key.set_id,
+            "k": [key.store_id, key.sku, key.target_date.isoformat()],
+            "f": fingerprint,
+        }
+    )
+
+
+def encode_document(doc: dict[str, Any]) -> str:
+    """A cursor document (tenant ``t``, scope ``s``, filters ``f``, key ``k``) as urlsafe base64."""
+    raw = json.dumps({"v": _VERSION, **doc}, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
 
 def decode_cursor(cursor: str, tenant: str, fingerprint: str) -> CursorKey:
     """The position in ``cursor``, after checking it was issued to ``tenant`` for these filters."""
-    doc = _parse(cursor)
+    doc = parse_document(cursor, width=3)
+    try:
+        day = date.fromisoformat(doc["k"][2])
+    except ValueError:
+        raise _malformed() from None
     if doc["t"] != tenant:
         raise InvalidCursorError("the cursor was not issued for this tenant; start again without a cursor")
     if doc["f"] != fingerprint:
@@ -56,31 +70,47 @@ def decode_cursor(cursor: str, tenant: str, fingerprint: str) -> CursorKey:
             "the cursor was issued for other filters (store_id, sku, start, end): repeat the same "
             "filters with it, or start again without a cursor"
         )
-    store_id, sku, day = doc["k"]
-    return CursorKey(doc["s"], store_id, sku, date.fromisoformat(day))
+    store_id, sku, _ = doc["k"]
+    return CursorKey(doc["s"], store_id, sku, day)
 
 
-def _parse(cursor: str) -> dict[str, Any]:
-    malformed = InvalidCursorError(
-        "malformed cursor: pass next_cursor back exactly as it was returned, or omit it"
-    )
+def parse_document(cursor: str, width: int) -> dict[str, Any]:
+    """The document in ``cursor``: text fields a database can take and a key of ``width`` parts.
+
+    A cursor is client input: edited by hand, it reached the queries with a NUL (PostgreSQL refuses
+    it in text) or a lone surrogate (no driver can encode it), and the API answered 500.
+    """
     if not isinstance(cursor, str) or not 0 < len(cursor) <= MAX_CURSOR_LENGTH:
-        raise malformed
+        raise _malformed()
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        doc = json.loads(raw)
+        doc = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         key = doc["k"]
+        fields = [doc["t"], doc["s"], doc["f"], *key] if isinstance(key, list) else []
         ok = (
             doc["v"] == _VERSION
-            and all(isinstance(doc[f], str) for f in ("t", "s", "f"))
             and isinstance(key, list)
-            and len(key) == 3
-            and all(isinstance(part, str) for part in key)
+            and len(key) == width
+            and all(isinstance(text, str) and storable(text) for text in fields)
         )
-        if ok:
-            date.fromisoformat(key[2])
     except (binascii.Error, ValueError, TypeError, KeyError, UnicodeDecodeError):
-        raise malformed from None
+        raise _malformed() from None
     if not ok:
-        raise malformed
+        raise _malformed()
     return dict(doc)
+
+
+def storable(text: str) -> bool:
+    """No control characters and valid UTF-8: what every store's text columns and drivers accept."""
+    if _CONTROL.search(text):
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate, which JSON's \ud800 escapes can carry
+        return False
+    return True
+
+
+def _malformed() -> InvalidCursorError:
+    return InvalidCursorError(
+        "malformed cursor: pass next_cursor back exactly as it was returned, or omit it"
+    )

@@ -6,6 +6,8 @@ back through the code under test.
 
 from __future__ import annotations
 
+import base64
+import json
 from datetime import date, timedelta
 from typing import Any
 
@@ -216,3 +218,23 @@ def test_explanations_missing_from_the_artifact_is_a_clear_404(
     )
     body = assert_problem(response, 404)
     assert "explain.json" in body["detail"]
+
+
+@pytest.mark.parametrize("poison", ["\ud800", "a\x00b", "\x1b[2J"])
+@pytest.mark.parametrize(
+    "url",
+    ["/v1/forecasts?limit=2", "/v1/inventory/recommendations?limit=2", "/v1/accuracy?level=sku&limit=2"],
+)
+def test_a_hand_edited_cursor_is_a_clear_400_not_a_database_error(
+    world: World, client: TestClient, url: str, poison: str
+) -> None:
+    """A cursor is client input: a NUL or a lone surrogate in it reached the query and answered 500."""
+    cursor = get(client, world, url).json()["next_cursor"]
+    doc = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    for field in ("key", "scope"):
+        edited = {**doc, "k": [poison, *doc["k"][1:]]} if field == "key" else {**doc, "s": poison}
+        raw = base64.urlsafe_b64encode(json.dumps(edited).encode()).decode().rstrip("=")
+        body = assert_problem(get(client, world, f"{url}&cursor={raw}"), 400)
+        assert body["title"] == "Invalid pagination cursor"
+        assert "malformed cursor" in body["detail"]
+    assert get(client, world, f"{url}&cursor={cursor}").status_code == 200  # the real one still pages
