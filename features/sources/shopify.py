@@ -20,6 +20,7 @@ as returned in full on its ``cancelled_at`` date. Test orders and gift-card line
 from __future__ import annotations
 
 import json
+import math
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,8 @@ from features.sources.base import file_error
 from features.sources.cells import clean_identifiers
 from features.sources.mapping import DEFAULT_STORE
 
+# The years a Shopify time may name: pandas counts nanoseconds to 2262, and 9999-12-31 overflowed.
+EARLIEST, LATEST = 1900, 2199
 EVENT_COLUMNS = (
     "event_id",
     "kind",
@@ -73,6 +76,8 @@ def read_shopify(path: Path) -> tuple[pd.DataFrame, list[Problem], dict[str, int
             raise file_error(
                 file.name, f"not valid JSON ({exc}); expected a Shopify orders.json page"
             ) from None
+        except RecursionError:
+            raise file_error(file.name, "nests too deeply to be a Shopify orders.json page") from None
         events, found, seen = shopify_events(payload, file.name, offset=counts["orders"])
         frames.append(events.assign(_file=file.name))
         problems += found
@@ -90,6 +95,7 @@ def shopify_events(
 
     Pages of one export are numbered on from each other, so a row names one order in the upload.
     """
+    _check_text(payload, source)
     orders = _orders(payload, source)
     parser = _Parser(source)
     for position, order in enumerate(orders, start=offset + 1):
@@ -110,6 +116,19 @@ def shopify_events(
                 for row, column, message in zip(f["row"].tolist(), f["column"], f["message"], strict=True)
             ]
     return frame, problems, parser.counts
+
+
+def _check_text(payload: Any, source: str) -> None:
+    """Refuse what no store can hold before parsing: an unpaired surrogate (JSON's ``\\ud800``
+    escape decodes to one; writing it to Parquet or PostgreSQL fails) or nesting Python cannot walk."""
+    try:
+        json.dumps(payload, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise file_error(
+            source, "holds text that is not valid Unicode (an unpaired \\ud800-style escape)"
+        ) from None
+    except RecursionError:
+        raise file_error(source, "nests too deeply to be Shopify orders") from None
 
 
 def _orders(payload: Any, source: str) -> list[Any]:
@@ -152,27 +171,31 @@ class _Parser:
         if order.get("test") is True:
             self.counts["skipped_test_orders"] += 1
             return
-        order_id = order.get("id")
+        order_id = self.identifier(row, "id", order.get("id"))
         day = self.local_date(row, "created_at", order.get("created_at"))
-        store = _store(order.get("location_id"))
+        store = _store(self.identifier(row, "location_id", order.get("location_id")))
         channel = order.get("source_name") if isinstance(order.get("source_name"), str) else None
         items: dict[Any, tuple[str, float]] = {}
         sales: list[tuple[Any, ...]] = []
-        for i, item in enumerate(order.get("line_items") or []):
+        for i, item in enumerate(self.listed(row, "line_items", order.get("line_items"))):
             where = f"line_items[{i}]"
-            if not isinstance(item, dict) or item.get("gift_card") is True:
-                self.counts["skipped_gift_cards"] += isinstance(item, dict)
+            if not isinstance(item, dict):
+                self.problem(row, where, f"expected a line item object, got {type(item).__name__}")
                 continue
+            if item.get("gift_card") is True:
+                self.counts["skipped_gift_cards"] += 1
+                continue
+            line_id = self.identifier(row, f"{where}.id", item.get("id"))
             sku = self.sku(row, where, item)
             quantity = self.number(row, f"{where}.quantity", item.get("quantity"))
             price = self.number(row, f"{where}.price", item.get("price"))
             discount = self.number(row, f"{where}.total_discount", item.get("total_discount", 0))
             if sku is None or quantity is None or price is None or discount is None or day is None:
                 continue
-            items[item.get("id")] = (sku, price)
+            items[line_id] = (sku, price)
             sales.append(
                 (
-                    f"order/{order_id}/line/{item.get('id')}",
+                    f"order/{order_id}/line/{line_id}",
                     "sale",
                     order_id,
                     row,
@@ -186,7 +209,7 @@ class _Parser:
                 )
             )
         self.events += sales
-        refunded = self.refunds(row, order, store, channel, items)
+        refunded = self.refunds(row, order, order_id, store, channel, items)
         if order.get("cancelled_at") and not refunded:
             cancelled = self.local_date(row, "cancelled_at", order.get("cancelled_at"))
             if cancelled is not None:
@@ -207,21 +230,29 @@ class _Parser:
                     for event in sales
                 ]
 
-    def refunds(
+    def refunds(  # noqa: PLR0917 - the order's context, passed on from order()
         self,
         row: int,
         order: dict[str, Any],
+        order_id: str | None,
         store: str,
         channel: str | None,
         items: dict[Any, tuple[str, float]],
     ) -> int:
         count = 0
-        for r, refund in enumerate(order.get("refunds") or []):
-            day = self.local_date(row, f"refunds[{r}].created_at", (refund or {}).get("created_at"))
-            for j, line in enumerate((refund or {}).get("refund_line_items") or []):
+        for r, refund in enumerate(self.listed(row, "refunds", order.get("refunds"))):
+            if not isinstance(refund, dict):
+                self.problem(row, f"refunds[{r}]", f"expected a refund object, got {type(refund).__name__}")
+                continue
+            day = self.local_date(row, f"refunds[{r}].created_at", refund.get("created_at"))
+            lines = self.listed(row, f"refunds[{r}].refund_line_items", refund.get("refund_line_items"))
+            for j, line in enumerate(lines):
                 where = f"refunds[{r}].refund_line_items[{j}]"
+                if not isinstance(line, dict):
+                    self.problem(row, where, f"expected a refund line object, got {type(line).__name__}")
+                    continue
                 quantity = self.number(row, f"{where}.quantity", line.get("quantity"))
-                known = items.get(line.get("line_item_id"))
+                known = items.get(self.identifier(row, f"{where}.line_item_id", line.get("line_item_id")))
                 if known is None and isinstance(line.get("line_item"), dict):
                     sku = self.sku(row, f"{where}.line_item", line["line_item"])
                     price = self.number(row, f"{where}.line_item.price", line["line_item"].get("price"))
@@ -234,11 +265,12 @@ class _Parser:
                 subtotal = self.number(row, f"{where}.subtotal", line.get("subtotal", known[1] * quantity))
                 self.events.append(
                     (
-                        f"refund/{refund.get('id')}/line/{line.get('id')}",
+                        f"refund/{self.identifier(row, f'refunds[{r}].id', refund.get('id'))}"
+                        f"/line/{self.identifier(row, f'{where}.id', line.get('id'))}",
                         "refund",
-                        order.get("id"),
+                        order_id,
                         row,
-                        _store(line.get("location_id"), store),
+                        _store(self.identifier(row, f"{where}.location_id", line.get("location_id")), store),
                         known[0],
                         day,
                         -quantity,
@@ -252,29 +284,68 @@ class _Parser:
 
     def local_date(self, row: int, column: str, value: Any) -> date | None:
         try:
-            return datetime.fromisoformat(str(value)).date()
+            day = datetime.fromisoformat(value).date() if isinstance(value, str) else None
         except ValueError:
+            day = None
+        if day is None or not EARLIEST <= day.year <= LATEST:
             self.problem(
-                row, column, f"expected an ISO 8601 time such as 2024-03-01T10:15:00-05:00, got {value!r}"
+                row,
+                column,
+                f"expected an ISO 8601 time such as 2024-03-01T10:15:00-05:00 in the years {EARLIEST}"
+                f"-{LATEST}, got {_shown(value)}",
             )
             return None
+        return day
 
     def number(self, row: int, column: str, value: Any) -> float | None:
         try:
-            number = float(value)
-        except (TypeError, ValueError):
-            self.problem(row, column, f"expected a number, got {value!r}")
+            number = float(value) if not isinstance(value, bool) else None
+        except (TypeError, ValueError, OverflowError):
+            number = None
+        if number is None:
+            self.problem(row, column, f"expected a number, got {_shown(value)}")
+        elif not math.isfinite(number):
+            self.problem(row, column, f"expected a finite number, got {_shown(value)}")
             return None
         return number
 
+    def identifier(self, row: int, column: str, value: Any) -> str | None:
+        """An id as text: Shopify's are numbers or strings; anything else is a problem, not a key."""
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | str):
+            self.problem(row, column, f"expected an id (a number or a text), got {_shown(value)}")
+            return None
+        return str(value)
+
+    def listed(self, row: int, column: str, value: Any) -> list[Any]:
+        """A JSON array field; missing or null is empty."""
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            self.problem(row, column, f"expected a list, got {_shown(value)}")
+            return []
+        return value
+
     def sku(self, row: int, where: str, item: dict[str, Any]) -> str | None:
-        sku = str(item.get("sku") or "").strip()
+        raw = item.get("sku")
+        if raw not in (None, "") and (isinstance(raw, bool) or not isinstance(raw, int | str)):
+            self.problem(row, f"{where}.sku", f"expected a text, got {_shown(raw)}")
+            return None
+        sku = str(raw or "").strip()
         if sku:
             return sku
-        if item.get("variant_id") is not None:
-            return f"variant-{item['variant_id']}"
+        variant = self.identifier(row, f"{where}.variant_id", item.get("variant_id"))
+        if variant is not None:
+            return f"variant-{variant}"
         self.problem(row, f"{where}.sku", "line item has neither a sku nor a variant_id")
         return None
+
+
+def _shown(value: Any) -> str:
+    """A value for a message, cut short: a hostile payload may carry megabytes in one field."""
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:57]}..."
 
 
 def _store(location: Any, fallback: str = DEFAULT_STORE) -> str:

@@ -82,6 +82,8 @@ def test_upload_refusals_are_clear_4xx(world: World, client: TestClient) -> None
         in assert_problem(upload(client, key, "s.csv", b"a,b\n1,2\n", mapping="{nope"), 400)["detail"]
     )
     assert_problem(upload(client, key, "empty.csv", b""), 422)
+    deep = assert_problem(upload(client, key, "deep.json", b"[" * 100_000 + b"]" * 100_000), 422)
+    assert "nests too deeply" in deep["detail"]
     small = world.settings.model_copy(update={"api_max_body_bytes": 4096})
     with TestClient(create_app(small), raise_server_exceptions=False) as limited:
         data, _ = kaggle_csv(since="2016-01-01")
@@ -156,3 +158,6 @@ def test_webhook_refusals(world: World, client: TestClient) -> None:
     problem = assert_problem(post_order(client, world, broken), 422)
     assert problem["problems"]
     assert problem["problems"][0]["column"]
+    # signed but hostile: each of these answered 500, and Shopify retries a 5xx for days
+    for field, value in (("line_items", True), ("created_at", "9999-12-31T23:59:59Z"), ("id", "\ud800")):
+        assert_problem(post_order(client, world, copy.deepcopy(ORDERS[3]) | {field: value}), 422)

@@ -7,6 +7,7 @@ import copy
 import hashlib
 import hmac
 import json
+import math
 import subprocess
 import sys
 from datetime import date
@@ -19,7 +20,7 @@ import pytest
 from features.errors import ContractError
 from features.ingest import ingest_file
 from features.lake import SalesLake
-from features.sources.shopify import parse_shopify_payload
+from features.sources.shopify import parse_shopify_payload, read_shopify
 from features.sources.shopify_hmac import verify_shopify_hmac
 
 PAGE = Path(__file__).parents[1] / "data" / "shopify_orders_page.json"
@@ -138,3 +139,66 @@ def test_hmac_module_imports_without_pandas() -> None:
         cwd=Path(__file__).parents[2],
     )
     assert out.stdout.strip() == "[]"
+
+
+HOSTILE = [None, "", [], {}, 0, -1, 1e308, "NaN", "Infinity", "a\x00b", "\ud800", "x" * 5000, True,
+           "9999-12-31T23:59:59Z", "0001-01-01T00:00:00Z", "2024-02-30T00:00:00Z", 10**30,
+           "1e400"]  # fmt: skip
+FIELDS = [
+    ("id",), ("created_at",), ("cancelled_at",), ("location_id",), ("test",), ("line_items",), ("refunds",),
+    ("line_items", 0), ("line_items", 0, "id"), ("line_items", 0, "sku"), ("line_items", 0, "quantity"),
+    ("line_items", 0, "price"), ("line_items", 0, "total_discount"), ("line_items", 0, "variant_id"),
+    ("refunds", 0), ("refunds", 0, "created_at"), ("refunds", 0, "refund_line_items"),
+    ("refunds", 0, "refund_line_items", 0), ("refunds", 0, "refund_line_items", 0, "line_item_id"),
+    ("refunds", 0, "refund_line_items", 0, "quantity"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("field", FIELDS, ids=lambda path: ".".join(map(str, path)))
+def test_a_hostile_value_anywhere_in_an_order_is_a_contract_error_or_clean_events(
+    page: dict[str, Any], field: tuple[Any, ...]
+) -> None:
+    """Webhooks carry any JSON a signed sender puts there; a 500 makes Shopify retry it for days.
+
+    28 such orders raised TypeError, AttributeError, OverflowError or UnicodeEncodeError.
+    """
+    refunded = next(o for o in page["orders"] if o.get("refunds"))
+    for value in HOSTILE:
+        order = copy.deepcopy(refunded)
+        *path, last = field
+        holder = order
+        for step in path:
+            holder = holder[step]
+        holder[last] = value
+        events, problems = _outcome(order)
+        if events is None:
+            assert problems, (field, value)
+            continue
+        assert events["units"].map(math.isfinite).all(), (field, value)
+        assert events["date"].between("1900-01-01", "2199-12-31").all(), (field, value)
+        for column in ("event_id", "store_id", "sku"):
+            for text in events[column]:
+                text.encode("utf-8")  # what Parquet and PostgreSQL need
+
+
+def _outcome(order: dict[str, Any]) -> tuple[pd.DataFrame | None, list[Any]]:
+    try:
+        return parse_shopify_payload(order), []
+    except ContractError as error:
+        return None, list(error.problems)
+
+
+def test_json_nesting_too_deep_is_refused_by_name(tmp_path: Path) -> None:
+    deep = tmp_path / "deep.json"
+    deep.write_bytes(b"[" * 100_000 + b"]" * 100_000)
+    with pytest.raises(ContractError, match="nests too deeply"):
+        read_shopify(deep)
+    with pytest.raises(ContractError, match="nests too deeply"):
+        parse_shopify_payload(_nested())  # a webhook's body, parsed by the route
+
+
+def _nested() -> Any:
+    value: Any = {"line_items": []}
+    for _ in range(sys.getrecursionlimit() + 10):
+        value = [value]
+    return value
