@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from inference.store.base import ForecastRow, ForecastSet
 from serving.auth import KeyInfo, Role
+from serving.params import Label
 
 
 class HealthPublic(BaseModel):
@@ -183,7 +184,7 @@ class KeyCreate(BaseModel):
     )
 
     role: Role
-    name: str = Field(default="", max_length=200)
+    name: Label = Field(default="", max_length=200)
 
 
 class KeyPublic(BaseModel):

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from inference.store.jobs import Job, JobStatus
 from models.registry.base import AuditEntry, ModelVersion
-from serving.params import IsoDate
+from serving.params import IsoDate, Note
 
 
 class InventoryItemPublic(BaseModel):
@@ -113,7 +113,7 @@ class DecisionCreate(BaseModel):
         },
     )
 
-    reason: str = Field(min_length=1, max_length=1024, description="recorded in the audit log")
+    reason: Note = Field(min_length=1, max_length=1024, description="recorded in the audit log")
     override: bool = Field(default=False, description="approve although the quality gate failed")
     forecast: bool = Field(default=True, description="approve only: start the forecast pipeline")
 

@@ -121,3 +121,18 @@ def test_tenant_budget_caps_all_its_keys_together(world: World) -> None:
             client.get("/v1/forecasts/current", headers={"X-API-Key": world.b.keys["viewer"]}).status_code
             == 200
         )
+
+
+def test_free_text_in_bodies_refuses_control_characters(world: World, client: TestClient) -> None:
+    """A NUL in a key's name answered 500 on PostgreSQL and was stored as is on SQLite."""
+    admin = {"X-API-Key": world.a.keys["admin"]}
+    names = ("a\x00b", "bell\x07", "esc\x1b[2J", "two\nlines")
+    for name in names:
+        assert_problem(client.post("/v1/keys", json={"role": "viewer", "name": name}, headers=admin), 422)
+    assert not {k["name"] for k in client.get("/v1/keys", headers=admin).json()} & set(names)
+    made = client.post("/v1/keys", json={"role": "viewer", "name": "Kasse Zürich 2"}, headers=admin)
+    assert made.status_code == 201, made.text
+    for reason in ("ok\x00", "ok\x1b"):
+        approver = {"X-API-Key": world.a.keys["approver"]}
+        refused = client.post("/v1/registry/versions/1/reject", json={"reason": reason}, headers=approver)
+        assert_problem(refused, 422)
