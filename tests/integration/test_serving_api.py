@@ -306,8 +306,10 @@ def test_unexpected_errors_are_500_problems_without_internals(world: World) -> N
         raise RuntimeError("secret connection string postgres://u:p@h")
 
     world.client.app.add_api_route("/v1/boom", boom)  # type: ignore[attr-defined]
-    body = assert_problem(world.client.get("/v1/boom"), 500)
+    response = world.client.get("/v1/boom")
+    body = assert_problem(response, 500)
     assert "secret" not in body["detail"]
+    assert response.headers["connection"] == "close"  # the client opens a fresh connection next
 
 
 def test_rate_limit_gives_429_with_retry_after(tmp_path: Path) -> None:
