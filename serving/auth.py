@@ -2,9 +2,10 @@
 
 A key reads ``onk_<key_id>_<secret>``. Only a salted scrypt hash of the whole key is stored, so a
 leaked database does not leak usable keys. scrypt is slow on purpose (tens of milliseconds), so a
-successful verification is remembered in-process for a short time, keyed by the SHA-256 of the
-key; the key's row is still read on every request (one primary-key lookup), so revoking a key or
-changing its role takes effect on the very next request, cache or not.
+successful verification is remembered in-process, keyed by the SHA-256 of the key, for 15 minutes
+after its last use; the key's row (and its stored hash) is still read on every request (one
+primary-key lookup), so revoking a key or changing its role takes effect on the very next request,
+cache or not.
 """
 
 from __future__ import annotations
@@ -126,7 +127,7 @@ class ApiKeyStore:
         url: str,
         *,
         engine: Engine | None = None,
-        cache_ttl_seconds: float = 60.0,
+        cache_ttl_seconds: float = 900.0,
         cache_size: int = 10_000,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -242,11 +243,16 @@ class ApiKeyStore:
         if hit is None:
             return False
         cached_id, cached_hash, expires = hit
-        return (
-            self._clock() < expires
+        now = self._clock()
+        valid = (
+            now < expires
             and hmac.compare_digest(cached_id, key_id)
             and hmac.compare_digest(cached_hash, stored)
         )
+        if valid:  # sliding: a key in use never needs scrypt again, even while its id is being guessed
+            with self._lock:
+                self._cache[digest] = (cached_id, cached_hash, now + self._ttl)
+        return valid
 
     def _remember(self, plaintext: str, key_id: str, stored: str) -> None:
         digest = hashlib.sha256(plaintext.encode()).hexdigest()

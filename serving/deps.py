@@ -43,6 +43,7 @@ class Services:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.limiter = RateLimiter(settings.api_rate_limit_per_minute)
+        self.guesses = RateLimiter(settings.api_rate_limit_per_minute)  # scrypt runs per key id
         self.tenant_limiter = RateLimiter(settings.api_rate_limit_per_tenant_per_minute)
         self.jwt: JwtVerifier | None = None
         if settings.api_jwt_jwks_path is not None:  # pyjwt + cryptography load only when tokens are on
@@ -180,15 +181,23 @@ async def _from_api_key(svc: Services, api_key: str) -> Principal:
     key_id = parse_key_id(api_key)
     if key_id is None:
         raise HTTPException(401, "invalid or revoked API key", headers=_CHALLENGE)
-    # Before verification: bounds the scrypt work that guessing secrets for a known key id costs.
-    _limit(svc.limiter, key_id, svc.settings.api_rate_limit_per_minute, "this key's")
     keys = svc.keys()
-    if keys.probably_cached(api_key):
+    if keys.probably_cached(api_key):  # verified before: no scrypt, so nothing to bound
         found = keys.verify(api_key)
     else:
+        # Guessing secrets for a known key id costs scrypt: bounded per key id on a bucket of its
+        # own. On the key's own bucket, ten wrong secrets used to lock its holder out (key ids are
+        # not secret: jobs and the audit log show them); now they spend only the guessers' budget.
+        _limit(
+            svc.guesses,
+            key_id,
+            svc.settings.api_rate_limit_per_minute,
+            "unverified attempts for this key id's",
+        )
         found = await run_in_threadpool(keys.verify, api_key)
     if found is None:
         raise HTTPException(401, "invalid or revoked API key", headers=_CHALLENGE)
+    _limit(svc.limiter, key_id, svc.settings.api_rate_limit_per_minute, "this key's")
     return found
 
 

@@ -1,8 +1,9 @@
 """Per-key request budget (token bucket), so one client cannot starve the others.
 
 In-process by design: on one machine that is the whole API; on Lambda each instance keeps its own
-buckets and API Gateway's throttling is the global limit. Limiting by key id *before* the key is
-verified also bounds how much scrypt work guessing secrets for a known key id can cause.
+buckets and API Gateway's throttling is the global limit. A second set of buckets, per key id and
+taken *before* a key not verified recently is checked, bounds how much scrypt work guessing secrets
+for a known key id can cause, without spending that key's own budget (``serving.deps``).
 """
 
 from __future__ import annotations

@@ -326,6 +326,29 @@ def test_rate_limit_gives_429_with_retry_after(tmp_path: Path) -> None:
         assert client.get("/v1/health").status_code == 200  # not keyed, not limited
 
 
+def test_guessing_a_known_key_ids_secret_does_not_lock_its_holder_out(tmp_path: Path) -> None:
+    """Key ids are not secret (jobs and the audit log show them); ten wrong secrets used to spend
+    the key's own budget, and its holder got 429."""
+    settings = Settings(home=tmp_path, api_rate_limit_per_minute=5)
+    keys = ApiKeyStore(settings.db_url)
+    info, key = keys.create("acme", "viewer")
+    _, idle = keys.create("acme", "viewer")
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/v1/forecasts/current", headers={"X-API-Key": key}).status_code == 404  # verified
+        guesses = [
+            client.get("/v1/forecasts/current", headers={"X-API-Key": f"onk_{info.key_id}_guess{i}"})
+            for i in range(8)
+        ]
+        # 5 checks a minute per key id, the holder's first one included: scrypt stays bounded
+        assert [g.status_code for g in guesses] == [401] * 4 + [429] * 4
+        assert "unverified attempts" in guesses[-1].json()["detail"]
+        holder = [
+            client.get("/v1/forecasts/current", headers={"X-API-Key": key}).status_code for _ in range(5)
+        ]
+        assert holder == [404, 404, 404, 404, 429]  # its own budget: 5 a minute, one spent before
+        assert client.get("/v1/forecasts/current", headers={"X-API-Key": idle}).status_code == 404
+
+
 # -- health ----------------------------------------------------------------------------------
 
 

@@ -102,6 +102,16 @@ def test_successful_verifications_are_cached_but_revocation_is_immediate(
     assert keys.revoke(info.key_id, "acme").revoked_at == revoked.revoked_at  # idempotent
 
 
+def test_a_key_in_use_stays_verified(keys: ApiKeyStore, clock: FakeClock) -> None:
+    """The TTL counts from the last use: a busy key never pays scrypt again (nor meets the guess limit)."""
+    _, plaintext = keys.create("acme", "viewer")
+    for _ in range(5):
+        assert keys.verify(plaintext) is not None
+        clock.now += 20  # under the 30 s TTL each time, 80 s in all
+    assert keys.stats == {"hash_checks": 1, "cache_hits": 4}
+    assert keys.probably_cached(plaintext)
+
+
 def test_revocation_by_another_process_is_seen_despite_the_cache(keys: ApiKeyStore, tmp_path: Path) -> None:
     info, plaintext = keys.create("acme", "viewer")
     assert keys.verify(plaintext) is not None
