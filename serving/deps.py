@@ -164,6 +164,8 @@ async def principal(
     A coroutine: the usual work is one primary-key read, cheaper inline than a thread-pool hop;
     only a key not verified recently (scrypt, tens of ms) goes to a worker thread.
     """
+    if len(request.headers.getlist(API_KEY_HEADER)) > 1:  # which one? never the first by accident
+        raise HTTPException(401, f"send one {API_KEY_HEADER} header, not several", headers=_CHALLENGE)
     if api_key:
         found = await _from_api_key(svc, api_key)
     elif bearer is not None and bearer.credentials:

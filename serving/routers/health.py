@@ -11,12 +11,17 @@ from serving.schemas import HealthPublic
 router = APIRouter(tags=["health"])
 
 
-@router.get("/health", response_model=HealthPublic)
+@router.api_route("/health", methods=["GET", "HEAD"], response_model=HealthPublic)  # HEAD: load balancers
 def health() -> HealthPublic:
     return HealthPublic(status="ok", version=__version__)
 
 
-@router.get("/ready", response_model=HealthPublic, responses={503: {"description": "database unreachable"}})
+@router.api_route(
+    "/ready",
+    methods=["GET", "HEAD"],
+    response_model=HealthPublic,
+    responses={503: {"description": "database unreachable"}},
+)
 def ready(svc: ServicesDep) -> HealthPublic:
     try:
         svc.store().ping()

@@ -97,6 +97,8 @@ def _order(w: World) -> Request:
 ROWS: dict[tuple[str, str], Row] = {
     ("GET", "/v1/health"): Row(None, lambda w: ("/v1/health", {}), 200, frozenset({200})),
     ("GET", "/v1/ready"): Row(None, lambda w: ("/v1/ready", {}), 200, frozenset({200})),
+    ("HEAD", "/v1/health"): Row(None, lambda w: ("/v1/health", {}), 200, frozenset({200})),
+    ("HEAD", "/v1/ready"): Row(None, lambda w: ("/v1/ready", {}), 200, frozenset({200})),
     ("GET", "/v1/forecasts"): Row(
         ALL_ROLES, lambda w: ("/v1/forecasts?limit=1000", {}), 200, frozenset({200})
     ),

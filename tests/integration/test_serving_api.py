@@ -326,6 +326,12 @@ def test_rate_limit_gives_429_with_retry_after(tmp_path: Path) -> None:
         assert client.get("/v1/health").status_code == 200  # not keyed, not limited
 
 
+def test_two_api_key_headers_are_refused_not_first_wins(world: World) -> None:
+    both = [("X-API-Key", world.key_a), ("X-API-Key", world.key_b)]
+    body = assert_problem(world.client.get("/v1/forecasts/current", headers=both), 401)
+    assert "one X-API-Key" in body["detail"]
+
+
 def test_guessing_a_known_key_ids_secret_does_not_lock_its_holder_out(tmp_path: Path) -> None:
     """Key ids are not secret (jobs and the audit log show them); ten wrong secrets used to spend
     the key's own budget, and its holder got 429."""
@@ -355,6 +361,9 @@ def test_guessing_a_known_key_ids_secret_does_not_lock_its_holder_out(tmp_path: 
 def test_health_needs_no_key_and_ready_checks_the_database(world: World, tmp_path: Path) -> None:
     assert world.client.get("/v1/health").json()["status"] == "ok"
     assert world.client.get("/v1/ready").json()["status"] == "ready"
+    for probe in ("/v1/health", "/v1/ready"):  # load balancers' health checks may send HEAD
+        head = world.client.head(probe)
+        assert (head.status_code, head.content) == (200, b"")
     down = Settings(
         home=tmp_path, database_url="postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2"
     )
