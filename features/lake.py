@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from features.contract import RECORD_KEY, validate_sales
-from features.frequency import detect_frequency
+from features.frequency import FrequencyError, base, detect_frequency
 from features.outages import METADATA_KEY as OUTAGES_KEY
 from features.outages import Outage, dumps, read_outages
 from ordernimbus.atomic import file_lock, replacing
@@ -106,6 +106,8 @@ class SalesLake:
         new = validate_sales(new.assign(tenant_id=tenant), source)
         with self._lock(tenant):
             old = self.read(tenant)
+            if not old.empty:
+                _same_frequency(self.frequency(tenant), new, tenant)
             merged, counts = _merge(old, new)
             frequency = detect_frequency(merged)
             unchanged = counts[0] == 0 and counts[1] == 0 and list(merged.columns) == list(old.columns)
@@ -132,6 +134,44 @@ class SalesLake:
         return file_lock(tenant_dir(self.root, tenant) / ".lock")
 
 
+# An upload needs this many distinct dates before its own frequency is trusted against the tenant's.
+MIN_DATES_TO_JUDGE = 4
+WEEKDAYS = {"MON": "Mondays", "TUE": "Tuesdays", "WED": "Wednesdays", "THU": "Thursdays",
+            "FRI": "Fridays", "SAT": "Saturdays", "SUN": "Sundays"}  # fmt: skip
+
+
+def _same_frequency(stored: str, new: pd.DataFrame, tenant: str) -> None:
+    """Refuse an upload whose dates contradict the tenant's frequency.
+
+    The merged table alone cannot tell: eight weekly Mondays after 60 daily days still read as
+    daily (the days dominate), and were stored as single days of a week's sales between six days
+    of zero; 21 days after 20 weeks turned the whole tenant daily. Weekly data must also keep its
+    weekday: a Monday in a Friday-weekly tenant would be a new week beside the old ones.
+    """
+    dates = pd.DatetimeIndex(new["date"].drop_duplicates()).sort_values()
+    if base(stored) == "W":
+        anchor = stored.split("-", 1)[1]
+        off = dates[dates.strftime("%a").str.upper() != anchor]
+        if len(off):
+            raise FrequencyError(
+                f"tenant {tenant!r} holds weekly sales dated on {WEEKDAYS[anchor]}; this upload has "
+                f"{len(off)} date(s) on other days (first {off[0].date()}, a {off[0].day_name()}): upload "
+                f"weekly totals dated on {WEEKDAYS[anchor]}"
+            )
+        return
+    if len(dates) < MIN_DATES_TO_JUDGE:
+        return
+    try:
+        own = detect_frequency(new)
+    except FrequencyError:
+        return  # the merged table's own check names what is wrong
+    if base(own) == "W":
+        raise FrequencyError(
+            f"tenant {tenant!r} holds daily sales, but this upload's {len(dates)} dates are a week apart "
+            f"({own}): upload daily sales, or weekly data under a tenant of its own"
+        )
+
+
 def _merge(old: pd.DataFrame, new: pd.DataFrame) -> tuple[pd.DataFrame, tuple[int, int, int]]:
     key = list(RECORD_KEY)
     new = new.drop(columns=[c for c in new.columns if c.startswith("_")])
@@ -140,17 +180,17 @@ def _merge(old: pd.DataFrame, new: pd.DataFrame) -> tuple[pd.DataFrame, tuple[in
     columns = list(dict.fromkeys([*old.columns, *new.columns]))
     old = old.reindex(columns=columns)
     new = new.reindex(columns=columns)
-    joined = new.merge(old, on=key, how="left", suffixes=("", "_old"), indicator=True)
-    is_new = (joined["_merge"] == "left_only").to_numpy()
+    # Aligned on the record key, not merged with suffixes: a covariate named "unit_price_old" met
+    # the "_old" suffix of "unit_price" and every later upload of the tenant failed.
+    old_keys, new_keys = pd.MultiIndex.from_frame(old[key]), pd.MultiIndex.from_frame(new[key])
+    is_new = ~new_keys.isin(old_keys)
     value_cols = [c for c in columns if c not in key]
-    same = pd.Series(True, index=joined.index)
-    for col in value_cols:
-        a, b = joined[col], joined[f"{col}_old"]
-        same &= (a == b) | (a.isna() & b.isna())
-    unchanged = int((same & ~is_new).sum())
-    updated = int((~same & ~is_new).sum())
-    kept = old.merge(new[key], on=key, how="left", indicator=True)
-    kept = kept[kept["_merge"] == "left_only"].drop(columns="_merge")
+    before = old.set_index(old_keys)[value_cols].reindex(new_keys[~is_new])
+    after = new.set_index(new_keys)[value_cols][~is_new]
+    same = ((after == before) | (after.isna() & before.isna())).all(axis=1)
+    unchanged = int(same.sum())
+    updated = len(same) - unchanged
+    kept = old[~old_keys.isin(new_keys)]
     merged = pd.concat([kept, new], ignore_index=True).sort_values(key, ignore_index=True)
     return merged[columns], (int(is_new.sum()), updated, unchanged)
 
