@@ -167,6 +167,9 @@ def test_outages_parse_refuse_and_round_trip() -> None:
         Outage.parse("yesterday", "2024-05-01")
     with pytest.raises(OutageError, match="not times"):
         Outage.parse("2024-05-01T10:00", "2024-05-02")
+    for first, last in (("01/03/2025", "01/05/2025"), ("2025", "2025"), ("20250301", "20250302")):
+        with pytest.raises(OutageError, match="expected YYYY-MM-DD"):
+            Outage.parse(first, last)
     for first, last in (
         ("2262-04-11", "2262-04-12"),
         ("1677-09-21", "1677-09-22"),
