@@ -163,6 +163,8 @@ def parse_numbers(
         return values, np.zeros(len(raw), dtype=bool), values.isna().to_numpy()
     source = raw if pd.api.types.infer_dtype(raw, skipna=True) == "string" else as_text(raw)
     values = pd.to_numeric(source, errors="coerce").astype(float)
+    if decimal_comma and _dots_group_thousands(source):
+        values[source.astype(str).str.contains(".", regex=False).to_numpy()] = np.nan  # read below
     unread = values.isna().to_numpy()
     missing = np.zeros(len(raw), dtype=bool)
     if unread.any():  # only the few cells that are empty or not plain numbers are looked at again
@@ -174,6 +176,22 @@ def parse_numbers(
             values.loc[text[failed].index] = retry.to_numpy()
     failed_cells = values.isna().to_numpy() & ~missing
     return values, failed_cells, missing
+
+
+def _dots_group_thousands(source: pd.Series) -> bool:
+    """Whether a semicolon file's column writes thousands as "1.500", so "1.500" is 1500, not 1.5.
+
+    Semicolon files come from decimal-comma locales, but some write decimal dots. The column
+    decides: a decimal comma anywhere ("1.500,00", "2,5") makes every dot a thousands separator,
+    and so does a column whose dotted values all have three-digit groups ("1.500", "2.100"); a
+    dotted value with other digits ("2.5", "10.25") means decimal dots. Read plainly, "1.500"
+    became 1.5 beside "1.500,00" read as 1500 in the same column.
+    """
+    text = source.dropna().astype(str).str.replace(r"[\s\u00a0$£€¥]", "", regex=True)
+    if text.str.contains(r"\d,\d", regex=True).any():
+        return True
+    dotted = text[text.str.contains(".", regex=False)]
+    return bool(len(dotted)) and bool(dotted.str.fullmatch(r"[+-]?\d{1,3}(?:\.\d{3})+").all())
 
 
 def _loose_numbers(text: pd.Series, decimal_comma: bool, booleans: bool) -> pd.Series:

@@ -63,6 +63,23 @@ def test_numbers_plain_loose_and_bad() -> None:
     assert missing.tolist() == [False] * 6 + [True, True, False]
 
 
+@pytest.mark.parametrize(
+    ("cells", "expected"),
+    [
+        (["1.500", "980", "2.100", "1.500,00"], [1500.0, 980.0, 2100.0, 1500.0]),  # "1.500" was 1.5
+        (["1.500", "980", "2.100"], [1500.0, 980.0, 2100.0]),  # every dot groups three digits
+        (["1.234.567", "2,5"], [1234567.0, 2.5]),
+        (["2.5", "10.25", "1.500"], [2.5, 10.25, 1.5]),  # a semicolon file that writes decimal dots
+    ],
+)
+def test_a_semicolon_files_dots_are_read_as_its_column_writes_them(
+    cells: list[str], expected: list[float]
+) -> None:
+    values, bad, _ = parse_numbers(pd.Series(cells, dtype=object), decimal_comma=True)
+    assert values.tolist() == expected
+    assert not bad.any()
+
+
 def test_booleans_only_when_asked() -> None:
     assert parse_numbers(s("TRUE", "no"), booleans=True)[0].tolist() == [1.0, 0.0]
     assert parse_numbers(s("TRUE", "no"))[1].tolist() == [True, True]
