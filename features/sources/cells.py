@@ -34,7 +34,7 @@ DATE_FORMATS = (
     "%d-%b-%y",
 )
 _DATE_AND_TIME = (  # a date token, then optionally a time, AM/PM and a UTC offset
-    r"^\s*(\S+?)(?:[T ]+(\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)\s*(?:[AaPp][Mm])?"
+    r"^\s*(\S+?)(?:[T ]+(\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)\s*([AaPp][Mm])?"
     r"\s*(?:Z|[+-]\d{2}:?\d{2})?)?\s*$"
 )
 _TRUE = frozenset({"true", "yes", "y", "t"})
@@ -250,8 +250,13 @@ def has_time_of_day(raw: pd.Series) -> bool:
     if pd.api.types.infer_dtype(sample, skipna=True) not in ("string", "empty"):
         stamps = [v for v in sample if isinstance(v, datetime)]
         return any(v.time() != datetime.min.time() for v in stamps)
-    times = date_tokens(as_text(sample))[1].dropna()
-    return bool((~times.str.fullmatch(r"0{1,2}:00(?::00(?:\.0+)?)?")).any())
+    parts = as_text(sample).str.extract(_DATE_AND_TIME, expand=True)
+    times, half = parts[1], parts[2].fillna("").str.upper()
+    # midnight is 00:00 on a 24-hour clock and 12:00 AM on a 12-hour one ("3/1/2025 12:00:00 AM"
+    # read as a time of day turned a daily file into transactions: repeated rows were summed)
+    midnight = times.str.fullmatch(r"0{1,2}:00(?::00(?:\.0+)?)?") & (half != "PM")
+    midnight |= times.str.fullmatch(r"12:00(?::00(?:\.0+)?)?") & (half == "AM")
+    return bool((times.notna() & ~midnight.fillna(False).astype(bool)).any())
 
 
 def _naive(value: Any) -> Any:

@@ -119,7 +119,7 @@ class Converter:
             self.transactions = True
             self.transactions_reason = f"column {self.mapping.fields['invoice']!r} identifies transactions"
             invoices = as_text(frame[self.mapping.fields["invoice"]]).dropna()
-            self.cancel_prefix = bool((~invoices.str.startswith(("C", "c"))).any())
+            self.cancel_prefix = _cancels_by_prefix(invoices)
         elif has_time:
             self.transactions = True
             self.transactions_reason = "dates carry times of day, so rows are individual transactions"
@@ -213,3 +213,15 @@ def _blank_rows(frame: pd.DataFrame) -> np.ndarray:
         if not empty.any():
             break
     return empty
+
+
+def _cancels_by_prefix(invoices: pd.Series) -> bool:
+    """Whether invoices follow Online Retail's convention: numbers, and "C" + a number cancelling.
+
+    Only where the other invoices are plain numbers (nine in ten: Online Retail also has a few
+    "A" adjustments): a shop numbering counter sales C1001 and web sales W1002 had every counter
+    sale negated as a cancellation.
+    """
+    prefixed = invoices.str.match(r"^[Cc]\d+$")
+    others = invoices[~prefixed]
+    return bool(prefixed.any() and len(others) and others.str.fullmatch(r"\d+").mean() >= 0.9)

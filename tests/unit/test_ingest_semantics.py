@@ -254,6 +254,35 @@ def test_invoices_that_all_start_with_c_are_not_cancellations(lake: SalesLake, t
     assert lake.read("acme")["units"].tolist() == [5.0]
 
 
+def test_c_invoices_beside_other_letters_are_sales_not_cancellations(lake: SalesLake, tmp_path: Path) -> None:
+    """Counter sales C1001 beside web sales W1002: the counter sales were negated."""
+    path = tmp_path / "tx.csv"
+    path.write_text("date,store,sku,qty,invoice\n2024-03-01,1,A,2,C1001\n2024-03-01,1,A,3,W1002\n")
+    result = ingest(path, lake, tmp_path)
+    assert lake.read("acme")["units"].tolist() == [5.0]
+    assert result.report["rows"]["cancellations"] == 0
+
+
+def test_midnight_on_a_12_hour_clock_is_a_date_not_a_transaction(lake: SalesLake, tmp_path: Path) -> None:
+    """ "3/2/2024 12:00:00 AM" read as a time of day: a repeated row was summed and covariates dropped."""
+    path = tmp_path / "ampm.csv"
+    rows = [
+        "3/1/2024 12:00:00 AM,1,A,1,5.5",
+        "3/2/2024 12:00:00 AM,1,A,2,6.0",
+        "3/2/2024 12:00:00 AM,1,A,2,6.0",
+    ]
+    path.write_text("date,store,sku,units,temperature\n" + "\n".join(rows) + "\n")
+    result = ingest(path, lake, tmp_path)
+    stored = lake.read("acme")
+    assert stored["units"].tolist() == [1.0, 2.0]
+    assert stored["temperature"].tolist() == [5.5, 6.0]
+    assert "no times of day" in result.report["level_reason"]
+    afternoon = tmp_path / "pm.csv"
+    afternoon.write_text("date,store,sku,units\n3/3/2024 12:00:00 PM,1,A,1\n3/3/2024 12:00:00 PM,1,A,1\n")
+    assert "times of day" in ingest(afternoon, lake, tmp_path, tenant="noon").report["level_reason"]
+    assert lake.read("noon")["units"].tolist() == [2.0]  # two sales at noon
+
+
 def test_daily_covariates_are_kept_and_text_columns_ignored(lake: SalesLake, tmp_path: Path) -> None:
     path = tmp_path / "w.csv"
     path.write_text(
