@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from features.errors import ContractError, Problem
@@ -170,7 +171,32 @@ def load_mapping(mapping: dict[str, str] | Path | None) -> dict[str, str]:
         raise file_error(
             source, f"unknown mapping key(s) {unknown}: the keys are {sorted(SYNONYMS) + list(OPTIONS)}"
         )
-    return dict(mapping)
+    mapping = dict(mapping)
+    if "date_format" in mapping:
+        mapping["date_format"] = date_part(mapping["date_format"], source)
+    return mapping
+
+
+_TIME_DIRECTIVE = re.compile(r"[T ]*%[HIMSfpzZ].*$")
+
+
+def date_part(fmt: str, source: str = "mapping") -> str:
+    """The date part of a ``date_format`` option, checked: ingest keeps only the date of each cell.
+
+    "%d/%m/%Y %H:%M" refused every "01/03/2025 10:15" (the time is cut off before parsing), and
+    "%Q" failed with a traceback.
+    """
+    day = _TIME_DIRECTIVE.sub("", fmt)
+    sample = datetime(2024, 11, 28)
+    try:
+        readable = day and datetime.strptime(sample.strftime(day), day) == sample
+    except ValueError as exc:
+        raise file_error(source, f"date_format {fmt!r} is not a date format ({exc}); e.g. %d/%m/%Y") from None
+    if not readable:
+        raise file_error(
+            source, f"date_format {fmt!r} does not name a day, a month and a year; e.g. %d/%m/%Y or %Y-%m-%d"
+        )
+    return day
 
 
 def resolve_mapping(name: str, columns: list[str], given: dict[str, str]) -> ColumnMapping:

@@ -168,6 +168,19 @@ def test_bad_mappings_are_named(mapping: dict[str, str], message: str) -> None:
         resolve_mapping("f", ["a", "date", "units"], load_mapping(mapping))
 
 
+def test_the_date_format_option_keeps_its_date_part_and_refuses_what_is_no_date() -> None:
+    """"%d/%m/%Y %H:%M" refused every "01/03/2025 10:15" (ingest cuts times off before parsing);
+    "%Q" failed with a traceback."""
+    assert load_mapping({"date_format": "%d/%m/%Y %H:%M"})["date_format"] == "%d/%m/%Y"
+    assert load_mapping({"date_format": "%Y-%m-%dT%H:%M:%S%z"})["date_format"] == "%Y-%m-%d"
+    assert load_mapping({"date_format": "%m/%d/%y %I:%M %p"})["date_format"] == "%m/%d/%y"
+    with pytest.raises(ContractError, match="'%Q' is not a date format"):
+        load_mapping({"date_format": "%Q"})
+    for partial in ("%d/%m", "%H:%M"):
+        with pytest.raises(ContractError, match="does not name a day, a month and a year"):
+            load_mapping({"date_format": partial})
+
+
 def test_covariate_names_are_safe_identifiers() -> None:
     assert covariate_name("Fuel Price ($)") == "fuel_price"
     assert covariate_name("2nd markdown") == "x_2nd_markdown"
