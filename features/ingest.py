@@ -88,14 +88,23 @@ def ingest_file(  # noqa: PLR0917 (the CLI and the API call it positionally, as 
     try:
         _check_size(path, max_bytes)
         parsed = load_upload(
-            path, mapping=mapping, progress=progress, today=today, lenient=lenient, max_bytes=max_bytes
+            path,
+            mapping=mapping,
+            progress=progress,
+            today=today,
+            lenient=lenient,
+            max_bytes=max_bytes,
+            prefer_date_format=lake.date_format(tenant),
         )
         upload.absorb(parsed, today)
         if len(parsed.problems) and not lenient:
             raise problems_to_error(parsed.problems, MAX_PROBLEMS)
         if parsed.records.empty:
             raise _nothing_to_store(path.name, parsed)
-        result = lake.upsert(tenant, parsed.records, source=path.name)
+        read_as = parsed.facts.get("source", {}).get("date_format", "")
+        result = lake.upsert(
+            tenant, parsed.records, source=path.name, date_format=read_as if read_as.startswith("%") else None
+        )
     except ContractError as exc:
         raise upload.rejected(
             exc, type(exc) if isinstance(exc, UploadTooLargeError) else UploadRejectedError

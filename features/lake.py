@@ -24,6 +24,7 @@ from ordernimbus.atomic import file_lock, replacing
 from ordernimbus.tenancy import tenant_dir
 
 SALES_FILE = "sales.parquet"
+DATE_FORMAT_KEY = b"ordernimbus.date_format"
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,14 @@ class SalesLake:
         meta = pq.read_schema(self.path(tenant)).metadata or {}
         return meta.get(b"ordernimbus.frequency", b"D").decode()
 
+    def date_format(self, tenant: str) -> str | None:
+        """How the tenant's text dates were last read ('%d/%m/%Y'...), to break a later file's tie."""
+        path = self.path(tenant)
+        if not path.exists():
+            return None
+        raw = (pq.read_schema(path).metadata or {}).get(DATE_FORMAT_KEY)
+        return raw.decode() if raw else None
+
     def outages(self, tenant: str) -> list[Outage]:
         """The periods the tenant marked as outages (``features.outages``), oldest first."""
         path = self.path(tenant)
@@ -94,14 +103,19 @@ class SalesLake:
             before = self.outages(tenant)
             after = change(list(before))
             if after != before:
-                self._replace(tenant, self.read(tenant), self.frequency(tenant), after)
+                self._replace(
+                    tenant, self.read(tenant), self.frequency(tenant), after, self.date_format(tenant)
+                )
         return before
 
-    def upsert(self, tenant: str, new: pd.DataFrame, source: str) -> UpsertResult:
+    def upsert(
+        self, tenant: str, new: pd.DataFrame, source: str, date_format: str | None = None
+    ) -> UpsertResult:
         """Merge ``new`` into the tenant's table: new keys are added, existing keys take the new values.
 
         The merged table is validated before it replaces the old one, so a failure leaves the lake
-        byte-for-byte unchanged.
+        byte-for-byte unchanged. ``date_format`` is how ``new``'s text dates were read; it is kept
+        for the next upload (None keeps the one stored).
         """
         new = validate_sales(new.assign(tenant_id=tenant), source)
         with self._lock(tenant):
@@ -110,20 +124,35 @@ class SalesLake:
                 _same_frequency(self.frequency(tenant), new, tenant)
             merged, counts = _merge(old, new)
             frequency = detect_frequency(merged)
-            unchanged = counts[0] == 0 and counts[1] == 0 and list(merged.columns) == list(old.columns)
+            date_format = date_format or self.date_format(tenant)
+            unchanged = (
+                counts[0] == 0
+                and counts[1] == 0
+                and list(merged.columns) == list(old.columns)
+                and date_format == self.date_format(tenant)
+            )
             if unchanged and self.exists(tenant):
                 # Same data again: leave the file (bytes and mtime) alone, so re-uploads are no-ops.
                 return UpsertResult(len(new), *counts, len(merged), self.frequency(tenant))
             if not old.empty:  # else merged holds exactly the rows of ``new``, validated above
                 validate_sales(merged, f"{source} (merged with stored data)")
-            self._replace(tenant, merged, frequency, self.outages(tenant))
+            self._replace(tenant, merged, frequency, self.outages(tenant), date_format)
         return UpsertResult(len(new), *counts, len(merged), frequency)
 
-    def _replace(self, tenant: str, frame: pd.DataFrame, frequency: str, outages: list[Outage]) -> None:
+    def _replace(
+        self,
+        tenant: str,
+        frame: pd.DataFrame,
+        frequency: str,
+        outages: list[Outage],
+        date_format: str | None,
+    ) -> None:
         path = self.path(tenant)
         table = pa.Table.from_pandas(frame, preserve_index=False)
         meta = dict(table.schema.metadata or {})
         meta[b"ordernimbus.frequency"] = frequency.encode()
+        if date_format:
+            meta[DATE_FORMAT_KEY] = date_format.encode()
         if outages:
             meta[OUTAGES_KEY] = dumps(outages)
         table = table.replace_schema_metadata(meta)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from typing import Any, Protocol
 
 import numpy as np
@@ -16,6 +17,10 @@ import pandas as pd
 from features.errors import ContractError, Problem
 
 Progress = Callable[[int, int], None]
+# The dates pandas can hold (nanoseconds since 1970), in whole days. A typed date outside them, such
+# as Excel's open-end sentinel 9999-12-31, is handed on as text, so it is refused like the same
+# date in a CSV instead of overflowing in the converter.
+EARLIEST_DATE, LATEST_DATE = datetime(1677, 9, 22), datetime(2262, 4, 11)
 
 
 @dataclass(frozen=True)
@@ -32,6 +37,7 @@ class SourceInfo:
 
     format: str
     details: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)  # guesses a user should check, for the report
 
 
 class TabularSource(Protocol):
@@ -77,3 +83,13 @@ def check_header(name: str, header: list[str]) -> list[str]:
 def report_progress(progress: Progress | None, done: int, total: int) -> None:
     if progress is not None:
         progress(min(done, total), total)
+
+
+def date_cell(value: Any) -> Any:
+    """``value``, or its text when it is a date pandas cannot hold (see ``LATEST_DATE``)."""
+    if not isinstance(value, date):
+        return value
+    stamp = value if isinstance(value, datetime) else datetime(value.year, value.month, value.day)
+    if EARLIEST_DATE <= stamp.replace(tzinfo=None) < LATEST_DATE:
+        return value
+    return stamp.date().isoformat() if stamp.time() == datetime.min.time() else stamp.isoformat(sep=" ")

@@ -95,14 +95,23 @@ def clean_identifiers(
     return pd.Series(np.where(refused, np.nan, values), index=raw.index, dtype=object), problems
 
 
-def choose_date_format(raw: pd.Series) -> tuple[str, bool]:
-    """The format that reads most of the first (up to 2,000) date tokens; and whether it was a tie."""
-    tokens = date_tokens(as_text(raw).dropna().head(2000))[0].dropna()
+def choose_date_format(raw: pd.Series, prefer: str | None = None) -> tuple[str, bool]:
+    """The format that reads most of the first (up to 2,000) distinct date tokens; and whether it
+    was a tie between day-first and month-first.
+
+    Distinct tokens, not the first rows: a file sorted by date with 250 SKUs a day showed only
+    1-8 March in its first 2,000 rows, all ambiguous, and was read month-first. ``prefer`` (the
+    format the tenant's earlier uploads were read with) breaks such a tie: a day-first tenant's
+    upload of 1 March alone was read as 3 January and overwrote it.
+    """
+    tokens = date_tokens(as_text(raw).dropna().drop_duplicates().head(2000))[0].dropna().drop_duplicates()
     if tokens.empty:
         return DATE_FORMATS[0], False
     scores = [int(pd.to_datetime(tokens, format=f, errors="coerce").notna().sum()) for f in DATE_FORMATS]
     best = max(scores)
     winners = [f for f, s in zip(DATE_FORMATS, scores, strict=True) if s == best]
+    if prefer in winners:
+        return str(prefer), False
     swapped = {f.replace("%d", "%_").replace("%m", "%d").replace("%_", "%m") for f in winners}
     ambiguous = best > 0 and any(f in winners for f in swapped - set(winners[:1]))
     return winners[0], ambiguous

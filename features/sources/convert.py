@@ -66,6 +66,7 @@ class Converter:
     mapping: ColumnMapping
     decimal_comma: bool = False
     date_format: str | None = None
+    prefer_date_format: str | None = None  # how the tenant's earlier uploads were read
     transactions: bool | None = None
     transactions_reason: str = ""
     cancel_prefix: bool = False
@@ -114,7 +115,7 @@ class Converter:
         raw_dates = frame[self.mapping.fields["date"]]
         has_time = has_time_of_day(raw_dates)
         if self.date_format is None and not pd.api.types.is_datetime64_any_dtype(raw_dates):
-            self.date_format, self.ambiguous_dates = choose_date_format(raw_dates)
+            self.date_format, self.ambiguous_dates = choose_date_format(raw_dates, self.prefer_date_format)
         if "invoice" in self.mapping.fields:
             self.transactions = True
             self.transactions_reason = f"column {self.mapping.fields['invoice']!r} identifies transactions"

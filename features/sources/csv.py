@@ -68,6 +68,8 @@ def is_gzip(path: Path) -> bool:
 def inspect_text(path: Path, name: str, compressed: bool, max_expanded: int | None = None) -> TextFacts:
     """Encoding (UTF-8 with or without BOM, UTF-16 with BOM, else Windows-1252, else Latin-1) and hash.
 
+    A file that is UTF-8 but for a few stray bytes is refused, naming the line of the first one.
+
     ``max_expanded`` bounds the decompressed size of a gzip file, so a small upload that inflates
     to many gigabytes (a decompression bomb) is refused before it is parsed.
     """
@@ -80,8 +82,8 @@ def inspect_text(path: Path, name: str, compressed: bool, max_expanded: int | No
         try:
             head = stream.read(SAMPLE_BYTES)
             encoding = _encoding_of_head(name, head)
-            if encoding in ("utf-8", "cp1252"):
-                encoding = _encoding_of_body(head, stream, encoding)
+            if encoding == "utf-8":
+                encoding = _encoding_of_body(name, head, stream)
             else:
                 while stream.read(BLOCK):
                     pass
@@ -90,8 +92,8 @@ def inspect_text(path: Path, name: str, compressed: bool, max_expanded: int | No
                 name, f"the gzip data is truncated or corrupt ({exc}); upload the complete file again"
             ) from None
     text = head.decode(encoding, errors="replace")
-    if len(head) == SAMPLE_BYTES:  # keep only complete lines
-        text = text[: max(text.rfind("\n"), 0)]
+    if len(head) == SAMPLE_BYTES:  # keep only complete lines (classic Mac files end lines in CR alone)
+        text = text[: max(text.rfind("\n"), text.rfind("\r"), 0)]
     return TextFacts(encoding, digest.hexdigest(), text)
 
 
@@ -145,24 +147,97 @@ def _encoding_of_head(name: str, head: bytes) -> str:
     return "utf-8"
 
 
-def _encoding_of_body(head: bytes, stream: IO[bytes], first: str) -> str:
-    """The first of UTF-8 / cp1252 / Latin-1 that decodes every byte of the file."""
-    candidates = ["utf-8", "cp1252"] if first == "utf-8" else ["cp1252"]
-    decoders = {enc: codecs.getincrementaldecoder(enc)() for enc in candidates}
+def _encoding_of_body(name: str, head: bytes, stream: IO[bytes]) -> str:
+    """The first of UTF-8 / cp1252 / Latin-1 that decodes every byte of the file.
+
+    A file that is UTF-8 except for a few bytes (a line pasted from a Windows program) is refused
+    rather than read as cp1252, which would silently turn every 'ö' of its ids into 'Ã¶' and start
+    new series: see :class:`_Utf8Census`.
+    """
+    census = _Utf8Census()
+    cp1252: codecs.IncrementalDecoder | None = codecs.getincrementaldecoder("cp1252")()
     block = head
     while block:
-        for enc in list(decoders):
-            try:
-                decoders[enc].decode(block, final=False)
-            except UnicodeDecodeError:
-                del decoders[enc]
+        census.feed(block)
+        cp1252 = _still_decodes(cp1252, block)
         block = stream.read(BLOCK)
-    for enc in list(decoders):
+    census.feed(b"", final=True)
+    cp1252 = _still_decodes(cp1252, b"", final=True)
+    if census.invalid == 0:
+        return "utf-8"
+    census.refuse_if_mostly_utf8(name)
+    return "cp1252" if cp1252 is not None else "latin-1"
+
+
+def _still_decodes(
+    decoder: codecs.IncrementalDecoder | None, block: bytes, final: bool = False
+) -> codecs.IncrementalDecoder | None:
+    if decoder is None:
+        return None
+    try:
+        decoder.decode(block, final)
+    except UnicodeDecodeError:
+        return None
+    return decoder
+
+
+class _Utf8Census:
+    """Decodes as UTF-8 without stopping at a bad byte, counting valid multi-byte characters and bad bytes.
+
+    A genuine Windows-1252 or Latin-1 file has accented letters as single bytes, which are not UTF-8,
+    and hardly ever a byte pair that happens to be valid UTF-8. A UTF-8 file with a stray byte is the
+    reverse. When the valid multi-byte characters are at least as many as the bad bytes, the file is
+    UTF-8 with a few bytes from elsewhere, and the line of the first of them is remembered.
+    """
+
+    def __init__(self) -> None:
+        # a bad byte decodes as a lone surrogate (U+DC80-U+DCFF), which valid UTF-8 never yields
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="surrogateescape")
+        self.multibyte = 0
+        self.invalid = 0
+        self.first_invalid: tuple[int, int] | None = None  # (line, byte value)
+        self._line = 1
+        self._after_cr = False
+
+    def feed(self, block: bytes, final: bool = False) -> None:
+        text = self._decoder.decode(block, final)
+        if text.isascii():
+            self._count_lines(text)
+            return
+        invalid = 0
         try:
-            decoders[enc].decode(b"", final=True)
-        except UnicodeDecodeError:
-            del decoders[enc]
-    return next(iter(decoders), "latin-1")
+            text.encode("utf-8")  # stops at the first lone surrogate, a bad byte
+        except UnicodeEncodeError as exc:
+            invalid = len(text.encode("utf-8", "surrogateescape")) - len(text.encode("utf-8", "ignore"))
+            if self.first_invalid is None:
+                self._count_lines(text[: exc.start])
+                self.first_invalid = (self._line, ord(text[exc.start]) - 0xDC00)
+        self._count_lines(text)
+        self.invalid += invalid
+        self.multibyte += len(text) - len(text.encode("ascii", "ignore")) - invalid
+
+    def _count_lines(self, text: str) -> None:
+        """Line breaks up to the first bad byte: LF, CRLF or a lone CR (classic Mac)."""
+        if self.first_invalid is not None or not text:
+            return
+        lf, cr = text.count("\n"), text.count("\r")
+        self._line += lf + cr - (text.count("\r\n") if lf and cr else 0)
+        if self._after_cr and text.startswith("\n"):  # a CRLF split between two blocks
+            self._line -= 1
+        self._after_cr = text.endswith("\r")
+
+    def refuse_if_mostly_utf8(self, name: str) -> None:
+        if self.first_invalid is None or self.multibyte < self.invalid:
+            return
+        line, byte = self.first_invalid
+        raise file_error(
+            name,
+            f"the file is UTF-8 except for {self.invalid:,} byte(s) that are not; the first, 0x{byte:02X}, "
+            "is on this line (often a dash or quote pasted from a Windows program). Reading the whole "
+            f"file as Windows-1252 would garble its {self.multibyte:,} accented character(s) ('ö' as "
+            "'Ã¶'): re-save the file as UTF-8 (in Excel: 'CSV UTF-8') and upload again",
+            row=line,
+        )
 
 
 def sniff_delimiter(sample: str) -> str:
@@ -202,7 +277,8 @@ class CsvSource:
         self.sha256 = facts.sha256
         self.encoding = facts.encoding
         self.delimiter = sniff_delimiter(facts.sample)
-        header = next(csv.reader(io.StringIO(facts.sample), delimiter=self.delimiter), [])
+        lines = io.StringIO(facts.sample, newline="")  # any line break, a lone CR included
+        header = next(csv.reader(lines, delimiter=self.delimiter), [])
         self.columns = check_header(name, header)
         self.info = SourceInfo(
             "csv.gz" if self.compressed else "csv",

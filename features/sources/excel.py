@@ -1,8 +1,9 @@
-"""Excel workbooks (.xlsx / .xlsm), first worksheet, streamed row by row with openpyxl.
+"""Excel workbooks (.xlsx / .xlsm), first visible worksheet, streamed row by row with openpyxl.
 
 Read-only mode keeps memory flat for large sheets; ``data_only`` returns the values Excel last
 computed, so a formula cell arrives as its result and never as formula text. Legacy .xls files are
-refused with a hint rather than half-read.
+refused with a hint rather than half-read. Hidden sheets (lookups, old data) are never read: the
+sheet read is the one a user sees first on opening the workbook.
 """
 
 from __future__ import annotations
@@ -16,7 +17,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.sources.base import Progress, RawChunk, SourceInfo, check_header, file_error, report_progress
+from features.sources.base import (
+    Progress,
+    RawChunk,
+    SourceInfo,
+    check_header,
+    date_cell,
+    file_error,
+    report_progress,
+)
 
 ZIP_MAGIC = b"PK\x03\x04"
 OLE_MAGIC = b"\xd0\xcf\x11\xe0"
@@ -31,7 +40,7 @@ def sha256_of(path: Path) -> str:
 
 
 class ExcelSource:
-    """The first worksheet; the header is its first non-empty row."""
+    """The first visible worksheet; the header is its first non-empty row."""
 
     def __init__(self, path: Path, name: str, progress: Progress | None, chunk_rows: int = 50_000) -> None:
         self.path, self.name, self.progress, self.chunk_rows = path, name, progress, chunk_rows
@@ -39,8 +48,9 @@ class ExcelSource:
         self._check_signature()
         workbook = self._open()
         try:
-            sheet = workbook.worksheets[0]
+            sheet = _first_visible(workbook)
             self.sheet = sheet.title
+            others = [s.title for s in workbook.worksheets if s is not sheet and s.sheet_state == "visible"]
             self.header_row, header = _find_header(sheet.iter_rows(values_only=True))
         finally:
             workbook.close()
@@ -48,6 +58,11 @@ class ExcelSource:
             raise file_error(name, f"worksheet {self.sheet!r} is empty: expected a header row and data rows")
         self.columns = check_header(name, list(header))
         self.info = SourceInfo("xlsx", {"sheet": self.sheet, "header_row": self.header_row})
+        if others:
+            self.info.warnings.append(
+                f"the workbook has {len(others) + 1} visible sheets; read only the first, {self.sheet!r} "
+                f"(not {', '.join(map(repr, others))}): move the sales sheet first if that is wrong"
+            )
 
     def _check_signature(self) -> None:
         with open(self.path, "rb") as handle:
@@ -77,7 +92,7 @@ class ExcelSource:
         total = self.path.stat().st_size
         workbook = self._open()
         try:
-            sheet = workbook.worksheets[0]
+            sheet = workbook[self.sheet]
             last = sheet.max_row or 0
             width = len(self.columns)
             buffer: list[tuple[Any, ...]] = []
@@ -104,6 +119,12 @@ class ExcelSource:
         return RawChunk(frame.astype(object), np.asarray(numbers, dtype=np.int64))
 
 
+def _first_visible(workbook: Any) -> Any:
+    """The first worksheet not hidden; the first of all if every one is (Excel itself forbids that)."""
+    visible = [s for s in workbook.worksheets if s.sheet_state == "visible"]
+    return (visible or workbook.worksheets)[0]
+
+
 def _find_header(rows: Iterator[tuple[Any, ...]]) -> tuple[int, tuple[Any, ...] | None]:
     for number, values in enumerate(rows, start=1):
         if any(v is not None and str(v).strip() for v in values):
@@ -115,8 +136,9 @@ def _find_header(rows: Iterator[tuple[Any, ...]]) -> tuple[int, tuple[Any, ...] 
 
 
 def _fit(values: tuple[Any, ...], width: int) -> tuple[Any, ...]:
-    if len(values) == width:
-        return values
+    """The row cut or padded to the header's width, dates pandas cannot hold as text."""
     if len(values) > width:
-        return values[:width]
-    return values + (None,) * (width - len(values))
+        values = values[:width]
+    elif len(values) < width:
+        values = values + (None,) * (width - len(values))
+    return tuple(date_cell(v) for v in values)

@@ -48,6 +48,7 @@ def load_upload(
     today: date,
     lenient: bool,
     max_bytes: int | None = None,
+    prefer_date_format: str | None = None,
 ) -> Parsed:
     given = load_mapping(mapping)
     if path.is_dir() or path.suffix.lower() == ".json":
@@ -59,6 +60,7 @@ def load_upload(
         fields,
         decimal_comma=source.info.details.get("delimiter") == ";",
         date_format=fields.options.get("date_format"),
+        prefer_date_format=prefer_date_format,
     )
     collector = _Collector(source.name, lenient, source.columns)
     for chunk in source.chunks():
@@ -66,7 +68,14 @@ def load_upload(
         schema = line_schema(today, bool(converter.transactions), converter.covariates.values())
         names = fields.fields | {target: column for column, target in converter.covariates.items()}
         collector.add(converted, schema, bool(converter.transactions), names)
-    parsed = collector.finish(bool(converter.transactions), fields, list(converter.dropped_covariates))
+    try:
+        parsed = collector.finish(bool(converter.transactions), fields, list(converter.dropped_covariates))
+    except ContractError as exc:  # e.g. "dates are 31 days apart": day-first dates read month first
+        if converter.ambiguous_dates and any(p.column == "date" for p in exc.problems):
+            hint = Problem(source.name, None, "date", _ambiguous_hint(converter))
+            raise ContractError([*exc.problems, hint], exc.total + 1) from None
+        raise
+    parsed.warnings += source.info.warnings
     for column, target in list(converter.covariates.items()):
         if target in parsed.records and parsed.records[target].isna().all():
             parsed.records = parsed.records.drop(columns=target)
@@ -255,13 +264,17 @@ def _frequency(name: str, records: pd.DataFrame) -> str | None:
         raise file_error(name, str(exc), column="date") from None
 
 
+def _ambiguous_hint(converter: Converter) -> str:
+    return (
+        f"dates such as 01/02 read either way; read as {converter.date_format} (month first). If that "
+        'is wrong, pass {"date_format": "%d/%m/%Y"} in the mapping'
+    )
+
+
 def _reading_warnings(fields: ColumnMapping, converter: Converter) -> list[str]:
     warnings = list(converter.dropped_covariates.values())
     if converter.ambiguous_dates:
-        warnings.append(
-            f"dates such as 01/02 read either way; read as {converter.date_format} (month first). If that "
-            'is wrong, pass {"date_format": "%d/%m/%Y"} in the mapping'
-        )
+        warnings.append(_ambiguous_hint(converter))
     if "store_id" not in fields.fields:
         warnings.append("no store column: every row belongs to store 'all'")
     return warnings

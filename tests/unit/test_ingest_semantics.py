@@ -15,6 +15,7 @@ import pytest
 
 from features.ingest import IngestResult, UploadRejectedError, ingest_file
 from features.lake import SalesLake
+from features.outages import Outage
 
 TODAY = date(2024, 6, 30)
 HEADER = "date,sku,store,units\n"
@@ -264,7 +265,7 @@ def test_c_invoices_beside_other_letters_are_sales_not_cancellations(lake: Sales
 
 
 def test_midnight_on_a_12_hour_clock_is_a_date_not_a_transaction(lake: SalesLake, tmp_path: Path) -> None:
-    """ "3/2/2024 12:00:00 AM" read as a time of day: a repeated row was summed and covariates dropped."""
+    """A date "3/2/2024 12:00:00 AM" read as a time of day: a repeated row was summed, covariates dropped."""
     path = tmp_path / "ampm.csv"
     rows = [
         "3/1/2024 12:00:00 AM,1,A,1,5.5",
@@ -303,7 +304,7 @@ def test_daily_covariates_are_kept_and_text_columns_ignored(lake: SalesLake, tmp
 def test_a_covariate_named_like_another_with_old_merges_like_any_other(
     lake: SalesLake, tmp_path: Path
 ) -> None:
-    """ "Unit Price" beside "Unit Price Old" met the merge's own "_old" suffix: every later upload of
+    """A column "Unit Price" beside "Unit Price Old" met the merge's own "_old" suffix: every later upload of
     the tenant failed with "Operands are not aligned"."""
 
     def week(first: int, price: float) -> Path:
@@ -351,3 +352,43 @@ def test_an_upload_of_the_other_frequency_is_refused_and_stores_nothing(
     friday.write_text(HEADER + "2024-06-07,S0,1,70\n")
     with pytest.raises(UploadRejectedError, match="first 2024-06-07, a Friday"):
         ingest(friday, lake, tmp_path, tenant="weekly")
+
+
+def test_day_first_dates_are_read_as_the_tenant_wrote_them_before(lake: SalesLake, tmp_path: Path) -> None:
+    """A day-first tenant's upload of 1-2 March alone read month first: 2 March overwrote 3 February."""
+    february = tmp_path / "feb.csv"
+    days = pd.date_range("2024-02-01", "2024-02-28")
+    february.write_text("date,store,sku,units\n" + "".join(f"{d:%d/%m/%Y},1,A,10\n" for d in days))
+    first = ingest(february, lake, tmp_path)
+    assert first.report["source"]["date_format"] == "%d/%m/%Y"
+    assert lake.date_format("acme") == "%d/%m/%Y"
+    march = tmp_path / "march.csv"
+    march.write_text("date,store,sku,units\n01/03/2024,1,A,11\n02/03/2024,1,A,99\n")
+    later = ingest(march, lake, tmp_path)
+    assert (later.upsert.rows_new, later.upsert.rows_updated) == (2, 0)
+    assert not [w for w in later.report["warnings"] if "read either way" in w]
+    stored = lake.read("acme")
+    assert record(stored, "1", "A", "2024-02-03")["units"] == 10.0
+    assert record(stored, "1", "A", "2024-03-02")["units"] == 99.0
+    lake.update_outages("acme", lambda marked: [*marked, Outage.parse("2024-02-10", "2024-02-11")])
+    assert lake.date_format("acme") == "%d/%m/%Y"  # marking an outage keeps it
+
+
+def test_the_date_format_is_chosen_from_distinct_dates_not_the_first_rows(
+    lake: SalesLake, tmp_path: Path
+) -> None:
+    """Sorted by date with 250 SKUs a day, the first 2,000 rows held only 1-8 March, all ambiguous:
+    the file was read month first and refused as "31 days apart"."""
+    path = tmp_path / "sorted.csv"
+    days = pd.date_range("2024-03-01", "2024-03-31")
+    path.write_text(
+        "date,store,sku,units\n" + "".join(f"{d:%d/%m/%Y},1,S{s},1\n" for d in days for s in range(250))
+    )
+    result = ingest(path, lake, tmp_path)
+    assert result.report["source"]["date_format"] == "%d/%m/%Y"
+    assert lake.read("acme")["date"].max() == pd.Timestamp("2024-03-31")
+
+    twelve = tmp_path / "twelve.csv"  # every date ambiguous: month first, and the refusal says so
+    twelve.write_text("date,store,sku,units\n" + "".join(f"{d:02d}/03/2024,1,A,1\n" for d in range(1, 13)))
+    with pytest.raises(UploadRejectedError, match=r'read as %m/%d/%Y \(month first\).*"%d/%m/%Y"'):
+        ingest(twelve, lake, tmp_path, tenant="fresh")

@@ -169,8 +169,8 @@ def test_bad_mappings_are_named(mapping: dict[str, str], message: str) -> None:
 
 
 def test_the_date_format_option_keeps_its_date_part_and_refuses_what_is_no_date() -> None:
-    """"%d/%m/%Y %H:%M" refused every "01/03/2025 10:15" (ingest cuts times off before parsing);
-    "%Q" failed with a traceback."""
+    """The option read "%d/%m/%Y %H:%M" refused every "01/03/2025 10:15" (ingest cuts times off
+    before parsing), and "%Q" failed with a traceback."""
     assert load_mapping({"date_format": "%d/%m/%Y %H:%M"})["date_format"] == "%d/%m/%Y"
     assert load_mapping({"date_format": "%Y-%m-%dT%H:%M:%S%z"})["date_format"] == "%Y-%m-%d"
     assert load_mapping({"date_format": "%m/%d/%y %I:%M %p"})["date_format"] == "%m/%d/%y"

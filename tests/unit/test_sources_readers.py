@@ -10,8 +10,11 @@ from pathlib import Path
 import numpy as np
 import openpyxl
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
+from features.errors import ContractError
 from features.ingest import ingest_file
 from features.lake import SalesLake
 from features.sources.csv import CsvSource, sniff_delimiter
@@ -240,3 +243,127 @@ def test_covariate_empty_in_the_first_chunk_is_kept_and_an_empty_one_dropped(tmp
     assert "unused" not in stored
     assert result.report["mapping"]["covariates"] == ["markdown1"]
     assert result.report["mapping"]["ignored_columns"] == ["unused"]
+
+
+@pytest.mark.parametrize("stray_row", [2, 9])
+def test_utf8_file_with_one_stray_cp1252_byte_is_refused_naming_its_row(
+    stray_row: int, tmp_path: Path
+) -> None:
+    """Read as cp1252, every 'Köln' would become 'KÃ¶ln', a new series beside last week's clean upload.
+
+    A genuine cp1252 file, even one with a byte pair that happens to be valid UTF-8, is still read.
+    """
+    rows = [f"2024-03-{day:02d},Köln,Café-Crème,{day},ok".encode() for day in range(1, 9)]
+    rows[stray_row - 2] = rows[stray_row - 2].replace(b"ok", b"size S \x96 M")
+    path = tmp_path / "stray.csv"
+    path.write_bytes(b"date,store,sku,units,description\n" + b"\n".join(rows) + b"\n")
+    with pytest.raises(ContractError) as caught:
+        _stored(path, tmp_path)
+    problem = caught.value.problems[0]
+    assert (problem.file, problem.row) == ("stray.csv", stray_row)
+    assert "0x96" in problem.message
+    assert "re-save the file as UTF-8" in problem.message
+
+    genuine = tmp_path / "genuine.csv"  # 'É' then a closing quote is C9 94, valid UTF-8 ('ɔ') by chance
+    genuine.write_bytes(
+        "date,store,sku,units\n2024-03-01,Köln,CAFÉ”,1\n2024-03-01,Köln,Müller,2\n".encode("cp1252")
+    )
+    assert CsvSource(genuine, genuine.name, None).encoding == "cp1252"
+    assert set(_stored(genuine, tmp_path / "g")["sku"]) == {"CAFÉ”", "Müller"}
+
+
+@pytest.mark.parametrize("rows", [3, 30_000])
+def test_classic_mac_line_endings(rows: int, tmp_path: Path) -> None:
+    """CR alone ends a line in old Mac exports; the larger file also ends its sample mid-file."""
+    path = tmp_path / "mac.csv"
+    lines = ["date,sku,store,units"] + [",".join(ROWS[i % 3]) for i in range(rows)]
+    path.write_bytes("\r".join(lines).encode() + b"\r")
+    source = CsvSource(path, path.name, None)
+    assert source.columns == ["date", "sku", "store", "units"]
+    assert sum(len(c.frame) for c in source.chunks()) == rows
+    if rows == 3:
+        pd.testing.assert_frame_equal(_stored(path, tmp_path), EXPECTED)
+
+
+def test_excel_reads_the_first_visible_sheet_and_says_which(tmp_path: Path) -> None:
+    book = openpyxl.Workbook()
+    old = book.active
+    old.title, old.sheet_state = "old", "hidden"
+    old.append(["date", "store", "sku", "units"])
+    old.append([dt.datetime(2024, 1, 1), "9", "Z", 999])
+    data = book.create_sheet("Data")
+    data.append(["date", "store", "sku", "units"])
+    for day in (1, 2, 3):
+        data.append([dt.datetime(2024, 3, day), "1", "A", day])
+    book.create_sheet("Notes").append(["written by hand"])
+    path = tmp_path / "hidden.xlsx"
+    book.save(path)
+    source = ExcelSource(path, path.name, None)
+    assert source.info.details["sheet"] == "Data"
+    assert source.info.warnings == [
+        "the workbook has 2 visible sheets; read only the first, 'Data' (not 'Notes'): move the sales sheet "
+        "first if that is wrong"
+    ]
+    lake = SalesLake(tmp_path / "lake")
+    result = ingest_file(path, "acme", lake, tmp_path / "reports", today=TODAY)
+    assert result.report["source"]["sheet"] == "Data"
+    assert source.info.warnings[0] in result.report["warnings"]  # the report and the CLI say it too
+    stored = lake.read("acme")
+    assert stored[["store_id", "sku", "units"]].values.tolist() == [
+        ["1", "A", 1.0],
+        ["1", "A", 2.0],
+        ["1", "A", 3.0],
+    ]
+
+
+def _far_dates(kind: str, path: Path) -> Path:
+    if kind == "xlsx":
+        return _workbook(
+            path.with_suffix(".xlsx"),
+            [
+                ["date", "sku", "units"],
+                [dt.datetime(2024, 1, 1), "A", 1],
+                [dt.datetime(9999, 12, 31), "A", 2],
+            ],
+        )
+    dates = (
+        pa.array(np.array(["2024-01-01", "2500-01-01"], dtype="datetime64[ms]"))
+        if kind == "timestamp[ms]"
+        else pa.array([dt.date(2024, 1, 1), dt.date(9999, 12, 31)], pa.date32())
+    )
+    pq.write_table(
+        pa.table({"date": dates, "sku": ["A", "A"], "units": [1.0, 2.0]}), path.with_suffix(".parquet")
+    )
+    return path.with_suffix(".parquet")
+
+
+@pytest.mark.parametrize(
+    ("kind", "row", "shown"),
+    [("xlsx", 3, "'9999-12-31'"), ("timestamp[ms]", 2, "'2500-01-01'"), ("date32", 2, "'9999-12-31'")],
+)
+def test_typed_dates_pandas_cannot_hold_are_refused_like_csv_text(
+    kind: str, row: int, shown: str, tmp_path: Path
+) -> None:
+    """Excel's open-end 9999-12-31 and Parquet dates past 2262 overflowed in the converter (a 500)."""
+    path = _far_dates(kind, tmp_path / "far")
+    with pytest.raises(ContractError) as caught:
+        _stored(path, tmp_path)
+    problem = caught.value.problems[0]
+    assert (problem.row, problem.column) == (row, "date")
+    assert problem.message.startswith(f"cannot read {shown} as a date")
+    stored = _stored(path, tmp_path, lenient=True)
+    assert stored["date"].tolist() == [pd.Timestamp("2024-01-01")]
+
+
+@pytest.mark.parametrize("column", ["sku", "tags"])
+def test_parquet_list_column_is_refused_naming_it(column: str, tmp_path: Path) -> None:
+    """A list per cell cannot key a series; even an unused one cannot be hashed for duplicate counts."""
+    table: dict[str, object] = {"date": [dt.date(2024, 1, 1)] * 2, "sku": ["A", "B"], "units": [1.0, 2.0]}
+    table[column] = pa.array([["A", "B"], ["C"]])
+    path = tmp_path / "nested.parquet"
+    pq.write_table(pa.table(table), path)
+    with pytest.raises(ContractError) as caught:
+        _stored(path, tmp_path)
+    problem = caught.value.problems[0]
+    assert (problem.file, problem.column) == ("nested.parquet", column)
+    assert "expected one text, number or date per cell" in problem.message
