@@ -113,6 +113,12 @@ def ingest_file(  # noqa: PLR0917 (the CLI and the API call it positionally, as 
         raise upload.rejected(
             ContractError([Problem(path.name, None, "date", str(exc))]), UploadRejectedError
         ) from None
+    if parsed.facts.get("level") == "transactions" and result.rows_updated:
+        upload.report["warnings"].append(
+            f"{result.rows_updated:,} store x SKU x day total(s) already stored were replaced by this "
+            "upload's sums of its transactions: a day's transactions must all come in one upload (a "
+            "re-export of whole days is fine; the rest of a day sent later replaces its first part)"
+        )
     if len(parsed.problems):  # lenient: the rows left out, beside the report, once the good ones are in
         upload.quarantine = write_quarantine(parsed.quarantine, upload.folder / "quarantine.csv")
     report = upload.accepted(result)

@@ -244,6 +244,8 @@ def _cell_text(value: Any) -> Any:
         return str(int(value))
     if isinstance(value, datetime | date):
         return value.isoformat()
+    if isinstance(value, bytes):  # Parquet BYTE_ARRAY text from older Spark/Hive writers, else "b'A'"
+        return value.decode("utf-8", errors="replace")
     return str(value)
 
 

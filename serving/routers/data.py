@@ -35,7 +35,9 @@ from serving.schemas_ops import ShopifyWebhookPublic, UploadPublic
 
 router = APIRouter(tags=["data"])
 Uploader = Annotated[Principal, Depends(require_role("admin", "analyst"))]
-SUFFIXES = (".csv", ".csv.gz", ".xlsx", ".parquet", ".json")
+# What `ordernimbus ingest` reads (features.sources.load.open_tabular): delimited text, gzipped or not,
+# Excel, Parquet and Shopify JSON. The API refused .tsv, .txt, .xlsm and .gz that the CLI reads.
+SUFFIXES = (".csv", ".tsv", ".txt", ".gz", ".xlsx", ".xlsm", ".parquet", ".json")
 SHOPIFY_TOPICS = frozenset(
     {"orders/create", "orders/updated", "orders/paid", "orders/cancelled", "orders/fulfilled"}
 )
@@ -53,7 +55,7 @@ class UnsupportedUploadError(OrderNimbusError):
 def upload_sales(
     caller: Uploader,
     svc: ServicesDep,
-    file: Annotated[UploadFile, File(description="CSV, CSV.GZ, XLSX, Parquet or Shopify orders JSON")],
+    file: Annotated[UploadFile, File(description="CSV/TSV/TXT (or .gz), XLSX/XLSM, Parquet, Shopify JSON")],
     mapping: Annotated[
         str | None,
         Form(max_length=20_000, description='JSON: canonical field -> your column, e.g. {"sku": "Item"}'),

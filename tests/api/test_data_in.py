@@ -77,6 +77,8 @@ def test_bad_rows_reject_the_upload_with_located_problems(world: World, client: 
 def test_upload_refusals_are_clear_4xx(world: World, client: TestClient) -> None:
     key = world.b.keys["analyst"]
     assert ".csv" in assert_problem(upload(client, key, "sales.exe", b"MZ"), 415)["detail"]
+    tab = b"date\tstore\tsku\tunits\n2024-03-01\t1\tA\t3\n"
+    assert upload(client, key, "export.tsv", tab).status_code == 201  # what the CLI reads, the API takes
     assert (
         "mapping"
         in assert_problem(upload(client, key, "s.csv", b"a,b\n1,2\n", mapping="{nope"), 400)["detail"]

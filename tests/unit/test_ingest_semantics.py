@@ -392,3 +392,16 @@ def test_the_date_format_is_chosen_from_distinct_dates_not_the_first_rows(
     twelve.write_text("date,store,sku,units\n" + "".join(f"{d:02d}/03/2024,1,A,1\n" for d in range(1, 13)))
     with pytest.raises(UploadRejectedError, match=r'read as %m/%d/%Y \(month first\).*"%d/%m/%Y"'):
         ingest(twelve, lake, tmp_path, tenant="fresh")
+
+
+def test_transactions_that_replace_stored_days_are_named(lake: SalesLake, tmp_path: Path) -> None:
+    """The rest of a day's transactions sent later replaced the day's first part without a word."""
+    morning, evening = tmp_path / "morning.csv", tmp_path / "evening.csv"
+    morning.write_text("date,store,sku,units\n2024-03-01 09:15,1,A,2\n2024-03-01 11:40,1,A,3\n")
+    evening.write_text("date,store,sku,units\n2024-03-01 14:05,1,A,1\n2024-03-01 17:30,1,A,1\n")
+    assert not [w for w in ingest(morning, lake, tmp_path).report["warnings"] if "replaced" in w]
+    later = ingest(evening, lake, tmp_path)
+    assert any(
+        "1 store x SKU x day total(s) already stored were replaced" in w for w in later.report["warnings"]
+    )
+    assert lake.read("acme")["units"].tolist() == [2.0]  # whole days replace: the documented semantics

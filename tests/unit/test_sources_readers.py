@@ -367,3 +367,20 @@ def test_parquet_list_column_is_refused_naming_it(column: str, tmp_path: Path) -
     problem = caught.value.problems[0]
     assert (problem.file, problem.column) == ("nested.parquet", column)
     assert "expected one text, number or date per cell" in problem.message
+
+
+def test_parquet_text_stored_as_bytes_is_read_as_text(tmp_path: Path) -> None:
+    """Older Spark and Hive writers store strings as BYTE_ARRAY without a UTF-8 annotation: ids
+    arrived as "b'A'" and formed series of their own."""
+    table = pa.table(
+        {
+            "date": [dt.date(2024, 3, 1), dt.date(2024, 3, 2)],
+            "store": pa.array([b"1", b"1"], pa.binary()),
+            "sku": pa.array([b"A", "Köln".encode()], pa.binary()),
+            "units": [1.0, 2.0],
+        }
+    )
+    pq.write_table(table, tmp_path / "spark.parquet")
+    lake = SalesLake(tmp_path / "lake")
+    ingest_file(tmp_path / "spark.parquet", "acme", lake, tmp_path / "reports", today=TODAY)
+    assert lake.read("acme")[["store_id", "sku"]].values.tolist() == [["1", "A"], ["1", "Köln"]]
