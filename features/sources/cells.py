@@ -277,7 +277,8 @@ def _naive(value: Any) -> Any:
 
 
 def show(value: Any) -> str:
-    if value is None or (isinstance(value, float) and np.isnan(value)):
+    """A cell for a message: quoted, cut short; nothing for an empty one ("units is empty", not "...''")."""
+    if value is None or (isinstance(value, float) and np.isnan(value)) or not str(value).strip():
         return ""
     text = str(value)
     return repr(text if len(text) <= 60 else text[:57] + "...")

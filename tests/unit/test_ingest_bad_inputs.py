@@ -366,6 +366,7 @@ def test_bad_input_is_refused_and_lake_unchanged(
             assert first.row == case.row
         if case.column is not None:
             assert first.column == case.column
+        assert not first.message.endswith("''"), first.message  # an empty cell is named, not quoted
     assert hash_dir(tenant_lake) == before
     assert len(lake.read(TENANT)) == 56
 
