@@ -276,8 +276,15 @@ class CsvSource:
         facts = inspect_text(path, name, self.compressed, max_expanded)
         self.sha256 = facts.sha256
         self.encoding = facts.encoding
-        self.delimiter = sniff_delimiter(facts.sample)
         lines = io.StringIO(facts.sample, newline="")  # any line break, a lone CR included
+        # Excel's "sep=;" first line names the delimiter (Excel writes and honours it); it was read
+        # as the header: "no column for 'date'; the file's columns are ['sep=;']".
+        first = lines.readline().strip()
+        declared = re.fullmatch(r"sep=(.)", first)
+        self.skip = 1 if declared else 0
+        if not declared:
+            lines.seek(0)
+        self.delimiter = declared.group(1) if declared else sniff_delimiter(facts.sample)
         header = next(csv.reader(lines, delimiter=self.delimiter), [])
         self.columns = check_header(name, header)
         self.info = SourceInfo(
@@ -297,6 +304,7 @@ class CsvSource:
                 reader = pd.read_csv(
                     text,
                     sep=self.delimiter,
+                    skiprows=self.skip,
                     header=0,
                     names=self.columns,
                     index_col=False,
@@ -308,7 +316,7 @@ class CsvSource:
                     engine="c",
                 )
                 for frame in reader:
-                    rows = frame.index.to_numpy(dtype=np.int64) + 2
+                    rows = frame.index.to_numpy(dtype=np.int64) + 2 + self.skip
                     yield RawChunk(frame.reset_index(drop=True), rows)
                     report_progress(self.progress, counter.count, total)
             except pd.errors.ParserError as exc:

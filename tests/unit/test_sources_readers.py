@@ -384,3 +384,18 @@ def test_parquet_text_stored_as_bytes_is_read_as_text(tmp_path: Path) -> None:
     lake = SalesLake(tmp_path / "lake")
     ingest_file(tmp_path / "spark.parquet", "acme", lake, tmp_path / "reports", today=TODAY)
     assert lake.read("acme")[["store_id", "sku"]].values.tolist() == [["1", "A"], ["1", "Köln"]]
+
+
+def test_excels_sep_line_names_the_delimiter_and_rows_keep_their_numbers(tmp_path: Path) -> None:
+    """The "sep=;" first line was read as the header: "the file's columns are ['sep=;']"."""
+    path = tmp_path / "excel.csv"
+    path.write_text("sep=;\ndate;store;sku;units\n2024-03-01;1;A;1,5\n2024-03-02;1;A;x\n")
+    source = CsvSource(path, path.name, None)
+    assert (source.delimiter, source.columns) == (";", ["date", "store", "sku", "units"])
+    with pytest.raises(ContractError) as caught:
+        ingest_file(path, "acme", SalesLake(tmp_path / "lake"), tmp_path / "reports", today=TODAY)
+    assert [(p.row, p.column) for p in caught.value.problems] == [(4, "units")]  # line 4 of the file
+    path.write_text("sep=;\ndate;store;sku;units\n2024-03-01;1;A;1,5\n")
+    lake = SalesLake(tmp_path / "lake")
+    ingest_file(path, "acme", lake, tmp_path / "reports", today=TODAY)
+    assert lake.read("acme")["units"].tolist() == [1.5]
