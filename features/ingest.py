@@ -67,7 +67,7 @@ def ingest_file(  # noqa: PLR0917 (the CLI and the API call it positionally, as 
     tenant: str,
     lake: SalesLake,
     reports_dir: Path,
-    mapping: dict[str, str] | Path | None = None,
+    mapping: dict[str, str | None] | dict[str, str] | Path | None = None,
     lenient: bool = False,
     max_bytes: int | None = None,
     progress: Callable[[int, int], None] | None = None,

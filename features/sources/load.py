@@ -43,7 +43,7 @@ class Parsed:
 def load_upload(
     path: Path,
     *,
-    mapping: dict[str, str] | Path | None,
+    mapping: dict[str, str | None] | dict[str, str] | Path | None,
     progress: Progress | None,
     today: date,
     lenient: bool,

@@ -147,7 +147,10 @@ class ColumnMapping:
         return self.fields.get(canonical)
 
 
-def load_mapping(mapping: dict[str, str] | Path | None) -> dict[str, str]:
+Mapping = dict[str, str | None]  # canonical field -> the user's column; None: the file has none
+
+
+def load_mapping(mapping: Mapping | dict[str, str] | Path | None) -> Mapping:
     """The user's mapping as a dict, read from JSON when it is a path; shape errors name the file."""
     if mapping is None:
         return {}
@@ -161,10 +164,13 @@ def load_mapping(mapping: dict[str, str] | Path | None) -> dict[str, str]:
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise file_error(source, f"the mapping file is not valid JSON ({exc})") from None
     if not isinstance(mapping, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) and v for k, v in mapping.items()
+        isinstance(k, str) and ((isinstance(v, str) and v) or (v is None and k not in REQUIRED_FIELDS))
+        for k, v in mapping.items()
     ):
         raise file_error(
-            source, 'expected a JSON object of canonical field -> column name, e.g. {"sku": "StockCode"}'
+            source,
+            'expected a JSON object of canonical field -> column name, e.g. {"sku": "StockCode"}; null '
+            'says the file has no such column, e.g. {"store_id": null} (not for date, sku or units)',
         )
     unknown = sorted(set(mapping) - set(SYNONYMS) - set(OPTIONS))
     if unknown:
@@ -172,8 +178,8 @@ def load_mapping(mapping: dict[str, str] | Path | None) -> dict[str, str]:
             source, f"unknown mapping key(s) {unknown}: the keys are {sorted(SYNONYMS) + list(OPTIONS)}"
         )
     mapping = dict(mapping)
-    if "date_format" in mapping:
-        mapping["date_format"] = date_part(mapping["date_format"], source)
+    if mapping.get("date_format") is not None:
+        mapping["date_format"] = date_part(str(mapping["date_format"]), source)
     return mapping
 
 
@@ -199,9 +205,14 @@ def date_part(fmt: str, source: str = "mapping") -> str:
     return day
 
 
-def resolve_mapping(name: str, columns: list[str], given: dict[str, str]) -> ColumnMapping:
-    """Given fields first, then detection for the rest; missing required fields are one clear error."""
-    fields = {k: v for k, v in given.items() if k in SYNONYMS}
+def resolve_mapping(name: str, columns: list[str], given: Mapping) -> ColumnMapping:
+    """Given fields first, then detection for the rest; missing required fields are one clear error.
+
+    A field given as None is not detected: Shopify's order export has a "Location" column, blank
+    on online orders, that detection took for the store and every online order was refused.
+    """
+    fields = {k: v for k, v in given.items() if k in SYNONYMS and v is not None}
+    absent = {k for k, v in given.items() if v is None}
     problems = [
         Problem(
             name,
@@ -219,7 +230,7 @@ def resolve_mapping(name: str, columns: list[str], given: dict[str, str]) -> Col
     taken = set(fields.values())
     detected: list[str] = []
     for canonical, synonyms in SYNONYMS.items():
-        if canonical in fields:
+        if canonical in fields or canonical in absent:
             continue
         match = next((by_norm[s] for s in synonyms if s in by_norm and by_norm[s] not in taken), None)
         if match is not None:
@@ -236,7 +247,7 @@ def resolve_mapping(name: str, columns: list[str], given: dict[str, str]) -> Col
     if problems:
         raise ContractError(problems)
     others = tuple(c for c in columns if c not in taken)
-    options = {k: v for k, v in given.items() if k in OPTIONS}
+    options = {k: v for k, v in given.items() if k in OPTIONS and v is not None}
     return ColumnMapping(fields, tuple(detected), options, others)
 
 

@@ -170,7 +170,7 @@ def _safe_name(filename: str | None) -> str:
     return name
 
 
-def _mapping(text: str | None) -> dict[str, str] | None:
+def _mapping(text: str | None) -> dict[str, str | None] | None:
     if text is None or not text.strip():
         return None
     try:
@@ -178,9 +178,11 @@ def _mapping(text: str | None) -> dict[str, str] | None:
     except ValueError:
         raise OrderNimbusError('mapping must be a JSON object such as {"sku": "Item"}') from None
     if not isinstance(value, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+        isinstance(k, str) and (v is None or isinstance(v, str)) for k, v in value.items()
     ):
-        raise OrderNimbusError('mapping must be a JSON object of strings such as {"sku": "Item"}')
+        raise OrderNimbusError(
+            'mapping must be a JSON object of strings (or null: no such column) such as {"sku": "Item"}'
+        )
     return value
 
 

@@ -181,6 +181,20 @@ def test_the_date_format_option_keeps_its_date_part_and_refuses_what_is_no_date(
             load_mapping({"date_format": partial})
 
 
+def test_a_field_mapped_to_null_is_not_detected() -> None:
+    """Shopify's order export: "Location" is blank on online orders; {"store_id": null} says the file
+    has no store column, where detection took it for one and refused every online order."""
+    columns = ["Created at", "Lineitem sku", "Lineitem quantity", "Location"]
+    given = load_mapping({"date": "Created at", "sku": "Lineitem sku", "units": "Lineitem quantity"})
+    assert resolve_mapping("orders.csv", columns, given).fields["store_id"] == "Location"
+    off = load_mapping({**given, "store_id": None})
+    mapping = resolve_mapping("orders.csv", columns, off)
+    assert "store_id" not in mapping.fields
+    assert "Location" in mapping.others
+    with pytest.raises(ContractError, match="not for date, sku or units"):
+        load_mapping({"sku": None})
+
+
 def test_covariate_names_are_safe_identifiers() -> None:
     assert covariate_name("Fuel Price ($)") == "fuel_price"
     assert covariate_name("2nd markdown") == "x_2nd_markdown"
