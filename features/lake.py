@@ -121,7 +121,7 @@ class SalesLake:
         with self._lock(tenant):
             old = self.read(tenant)
             if not old.empty:
-                _same_frequency(self.frequency(tenant), new, tenant)
+                _same_frequency(self.frequency(tenant), new, tenant, pd.DatetimeIndex(old["date"].unique()))
             merged, counts = _merge(old, new)
             frequency = detect_frequency(merged)
             date_format = date_format or self.date_format(tenant)
@@ -169,13 +169,15 @@ WEEKDAYS = {"MON": "Mondays", "TUE": "Tuesdays", "WED": "Wednesdays", "THU": "Th
             "FRI": "Fridays", "SAT": "Saturdays", "SUN": "Sundays"}  # fmt: skip
 
 
-def _same_frequency(stored: str, new: pd.DataFrame, tenant: str) -> None:
+def _same_frequency(stored: str, new: pd.DataFrame, tenant: str, known: pd.DatetimeIndex) -> None:
     """Refuse an upload whose dates contradict the tenant's frequency.
 
     The merged table alone cannot tell: eight weekly Mondays after 60 daily days still read as
     daily (the days dominate), and were stored as single days of a week's sales between six days
     of zero; 21 days after 20 weeks turned the whole tenant daily. Weekly data must also keep its
-    weekday: a Monday in a Friday-weekly tenant would be a new week beside the old ones.
+    weekday: a Monday in a Friday-weekly tenant would be a new week beside the old ones. A daily
+    tenant's upload is judged on its new dates only: correcting four Mondays already stored is
+    not weekly data.
     """
     dates = pd.DatetimeIndex(new["date"].drop_duplicates()).sort_values()
     if base(stored) == "W":
@@ -188,10 +190,11 @@ def _same_frequency(stored: str, new: pd.DataFrame, tenant: str) -> None:
                 f"weekly totals dated on {WEEKDAYS[anchor]}"
             )
         return
+    dates = dates[~dates.isin(known)]
     if len(dates) < MIN_DATES_TO_JUDGE:
         return
     try:
-        own = detect_frequency(new)
+        own = detect_frequency(pd.DataFrame({"date": dates}))
     except FrequencyError:
         return  # the merged table's own check names what is wrong
     if base(own) == "W":

@@ -341,6 +341,10 @@ def test_an_upload_of_the_other_frequency_is_refused_and_stores_nothing(
     few = tmp_path / "few.csv"  # a daily shop's three Mondays: too few dates to judge, accepted
     few.write_text(HEADER + "".join(f"{d.date()},S0,1,7\n" for d in mondays[:3]))
     assert ingest(few, lake, tmp_path).upsert.rows_new == 3
+    fixes = tmp_path / "fixes.csv"  # four stored Mondays corrected: not weekly data
+    stored_mondays = pd.date_range("2024-03-04", periods=3, freq="W-MON").append(mondays[:1])
+    fixes.write_text(HEADER + "".join(f"{d.date()},S0,1,9\n" for d in stored_mondays))
+    assert ingest(fixes, lake, tmp_path).upsert.rows_updated == 4
 
     ingest(weekly, lake, tmp_path, tenant="weekly")
     days = tmp_path / "days.csv"
