@@ -101,18 +101,16 @@ def ingest_file(  # noqa: PLR0917 (the CLI and the API call it positionally, as 
             raise problems_to_error(parsed.problems, MAX_PROBLEMS)
         if parsed.records.empty:
             raise _nothing_to_store(path.name, parsed)
-        read_as = parsed.facts.get("source", {}).get("date_format", "")
-        result = lake.upsert(
-            tenant, parsed.records, source=path.name, date_format=read_as if read_as.startswith("%") else None
-        )
+        result = lake.upsert(tenant, parsed.records, source=path.name, date_format=_day_order(parsed))
     except ContractError as exc:
         raise upload.rejected(
             exc, type(exc) if isinstance(exc, UploadTooLargeError) else UploadRejectedError
         ) from None
-    except FrequencyError as exc:
-        raise upload.rejected(
-            ContractError([Problem(path.name, None, "date", str(exc))]), UploadRejectedError
-        ) from None
+    except FrequencyError as exc:  # from the merge with the stored dates, after a clean parse
+        warnings = upload.report["warnings"]  # absorbed from the parse
+        hints = [w for w in warnings if "read either way" in w]  # day-first dates read month first?
+        problems = [Problem(path.name, None, "date", text) for text in [str(exc), *hints]]
+        raise upload.rejected(ContractError(problems), UploadRejectedError) from None
     if parsed.facts.get("level") == "transactions" and result.rows_updated:
         upload.report["warnings"].append(
             f"{result.rows_updated:,} store x SKU x day total(s) already stored were replaced by this "
@@ -126,6 +124,20 @@ def ingest_file(  # noqa: PLR0917 (the CLI and the API call it positionally, as 
     return IngestResult(
         result, report, json_path, html_path, upload.quarantine, parsed.facts["rows"]["source"]
     )
+
+
+def _day_order(parsed: Parsed) -> str | None:
+    """The upload's date format, when it tells whether the tenant writes the day or the month first.
+
+    Only then is it worth remembering: an ISO file says nothing about the order (it replaced a
+    day-first tenant's format and its next 03/02/2025 was read as 2 March), nor does a guess
+    between two orders that both read every date (it became the tenant's format and decided the
+    next tie without a warning).
+    """
+    source = parsed.facts.get("source", {})
+    fmt = str(source.get("date_format", ""))
+    ordered = fmt.startswith(("%d", "%m")) and "%d" in fmt and "%m" in fmt
+    return fmt if ordered and not source.get("date_format_ambiguous") else None
 
 
 def _check_size(path: Path, max_bytes: int | None) -> None:

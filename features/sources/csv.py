@@ -279,7 +279,7 @@ class CsvSource:
         lines = io.StringIO(facts.sample, newline="")  # any line break, a lone CR included
         # Excel's "sep=;" first line names the delimiter (Excel writes and honours it); it was read
         # as the header: "no column for 'date'; the file's columns are ['sep=;']".
-        first = lines.readline().strip()
+        first = lines.readline().rstrip("\r\n").strip(" ")  # "sep=\t" names a tab
         declared = re.fullmatch(r"sep=(.)", first)
         self.skip = 1 if declared else 0
         if not declared:

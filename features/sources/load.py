@@ -88,6 +88,7 @@ def load_upload(
             "bytes": path.stat().st_size,
             **source.info.details,
             "date_format": converter.date_format or "typed dates",
+            "date_format_ambiguous": converter.ambiguous_dates,
         },
         "mapping": {
             "fields": fields.fields,

@@ -376,6 +376,26 @@ def test_day_first_dates_are_read_as_the_tenant_wrote_them_before(lake: SalesLak
     assert record(stored, "1", "A", "2024-03-02")["units"] == 99.0
     lake.update_outages("acme", lambda marked: [*marked, Outage.parse("2024-02-10", "2024-02-11")])
     assert lake.date_format("acme") == "%d/%m/%Y"  # marking an outage keeps it
+    iso = tmp_path / "iso.csv"  # ISO dates say nothing about the order: the tenant's stays
+    iso.write_text("date,store,sku,units\n2024-03-04,1,A,20\n2024-03-05,1,A,20\n")
+    ingest(iso, lake, tmp_path)
+    assert lake.date_format("acme") == "%d/%m/%Y"
+    till = tmp_path / "till.csv"
+    till.write_text("date,store,sku,units\n03/02/2024,1,A,77\n")
+    ingest(till, lake, tmp_path)
+    assert record(lake.read("acme"), "1", "A", "2024-02-03")["units"] == 77.0
+    assert record(lake.read("acme"), "1", "A", "2024-03-02")["units"] == 99.0
+
+
+def test_a_guess_between_day_and_month_first_is_not_remembered(lake: SalesLake, tmp_path: Path) -> None:
+    one = tmp_path / "one.csv"
+    one.write_text("date,store,sku,units\n05/03/2024,1,A,1\n")
+    assert any("read either way" in w for w in ingest(one, lake, tmp_path).report["warnings"])
+    assert lake.date_format("acme") is None  # a tie-break, not the tenant's habit
+    two = tmp_path / "two.csv"
+    two.write_text("date,store,sku,units\n06/03/2024,1,A,1\n")
+    with pytest.raises(UploadRejectedError, match="read either way"):  # May 3 then June 3: a month apart
+        ingest(two, lake, tmp_path)
 
 
 def test_the_date_format_is_chosen_from_distinct_dates_not_the_first_rows(

@@ -395,6 +395,9 @@ def test_excels_sep_line_names_the_delimiter_and_rows_keep_their_numbers(tmp_pat
     with pytest.raises(ContractError) as caught:
         ingest_file(path, "acme", SalesLake(tmp_path / "lake"), tmp_path / "reports", today=TODAY)
     assert [(p.row, p.column) for p in caught.value.problems] == [(4, "units")]  # line 4 of the file
+    tabbed = tmp_path / "tabbed.csv"
+    tabbed.write_text("sep=\t\ndate\tstore\tsku\tunits\n2024-03-01\t1\tA\t2\n")
+    assert CsvSource(tabbed, tabbed.name, None).delimiter == "\t"
     path.write_text("sep=;\ndate;store;sku;units\n2024-03-01;1;A;1,5\n")
     lake = SalesLake(tmp_path / "lake")
     ingest_file(path, "acme", lake, tmp_path / "reports", today=TODAY)
