@@ -190,17 +190,24 @@ def parse_numbers(
 def _dots_group_thousands(source: pd.Series) -> bool:
     """Whether a semicolon file's column writes thousands as "1.500", so "1.500" is 1500, not 1.5.
 
-    Semicolon files come from decimal-comma locales, but some write decimal dots. The column
-    decides: a decimal comma anywhere ("1.500,00", "2,5") makes every dot a thousands separator,
-    and so does a column whose dotted values all have three-digit groups ("1.500", "2.100"); a
-    dotted value with other digits ("2.5", "10.25") means decimal dots. Read plainly, "1.500"
-    became 1.5 beside "1.500,00" read as 1500 in the same column.
+    Semicolon files come from decimal-comma locales, but some write decimal dots; the column
+    decides. A decimal comma anywhere ("1.500,00", "2,5") makes every dot a thousands separator.
+    Without one, dots group thousands only where every dotted value is a thousands group ("1.500",
+    "2.100", never "0.250" or "2.5") and the values written without a dot are all under 1,000:
+    "1.500" beside "980" is 1500 (it was 1.5 beside "1.500,00" read as 1500), while a column of
+    prices "0.250", "1.500" or of fuel prices "1.459", "1.519" only keeps its decimal dots.
     """
     text = source.dropna().astype(str).str.replace(r"[\s\u00a0$£€¥]", "", regex=True)
     if text.str.contains(r"\d,\d", regex=True).any():
         return True
-    dotted = text[text.str.contains(".", regex=False)]
-    return bool(len(dotted)) and bool(dotted.str.fullmatch(r"[+-]?\d{1,3}(?:\.\d{3})+").all())
+    dotted = text.str.contains(".", regex=False)
+    plain = text[~dotted & text.str.fullmatch(r"[+-]?\d+")]
+    return (
+        bool(dotted.any())
+        and bool(text[dotted].str.fullmatch(r"[+-]?[1-9]\d{0,2}(?:\.\d{3})+").all())
+        and len(plain) > 0
+        and bool((plain.str.lstrip("+-").str.len() <= 3).all())
+    )
 
 
 def _loose_numbers(text: pd.Series, decimal_comma: bool, booleans: bool) -> pd.Series:

@@ -70,6 +70,9 @@ def test_numbers_plain_loose_and_bad() -> None:
         (["1.500", "980", "2.100"], [1500.0, 980.0, 2100.0]),  # every dot groups three digits
         (["1.234.567", "2,5"], [1234567.0, 2.5]),
         (["2.5", "10.25", "1.500"], [2.5, 10.25, 1.5]),  # a semicolon file that writes decimal dots
+        (["0.250", "1.500", "0.990"], [0.25, 1.5, 0.99]),  # prices: "0.250" groups no thousands
+        (["1.459", "1.519"], [1.459, 1.519]),  # fuel prices: every value dotted, none under 1,000
+        (["1.500", "1500"], [1.5, 1500.0]),  # a thousand written without a dot: dots are decimals
     ],
 )
 def test_a_semicolon_files_dots_are_read_as_its_column_writes_them(
