@@ -205,10 +205,16 @@ def _same_frequency(stored: str, new: pd.DataFrame, tenant: str, known: pd.Datet
 
 
 def _merge(old: pd.DataFrame, new: pd.DataFrame) -> tuple[pd.DataFrame, tuple[int, int, int]]:
+    """Old and new records by key: new keys added, stored keys updated with the upload's columns.
+
+    A column the upload does not carry keeps its stored values for the keys it updates: a
+    units-only correction of a day erased that day's price and covariates (NaN) without a word.
+    """
     key = list(RECORD_KEY)
     new = new.drop(columns=[c for c in new.columns if c.startswith("_")])
     if old.empty:
         return new.sort_values(key, ignore_index=True), (len(new), 0, 0)
+    carried = set(new.columns)
     columns = list(dict.fromkeys([*old.columns, *new.columns]))
     old = old.reindex(columns=columns)
     new = new.reindex(columns=columns)
@@ -218,6 +224,13 @@ def _merge(old: pd.DataFrame, new: pd.DataFrame) -> tuple[pd.DataFrame, tuple[in
     is_new = ~new_keys.isin(old_keys)
     value_cols = [c for c in columns if c not in key]
     before = old.set_index(old_keys)[value_cols].reindex(new_keys[~is_new])
+    kept_cols = [c for c in value_cols if c not in carried]
+    for column in kept_cols:
+        values = new[column].to_numpy(
+            dtype=old[column].dtype if old[column].dtype == object else None, copy=True
+        )
+        values[~is_new] = before[column].to_numpy()
+        new[column] = values
     after = new.set_index(new_keys)[value_cols][~is_new]
     same = ((after == before) | (after.isna() & before.isna())).all(axis=1)
     unchanged = int(same.sum())

@@ -429,3 +429,22 @@ def test_transactions_that_replace_stored_days_are_named(lake: SalesLake, tmp_pa
         "1 store x SKU x day total(s) already stored were replaced" in w for w in later.report["warnings"]
     )
     assert lake.read("acme")["units"].tolist() == [2.0]  # whole days replace: the documented semantics
+
+
+def test_a_correction_without_a_column_keeps_its_stored_values(lake: SalesLake, tmp_path: Path) -> None:
+    """A units-only correction of a day erased the day's stored price and temperature."""
+    full = tmp_path / "full.csv"
+    full.write_text(
+        "date,store,sku,units,unit_price,temperature\n2024-03-01,1,A,5,2.5,11\n2024-03-02,1,A,6,2.5,12\n"
+    )
+    ingest(full, lake, tmp_path)
+    units_only = tmp_path / "fix.csv"
+    units_only.write_text("date,store,sku,units\n2024-03-02,1,A,9\n2024-03-03,1,A,4\n")
+    result = ingest(units_only, lake, tmp_path)
+    assert (result.upsert.rows_updated, result.upsert.rows_new) == (1, 1)
+    stored = lake.read("acme")
+    fixed = record(stored, "1", "A", "2024-03-02")
+    assert (fixed["units"], fixed["unit_price"], fixed["temperature"]) == (9.0, 2.5, 12.0)
+    assert np.isnan(record(stored, "1", "A", "2024-03-03")["temperature"])  # a new day has none
+    again = ingest(units_only, lake, tmp_path)
+    assert again.upsert.rows_unchanged == 2  # the same correction again changes nothing
