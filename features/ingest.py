@@ -57,6 +57,10 @@ class UploadRejectedError(ContractError):
         self.report_html = report_html
 
 
+# Dates a week apart that make a daily tenant's upload worth a warning (weekly totals read as days).
+WEEKLY_LOOKING_DATES = 4
+
+
 class UploadTooLargeError(UploadRejectedError):
     status = 413
     title = "Upload too large"
@@ -85,6 +89,7 @@ def ingest_file(  # noqa: PLR0917 (the CLI and the API call it positionally, as 
     path = Path(path)
     today = today or datetime.now(UTC).date()
     upload = _Upload(path, tenant, reports_dir, lenient)
+    was_daily = lake.exists(tenant) and lake.frequency(tenant) == "D"
     try:
         _check_size(path, max_bytes)
         parsed = load_upload(
@@ -111,6 +116,13 @@ def ingest_file(  # noqa: PLR0917 (the CLI and the API call it positionally, as 
         hints = [w for w in warnings if "read either way" in w]  # day-first dates read month first?
         problems = [Problem(path.name, None, "date", text) for text in [str(exc), *hints]]
         raise upload.rejected(ContractError(problems), UploadRejectedError) from None
+    dates = parsed.records["date"].nunique()
+    if was_daily and (parsed.frequency or "D") != "D" and dates >= WEEKLY_LOOKING_DATES:
+        upload.report["warnings"].append(
+            f"tenant {tenant!r} holds daily sales, but this upload's {dates} dates are a week apart "
+            f"({parsed.frequency}): weekly totals are read as one day's sales each (then six days of "
+            "none); upload them under a tenant of their own. Daily sales on one weekday are fine."
+        )
     if parsed.facts.get("level") == "transactions" and result.rows_updated:
         upload.report["warnings"].append(
             f"{result.rows_updated:,} store x SKU x day total(s) already stored were replaced by this "

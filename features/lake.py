@@ -121,7 +121,7 @@ class SalesLake:
         with self._lock(tenant):
             old = self.read(tenant)
             if not old.empty:
-                _same_frequency(self.frequency(tenant), new, tenant, pd.DatetimeIndex(old["date"].unique()))
+                _same_weekday(self.frequency(tenant), new, tenant)
             merged, counts = _merge(old, new)
             frequency = detect_frequency(merged)
             date_format = date_format or self.date_format(tenant)
@@ -163,44 +163,27 @@ class SalesLake:
         return file_lock(tenant_dir(self.root, tenant) / ".lock")
 
 
-# An upload needs this many distinct dates before its own frequency is trusted against the tenant's.
-MIN_DATES_TO_JUDGE = 4
 WEEKDAYS = {"MON": "Mondays", "TUE": "Tuesdays", "WED": "Wednesdays", "THU": "Thursdays",
             "FRI": "Fridays", "SAT": "Saturdays", "SUN": "Sundays"}  # fmt: skip
 
 
-def _same_frequency(stored: str, new: pd.DataFrame, tenant: str, known: pd.DatetimeIndex) -> None:
-    """Refuse an upload whose dates contradict the tenant's frequency.
+def _same_weekday(stored: str, new: pd.DataFrame, tenant: str) -> None:
+    """Refuse dates off a weekly tenant's weekday: a Monday in a Friday-weekly tenant would be a
+    new week beside the old ones (and days uploaded into a weekly tenant made it daily).
 
-    The merged table alone cannot tell: eight weekly Mondays after 60 daily days still read as
-    daily (the days dominate), and were stored as single days of a week's sales between six days
-    of zero; 21 days after 20 weeks turned the whole tenant daily. Weekly data must also keep its
-    weekday: a Monday in a Friday-weekly tenant would be a new week beside the old ones. A daily
-    tenant's upload is judged on its new dates only: correcting four Mondays already stored is
-    not weekly data.
+    A daily tenant's upload that reads as weekly is only warned about (``features.ingest``): a
+    stall trading on Mondays only writes the same dates as weekly totals would.
     """
+    if base(stored) != "W":
+        return
+    anchor = stored.split("-", 1)[1]
     dates = pd.DatetimeIndex(new["date"].drop_duplicates()).sort_values()
-    if base(stored) == "W":
-        anchor = stored.split("-", 1)[1]
-        off = dates[dates.strftime("%a").str.upper() != anchor]
-        if len(off):
-            raise FrequencyError(
-                f"tenant {tenant!r} holds weekly sales dated on {WEEKDAYS[anchor]}; this upload has "
-                f"{len(off)} date(s) on other days (first {off[0].date()}, a {off[0].day_name()}): upload "
-                f"weekly totals dated on {WEEKDAYS[anchor]}"
-            )
-        return
-    dates = dates[~dates.isin(known)]
-    if len(dates) < MIN_DATES_TO_JUDGE:
-        return
-    try:
-        own = detect_frequency(pd.DataFrame({"date": dates}))
-    except FrequencyError:
-        return  # the merged table's own check names what is wrong
-    if base(own) == "W":
+    off = dates[dates.strftime("%a").str.upper() != anchor]
+    if len(off):
         raise FrequencyError(
-            f"tenant {tenant!r} holds daily sales, but this upload's {len(dates)} dates are a week apart "
-            f"({own}): upload daily sales, or weekly data under a tenant of its own"
+            f"tenant {tenant!r} holds weekly sales dated on {WEEKDAYS[anchor]}; this upload has "
+            f"{len(off)} date(s) on other days (first {off[0].date()}, a {off[0].day_name()}): upload "
+            f"weekly totals dated on {WEEKDAYS[anchor]}"
         )
 
 

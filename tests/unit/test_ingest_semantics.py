@@ -98,13 +98,15 @@ def test_failed_upload_leaves_the_lake_exactly_as_before(lake: SalesLake, tmp_pa
 
 
 def test_upload_whose_merge_fails_is_refused_without_a_trace(lake: SalesLake, tmp_path: Path) -> None:
-    """Weekly data on top of three daily days: the lake refuses the upload before merging."""
+    """Weekly data on top of three daily days leaves no single frequency: the lake refuses the merge."""
     ingest(daily_csv(tmp_path / "daily.csv", days=3), lake, tmp_path)
     before = hash_dir(tmp_path / "lake" / "acme")
     weekly = tmp_path / "weekly.csv"
     weeks = pd.date_range("2023-01-04", periods=12, freq="7D")
     weekly.write_text(HEADER + "".join(f"{d.date()},S0,1,5\n" for d in weeks))
-    with pytest.raises(UploadRejectedError, match=r"holds daily sales, but this upload's 12 dates") as caught:
+    with pytest.raises(
+        UploadRejectedError, match=r"mostly 7 days apart, but some are \[1, 345\] days apart"
+    ) as caught:
         ingest(weekly, lake, tmp_path)
     assert hash_dir(tmp_path / "lake" / "acme") == before
     assert caught.value.report_json is not None
@@ -324,33 +326,30 @@ def test_a_covariate_named_like_another_with_old_merges_like_any_other(
     assert record(stored, "1", "A", "2024-03-02")["unit_price"] == 2.0
 
 
-def test_an_upload_of_the_other_frequency_is_refused_and_stores_nothing(
+def test_weekly_data_into_a_daily_tenant_is_named_and_days_into_a_weekly_one_refused(
     lake: SalesLake, tmp_path: Path
 ) -> None:
-    """The merged table read as daily either way: weekly totals were stored as single days."""
+    """The merged table read as daily either way: weekly totals were stored as single days, and days
+    uploaded into a weekly tenant turned it daily."""
     ingest(daily_csv(tmp_path / "daily.csv", days=20), lake, tmp_path)
-    before = hash_dir(tmp_path / "lake" / "acme")
     mondays = pd.date_range("2024-04-01", periods=8, freq="W-MON")
     weekly = tmp_path / "weekly.csv"
     weekly.write_text(HEADER + "".join(f"{d.date()},S0,1,70\n" for d in mondays))
-    with pytest.raises(
-        UploadRejectedError, match="holds daily sales, but this upload's 8 dates are a week apart"
-    ):
-        ingest(weekly, lake, tmp_path)
-    assert hash_dir(tmp_path / "lake" / "acme") == before
-    few = tmp_path / "few.csv"  # a daily shop's three Mondays: too few dates to judge, accepted
-    few.write_text(HEADER + "".join(f"{d.date()},S0,1,7\n" for d in mondays[:3]))
-    assert ingest(few, lake, tmp_path).upsert.rows_new == 3
-    fixes = tmp_path / "fixes.csv"  # four stored Mondays corrected: not weekly data
-    stored_mondays = pd.date_range("2024-03-04", periods=3, freq="W-MON").append(mondays[:1])
-    fixes.write_text(HEADER + "".join(f"{d.date()},S0,1,9\n" for d in stored_mondays))
-    assert ingest(fixes, lake, tmp_path).upsert.rows_updated == 4
+    # the same dates as a stall trading on Mondays only: stored, with a warning either way round
+    warned = ingest(weekly, lake, tmp_path)
+    assert any("this upload's 8 dates are a week apart (W-MON)" in w for w in warned.report["warnings"])
+    assert lake.frequency("acme") == "D"
+    few = tmp_path / "few.csv"  # three Mondays: too few to say
+    few.write_text(HEADER + "".join(f"{d.date()},S1,1,7\n" for d in mondays[:3]))
+    assert not [w for w in ingest(few, lake, tmp_path).report["warnings"] if "a week apart" in w]
 
     ingest(weekly, lake, tmp_path, tenant="weekly")
+    before = hash_dir(tmp_path / "lake" / "weekly")
     days = tmp_path / "days.csv"
     days.write_text(HEADER + "".join(f"2024-06-{d:02d},S0,1,10\n" for d in range(1, 22)))
     with pytest.raises(UploadRejectedError, match=r"weekly sales dated on Mondays; this upload has 18 date"):
         ingest(days, lake, tmp_path, tenant="weekly")
+    assert hash_dir(tmp_path / "lake" / "weekly") == before
     assert lake.frequency("weekly") == "W-MON"
     friday = tmp_path / "friday.csv"
     friday.write_text(HEADER + "2024-06-07,S0,1,70\n")
