@@ -66,7 +66,10 @@ def clean_identifiers(
     present = text.fillna("").astype(str)
     formula = (present.str.startswith(FORMULA_START) & ~present.str.fullmatch(NUMBER)).to_numpy()
     control = present.str.contains(r"[\x00-\x1f\x7f]", regex=True).to_numpy() & ~formula
-    long = (present.str.len() > MAX_ID_LENGTH).to_numpy() & ~formula & ~control
+    # A long numeric id that went through a spreadsheet as a number: "1.23457E+17" (Excel's CSV)
+    # or 1.234567890123457e+17 (a float cell) has lost its last digits and names another series.
+    lost = present.str.fullmatch(r"[+-]?\d(?:\.\d+)?[eE]\+\d+").to_numpy() & ~formula & ~control
+    long = (present.str.len() > MAX_ID_LENGTH).to_numpy() & ~formula & ~control & ~lost
 
     def per_row(mask: np.ndarray, missing_value: bool = False) -> np.ndarray:
         return np.append(mask, missing_value)[codes]  # code -1 (a missing cell) takes the appended value
@@ -89,9 +92,17 @@ def clean_identifiers(
     )
     problems += cell_problems(per_row(control), rows, column, values, "value {} contains control characters")
     problems += cell_problems(
+        per_row(lost),
+        rows,
+        column,
+        values,
+        "value {} is a number in scientific notation: the id's last digits are lost; format the column "
+        "as text in the spreadsheet and export again",
+    )
+    problems += cell_problems(
         per_row(long), rows, column, values, f"value {{}} is longer than {MAX_ID_LENGTH} characters"
     )
-    refused = per_row(formula | control | long)
+    refused = per_row(formula | control | long | lost)
     return pd.Series(np.where(refused, np.nan, values), index=raw.index, dtype=object), problems
 
 

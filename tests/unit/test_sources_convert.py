@@ -83,6 +83,17 @@ def test_a_semicolon_files_dots_are_read_as_its_column_writes_them(
     assert not bad.any()
 
 
+def test_ids_in_scientific_notation_are_refused_as_lost_digits() -> None:
+    """Excel saves an 18-digit id as 1.23457E+17 in CSV (and a float cell reads 1.234567890123457e+17):
+    the id's last digits are gone, and it was stored as a series of its own."""
+    raw = pd.Series(["1.23457E+17", 1.234567890123457e17, "123456789012345678", "2E5", "7"], dtype=object)
+    text, problems = clean_identifiers(raw, np.arange(2, 7), "sku", "sku", required=True)
+    found = pd.concat(problems, ignore_index=True)
+    assert found["row"].tolist() == [2, 3]
+    assert found["message"].str.contains("scientific notation").all()
+    assert text.tolist()[2:] == ["123456789012345678", "2E5", "7"]  # codes such as 2E5 stay ids
+
+
 def test_booleans_only_when_asked() -> None:
     assert parse_numbers(s("TRUE", "no"), booleans=True)[0].tolist() == [1.0, 0.0]
     assert parse_numbers(s("TRUE", "no"))[1].tolist() == [True, True]
