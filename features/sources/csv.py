@@ -185,15 +185,19 @@ class _Utf8Census:
     """Decodes as UTF-8 without stopping at a bad byte, counting valid multi-byte characters and bad bytes.
 
     A genuine Windows-1252 or Latin-1 file has accented letters as single bytes, which are not UTF-8,
-    and hardly ever a byte pair that happens to be valid UTF-8. A UTF-8 file with a stray byte is the
-    reverse. When the valid multi-byte characters are at least as many as the bad bytes, the file is
-    UTF-8 with a few bytes from elsewhere, and the line of the first of them is remembered.
+    and seldom a byte pair that happens to be valid UTF-8. A UTF-8 file with a stray byte is the
+    reverse. When the *different* valid multi-byte characters outnumber the bad bytes, the file is
+    UTF-8 with a few bytes from elsewhere, and the line of the first of them is remembered. Counting
+    different characters, not occurrences: a cp1252 file repeating "NESCAFÉ®" (É® is a valid UTF-8
+    pair, 'ɮ') beside one "MÜNCHEN" read as ten UTF-8 characters against one bad byte and was refused.
     """
+
+    MAX_KINDS = 1_000  # enough to outnumber any handful of bad bytes
 
     def __init__(self) -> None:
         # a bad byte decodes as a lone surrogate (U+DC80-U+DCFF), which valid UTF-8 never yields
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="surrogateescape")
-        self.multibyte = 0
+        self.kinds: set[str] = set()  # different valid non-ASCII characters
         self.invalid = 0
         self.first_invalid: tuple[int, int] | None = None  # (line, byte value)
         self._line = 1
@@ -214,7 +218,8 @@ class _Utf8Census:
                 self.first_invalid = (self._line, ord(text[exc.start]) - 0xDC00)
         self._count_lines(text)
         self.invalid += invalid
-        self.multibyte += len(text) - len(text.encode("ascii", "ignore")) - invalid
+        if len(self.kinds) < self.MAX_KINDS:
+            self.kinds |= {c for c in set(text) if ord(c) > 127 and not 0xDC80 <= ord(c) <= 0xDCFF}
 
     def _count_lines(self, text: str) -> None:
         """Line breaks up to the first bad byte: LF, CRLF or a lone CR (classic Mac)."""
@@ -227,15 +232,15 @@ class _Utf8Census:
         self._after_cr = text.endswith("\r")
 
     def refuse_if_mostly_utf8(self, name: str) -> None:
-        if self.first_invalid is None or self.multibyte < self.invalid:
+        if self.first_invalid is None or len(self.kinds) <= self.invalid:
             return
         line, byte = self.first_invalid
         raise file_error(
             name,
             f"the file is UTF-8 except for {self.invalid:,} byte(s) that are not; the first, 0x{byte:02X}, "
             "is on this line (often a dash or quote pasted from a Windows program). Reading the whole "
-            f"file as Windows-1252 would garble its {self.multibyte:,} accented character(s) ('ö' as "
-            "'Ã¶'): re-save the file as UTF-8 (in Excel: 'CSV UTF-8') and upload again",
+            f"file as Windows-1252 would garble its {len(self.kinds):,} different accented character(s) "
+            "('ö' as 'Ã¶'): re-save the file as UTF-8 (in Excel: 'CSV UTF-8') and upload again",
             row=line,
         )
 

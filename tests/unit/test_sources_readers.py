@@ -270,6 +270,11 @@ def test_utf8_file_with_one_stray_cp1252_byte_is_refused_naming_its_row(
     )
     assert CsvSource(genuine, genuine.name, None).encoding == "cp1252"
     assert set(_stored(genuine, tmp_path / "g")["sku"]) == {"CAFÉ”", "Müller"}
+    # the same chance pair ten times ('É®' reads as 'ɮ') beside one bad byte: one character, not ten
+    repeated = tmp_path / "repeated.csv"
+    lines = [f"2024-03-{d:02d},1,NESCAFÉ® GOLD,{d}" for d in range(1, 11)] + ["2024-03-11,1,MÜNCHEN,1"]
+    repeated.write_bytes(("date,store,sku,units\n" + "\n".join(lines) + "\n").encode("cp1252"))
+    assert CsvSource(repeated, repeated.name, None).encoding == "cp1252"
 
 
 @pytest.mark.parametrize("rows", [3, 30_000])
