@@ -102,8 +102,12 @@ class Converter:
                 lines[name] = self._identifier(frame[c], rows, name, c, False)
         if c := col("on_promotion"):
             lines["on_promotion"] = self._flag(frame[c], rows, c)
-        for source, target in list(self.covariates.items()):
-            lines[target] = self._covariate(frame[source], rows, source, target)
+        covariates = {  # one concat: a file with 300 covariates printed pandas' fragmentation warning
+            target: self._covariate(frame[source], rows, source, target)
+            for source, target in list(self.covariates.items())
+        }
+        if covariates:
+            lines = pd.concat([lines, pd.DataFrame(covariates, index=lines.index)], axis=1)
         if self.transactions and "invoice" in lines:
             self._net_cancellations(lines)
         problems = pd.concat(self._problems, ignore_index=True) if self._problems else no_problems()
