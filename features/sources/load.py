@@ -54,7 +54,9 @@ def load_upload(
     if path.is_dir() or path.suffix.lower() == ".json":
         return _load_shopify(path, progress, today, lenient)
     source = open_tabular(path, progress, max_bytes)
-    fields = resolve_mapping(source.name, source.columns, given)
+    details = source.info.details
+    sheet = f"row {details.get('header_row')} of sheet {details['sheet']!r}" if "sheet" in details else None
+    fields = resolve_mapping(source.name, source.columns, given, sheet)
     converter = Converter(
         source.name,
         fields,

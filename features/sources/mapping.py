@@ -205,7 +205,7 @@ def date_part(fmt: str, source: str = "mapping") -> str:
     return day
 
 
-def resolve_mapping(name: str, columns: list[str], given: Mapping) -> ColumnMapping:
+def resolve_mapping(name: str, columns: list[str], given: Mapping, where: str | None = None) -> ColumnMapping:
     """Given fields first, then detection for the rest; missing required fields are one clear error.
 
     A field given as None is not detected: Shopify's order export has a "Location" column, blank
@@ -243,7 +243,7 @@ def resolve_mapping(name: str, columns: list[str], given: Mapping) -> ColumnMapp
     ]
     for canonical in REQUIRED_FIELDS:
         if canonical not in fields:
-            problems.append(Problem(name, 1, None, _missing(canonical, columns)))
+            problems.append(Problem(name, 1, None, _missing(canonical, columns, where)))
     if problems:
         raise ContractError(problems)
     others = tuple(c for c in columns if c not in taken)
@@ -251,9 +251,22 @@ def resolve_mapping(name: str, columns: list[str], given: Mapping) -> ColumnMapp
     return ColumnMapping(fields, tuple(detected), options, others)
 
 
-def _missing(canonical: str, columns: list[str]) -> str:
+def _missing(canonical: str, columns: list[str], where: str | None = None) -> str:
+    dated = [
+        c for c in columns if re.fullmatch(r"\d{4}-\d{1,2}-\d{1,2}|\d{1,2}[/.]\d{1,2}[/.]\d{2,4}", c.strip())
+    ]
     hint = ""
-    if len(columns) == 1:
+    if len(dated) >= 2:
+        hint = (
+            f" {len(dated)} column names are dates ({dated[0]!r}...): a wide layout, one column per day. "
+            "OrderNimbus reads one row per store, SKU and date: unpivot the table (date, sku, units)."
+        )
+    elif where is not None:  # a workbook: the header is the first non-empty row of the sheet read
+        hint = (
+            f" The header was read from {where}: if the sales table starts lower (a title above it) or "
+            "on another sheet, put it at the top of the first visible sheet."
+        )
+    elif len(columns) == 1:
         hint = " The file has a single column: is the delimiter one of comma, semicolon, tab or '|'?"
     elif any(re.fullmatch(r"[-+0-9.,/: T]*\d[-+0-9.,/: T]*", c) for c in columns):
         hint = (

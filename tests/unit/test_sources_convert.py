@@ -209,6 +209,16 @@ def test_a_field_mapped_to_null_is_not_detected() -> None:
         load_mapping({"sku": None})
 
 
+def test_a_missing_column_names_the_likely_cause() -> None:
+    """A wide table (dates as columns) and a workbook's title row were told to check the delimiter."""
+    with pytest.raises(ContractError, match="a wide layout, one column per day"):
+        resolve_mapping("wide.csv", ["sku", "store", "2025-03-01", "2025-03-02"], {})
+    with pytest.raises(ContractError, match="read from row 1 of sheet 'Summary'"):
+        resolve_mapping("book.xlsx", ["Total", "55"], {}, "row 1 of sheet 'Summary'")
+    with pytest.raises(ContractError, match="is the delimiter one of"):
+        resolve_mapping("one.csv", ["date;sku;units"], {})
+
+
 def test_covariate_names_are_safe_identifiers() -> None:
     assert covariate_name("Fuel Price ($)") == "fuel_price"
     assert covariate_name("2nd markdown") == "x_2nd_markdown"
