@@ -306,6 +306,8 @@ class _Check:
         reference, current, reference_level, current_level = drift_panels(
             sales, windows, freq, self.lake.outages(self.tenant)
         )
+        if reference.empty or current.empty:  # Evidently divided by zero on an empty window
+            return None, "every period of the compared weeks lies in marked outages: nothing to compare"
         levels = (series_level(reference_level), series_level(current_level))
         return detect_drift(reference, current, freq, levels, self.policy.drift_share), windows.as_dict()
 

@@ -214,3 +214,12 @@ def test_marked_outages_are_not_drift_and_unmarked_ones_are(priced: pd.DataFrame
         marked_result = detect_drift(reference, current, "D", levels)
         assert marked_result.drifted == [], outage
         assert not marked_result.psi.exceeds(0.1), outage
+
+
+def test_an_outage_over_the_whole_current_window_leaves_nothing_to_compare(priced: pd.DataFrame) -> None:
+    """The check then skips drift (monitoring.check); Evidently divided by zero on the empty window."""
+    gap, outage = _lose(priced, "2017-10-15", 14)
+    outage = Outage(outage.first, outage.last, None)  # every store
+    reference, current, _ = _panels(gap[~covered(gap, [outage])], "2017-10-28", "2017-10-14", [outage])
+    assert current.empty
+    assert reference.empty  # its counterparts a year earlier left too
