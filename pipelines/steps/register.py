@@ -12,6 +12,7 @@ import os
 import tarfile
 from pathlib import Path
 
+from models.registry.base import ModelRegistry, ModelVersion
 from models.registry.factory import open_registry
 from ordernimbus import __version__
 from ordernimbus.atomic import replacing
@@ -37,6 +38,12 @@ def main(ctx: StepContext) -> None:
     metrics = json.loads((ctx.input("evaluation") / "evaluation.json").read_text())
     model_dir = ctx.input("model")
     data_meta = json.loads((model_dir / "data_meta.json").read_text())
+    registry = open_registry(settings)
+    done = _registered(registry, tenant, run_id)
+    if done is not None:  # a resumed run whose runner died after this step had registered
+        _record(ctx, done.version, done.status, done.artifact_uri)
+        print(f"{tenant} version {done.version} was registered by this run already ({done.status})")
+        return
     artifact = package(
         model_dir, tenant_dir(settings.artifacts_dir, tenant, "models", run_id, "model.tar.gz")
     )
@@ -48,7 +55,6 @@ def main(ctx: StepContext) -> None:
         "data_start": data_meta["start"],
         "data_end": data_meta["end"],
     }
-    registry = open_registry(settings)
     version = registry.register(
         tenant,
         artifact.as_uri(),
@@ -64,13 +70,28 @@ def main(ctx: StepContext) -> None:
     status = ctx.param("approval_status", "PendingManualApproval")
     if status == "Approved":  # explicit auto-approval mode (dev tenants only)
         version = registry.approve(tenant, version.version, "pipeline", "auto-approval mode")
+    _record(ctx, version.version, version.status, artifact.as_uri())
+    gate = "passed" if gate_passed else "failed"
+    print(f"registered {tenant} version {version.version} ({version.status}, gate {gate})")
+
+
+def _registered(registry: ModelRegistry, tenant: str, run_id: str) -> ModelVersion | None:
+    """The version this pipeline run registered already, if any: Register runs once per run.
+
+    A runner killed between the registry write and the step's record left the step to redo on
+    resume, and the same build became two versions (the second overwrote the first's artifact).
+    """
+    if run_id == "manual":
+        return None
+    return next((v for v in registry.list_versions(tenant) if v.created_by == f"pipeline:{run_id}"), None)
+
+
+def _record(ctx: StepContext, version: int, status: str, artifact_uri: str) -> None:
     out = ctx.base / "processing" / "output" / "registration"
     out.mkdir(parents=True, exist_ok=True)
     (out / "registration.json").write_text(
-        json.dumps({"version": version.version, "status": version.status, "artifact_uri": artifact.as_uri()})
+        json.dumps({"version": version, "status": status, "artifact_uri": artifact_uri})
     )
-    gate = "passed" if gate_passed else "failed"
-    print(f"registered {tenant} version {version.version} ({version.status}, gate {gate})")
 
 
 if __name__ == "__main__":
