@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ordernimbus.errors import ConflictError, NotFoundError
+from ordernimbus.errors import ConflictError, NotFoundError, OrderNimbusError
 from ordernimbus.settings import Settings
 from ordernimbus.tenancy import tenant_dir, validate_tenant
 
@@ -49,14 +49,13 @@ def run_build(
 def _check_history(settings: Settings, tenant: str, params: dict[str, Any]) -> None:
     """Refuse, before any step runs, a build whose backtest the history cannot hold (the training
     steps check it too, for the SageMaker path, but four of them failing is a poor way to learn it)."""
-    import pandas as pd
 
     from features.lake import SalesLake
     from models.backtest import check_history
     from pipelines.definition import build_pipeline
 
     lake = SalesLake(settings.lake_dir)
-    until = pd.Timestamp(params["Until"]) if params["Until"] else None
+    until = _day(params["Until"]) if params["Until"] else None
     span = lake.date_range(tenant, until)
     if span is None:
         raise NotFoundError(f"tenant {tenant!r} has no sales up to {params['Until']}: choose a later --until")
@@ -64,6 +63,20 @@ def _check_history(settings: Settings, tenant: str, params: dict[str, Any]) -> N
     windows = int(params.get("BacktestWindows", defaults["BacktestWindows"]))
     what = f"tenant {tenant!r}" + (f", up to {params['Until']}," if until is not None else "")
     check_history(*span, int(params["Horizon"]), windows, lake.frequency(tenant), what)
+
+
+def _day(text: str) -> Any:
+    """``--until`` as a date: YYYY-MM-DD, a real day (2017-02-30 was a traceback, exit 1)."""
+    import re
+
+    import pandas as pd
+
+    try:
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text.strip()):
+            raise ValueError(text)
+        return pd.Timestamp(text.strip())
+    except ValueError:
+        raise OrderNimbusError(f"--until {text!r}: expected a date as YYYY-MM-DD") from None
 
 
 def run_forecast(

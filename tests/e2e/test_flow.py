@@ -159,6 +159,10 @@ def test_a_history_too_short_for_the_horizon_is_refused_before_any_step(
     result = runner.invoke(app, ["pipeline", "run", "build", "--tenant", "newshop", "--until", "2017-11-01"])
     assert result.exit_code == 3
     assert "no sales up to 2017-11-01" in result.output
+    for day in ("notadate", "2017-13-45", "2017-02-30", "2017-12-01T00:00"):  # tracebacks, exit 1
+        result = runner.invoke(app, ["pipeline", "run", "build", "--tenant", "newshop", "--until", day])
+        assert result.exit_code == 2, result.output
+        assert "expected a date as YYYY-MM-DD" in result.output
 
 
 def test_a_step_that_refuses_its_input_is_not_retried(home: Settings, tmp_path: Path) -> None:
