@@ -16,6 +16,24 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from ordernimbus.errors import OrderNimbusError
+
+
+class OutputPathError(OrderNimbusError):
+    title = "Invalid output path"
+
+
+def user_target(path: Path, example: str) -> None:
+    """Refuse a file the user named that cannot be written: a folder, or one in a missing folder.
+
+    Checked before any work, with the same words for every command that writes where it is told
+    (forecast export, model cards); ``example`` is a file name to suggest inside a folder.
+    """
+    if path.is_dir():
+        raise OutputPathError(f"{path} is a directory: give a file name (e.g. {path / example})")
+    if not path.parent.is_dir():
+        raise OutputPathError(f"folder {path.parent} does not exist: create it or choose another path")
+
 
 @contextmanager
 def replacing(path: Path, *, suffix: str = ".tmp", durable: bool = False) -> Iterator[Path]:

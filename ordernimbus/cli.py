@@ -324,12 +324,15 @@ def registry_show(
 
 def _write_card(registry: Any, tenant: str, version: Any, html: Path | None, as_json: Path | None) -> None:
     """Unpack the version's artifact (backtests, explanations) and write its model card (then swap)."""
-    import os
     import tarfile
     import tempfile
 
     from models.registry.card import card_for, render_card_html
+    from ordernimbus.atomic import user_target, write_text
 
+    for path, example in ((html, "card.html"), (as_json, "card.json")):
+        if path is not None:
+            user_target(path, example)  # a traceback before, and a stray .tmp beside the folder
     with tempfile.TemporaryDirectory() as tmp:
         artifact = Path(version.artifact_uri.removeprefix("file://"))
         artifact_dir = None
@@ -341,9 +344,7 @@ def _write_card(registry: Any, tenant: str, version: Any, html: Path | None, as_
         texts = [(html, render_card_html(card) if html else ""), (as_json, json.dumps(card, indent=2))]
     for path, text in texts:
         if path is not None:
-            part = path.with_name(f".{path.name}.tmp")
-            part.write_text(text)
-            os.replace(part, path)
+            write_text(path, text)
 
 
 @registry_app.command("approve")

@@ -31,6 +31,7 @@ from inference.store.migrations import migrate
 from inference.store.tables import api_keys
 from ordernimbus.errors import NotFoundError, OrderNimbusError
 from ordernimbus.tenancy import validate_tenant
+from ordernimbus.text import control_free
 
 Role = Literal["admin", "approver", "analyst", "viewer"]
 ROLES: tuple[Role, ...] = get_args(Role)
@@ -153,6 +154,8 @@ class ApiKeyStore:
             raise ApiKeyError(f"unknown role {role!r}: expected one of {', '.join(ROLES)}")
         if not isinstance(name, str) or len(name) > MAX_NAME_LENGTH:
             raise ApiKeyError(f"key name must be a string of at most {MAX_NAME_LENGTH} characters")
+        if not control_free(name):  # the CLI stored ESC and BEL; `apikey list` printed them raw
+            raise ApiKeyError("key name: expected text without control characters")
         key_id = secrets.token_hex(8)
         plaintext = f"{KEY_PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
         info = KeyInfo(key_id, tenant, cast(Role, role), name, datetime.now(UTC), None)

@@ -13,7 +13,7 @@ from typing import Annotated
 from fastapi import Path, Query
 from pydantic import AfterValidator, BeforeValidator
 
-from inference.store.keyset import storable
+from ordernimbus.text import control_free
 
 PRINTABLE = r"^[^\x00-\x1f\x7f]+$"
 ID_QUERY = Query(min_length=1, max_length=128, pattern=PRINTABLE)
@@ -36,18 +36,17 @@ IsoDate = Annotated[date, BeforeValidator(_iso_date)]
 
 def _label(value: str) -> str:
     """A name: no control characters, valid UTF-8 (a NUL in a key's name answered 500 on PostgreSQL)."""
-    if not storable(value):
+    if not control_free(value):
         raise ValueError("expected text without control characters")
     return value
 
 
 def _note(value: str) -> str:
     """Free text such as an approval's reason: tabs and line breaks allowed, other controls not."""
-    if not storable(_LINE_BREAKS.sub(" ", value)):
+    if not control_free(value, breaks=True):
         raise ValueError("expected text without control characters other than tabs and line breaks")
     return value
 
 
-_LINE_BREAKS = re.compile(r"[\t\r\n]")
 Label = Annotated[str, AfterValidator(_label)]
 Note = Annotated[str, AfterValidator(_note)]

@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 from inference.store.base import ForecastSet, ForecastSetNotFoundError, ForecastStoreError
 from inference.store.sql import SqlForecastStore
+from ordernimbus.atomic import user_target
 
 ExportFormat = Literal["csv", "parquet"]
 FORMATS: tuple[ExportFormat, ...] = ("csv", "parquet")
@@ -67,10 +68,7 @@ def export_set(
             f"tenant {tenant!r} has no forecast set yet: run "
             f"`ordernimbus pipeline run forecast --tenant {tenant}`"
         )
-    if out.is_dir():
-        raise ForecastStoreError(f"{out} is a directory: give a file name (e.g. {out / f'forecast.{fmt}'})")
-    if not out.parent.is_dir():
-        raise ForecastStoreError(f"folder {out.parent} does not exist: create it or choose another path")
+    user_target(out, f"forecast.{fmt}")
     batches = _counted(store.iter_set(tenant, chosen.set_id, batch_rows), chosen.rows, progress)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     try:

@@ -13,16 +13,15 @@ import base64
 import binascii
 import hashlib
 import json
-import re
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 from inference.store.base import InvalidCursorError
+from ordernimbus.text import control_free
 
 MAX_CURSOR_LENGTH = 2048
 _VERSION = 1
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -101,13 +100,7 @@ def parse_document(cursor: str, width: int) -> dict[str, Any]:
 
 def storable(text: str) -> bool:
     """No control characters and valid UTF-8: what every store's text columns and drivers accept."""
-    if _CONTROL.search(text):
-        return False
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:  # a lone surrogate, which JSON's \ud800 escapes can carry
-        return False
-    return True
+    return control_free(text)
 
 
 def _malformed() -> InvalidCursorError:

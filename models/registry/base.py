@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any, Literal, Protocol
 
 from ordernimbus.errors import ConflictError, NotFoundError, OrderNimbusError
+from ordernimbus.text import control_free
 
 ApprovalStatus = Literal["PendingManualApproval", "Approved", "Rejected"]
 PENDING: ApprovalStatus = "PendingManualApproval"
@@ -115,6 +116,10 @@ def check_decision(
     if not isinstance(reason, str) or not reason.strip():
         verb = "approving" if target == APPROVED else "rejecting"
         raise RegistryError(f"{verb} version {current.version} needs a non-empty reason")
+    if not control_free(reason, breaks=True):  # written raw to whoever reads the audit log
+        raise RegistryError(
+            "reason: expected text without control characters other than tabs and line breaks"
+        )
     if len(reason) > MAX_REASON_CHARS:
         raise RegistryError(f"reason is {len(reason)} characters; at most {MAX_REASON_CHARS} are kept")
     if target == PENDING:

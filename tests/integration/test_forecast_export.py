@@ -15,6 +15,7 @@ from storecase import new_tenant, pg_schema, series_rows, sqlite_url
 from inference.store.base import ForecastSetNotFoundError, ForecastStoreError
 from inference.store.export import EXPORT_COLUMNS, export_set
 from inference.store.sql import SqlForecastStore
+from ordernimbus.atomic import OutputPathError
 
 pytestmark = pytest.mark.integration
 
@@ -91,9 +92,9 @@ def test_refusals_leave_the_previous_file_untouched(store: SqlForecastStore, tmp
         export_set(store, tenant, target, set_id="nope")
     with pytest.raises(ForecastStoreError, match="format 'xlsx' is not supported"):
         export_set(store, tenant, target, "xlsx")
-    with pytest.raises(ForecastStoreError, match="is a directory"):
+    with pytest.raises(OutputPathError, match="is a directory"):
         export_set(store, tenant, tmp_path)
-    with pytest.raises(ForecastStoreError, match="does not exist"):
+    with pytest.raises(OutputPathError, match="does not exist"):
         export_set(store, tenant, tmp_path / "missing" / "f.csv")
 
     def interrupt(done: int, total: int) -> None:

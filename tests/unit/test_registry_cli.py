@@ -132,3 +132,32 @@ def test_show_writes_the_card_as_json_and_html(registry: Any, tmp_path: Path) ->
     assert any("no artifact directory" in item for item in card["missing"])  # the artifact is not on disk
     assert "ordernimbus-acme · version 2" in page.read_text()
     assert not [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]  # written, then swapped in
+
+
+def test_a_card_written_to_a_folder_or_a_missing_one_is_refused(registry: Any, tmp_path: Path) -> None:
+    """Both were tracebacks (exit 1), and the folder case left a .tmp file beside it."""
+    base = ["registry", "show", "--tenant", "acme", "--version", "1"]
+    missing = runner.invoke(app, [*base, "--html", str(tmp_path / "nowhere" / "card.html")])
+    assert missing.exit_code == 2, missing.output
+    assert "does not exist" in missing.output
+    folder = runner.invoke(app, [*base, "--card-json", str(tmp_path)])
+    assert folder.exit_code == 2, folder.output
+    assert "is a directory" in " ".join(folder.output.split())
+    assert not [p.name for p in tmp_path.parent.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_control_characters_in_a_reason_or_a_key_name_are_refused(registry: Any) -> None:
+    """The CLI stored them raw, and `registry audit` wrote the escapes to an approver's terminal."""
+    reject = ["registry", "reject", "--tenant", "acme", "--version", "1", "--reason", "ok\x1b]0;owned\x07"]
+    result = runner.invoke(app, reject)
+    assert result.exit_code == 2, result.output
+    assert "control characters" in result.output
+    assert open_registry_status(registry) == "PendingManualApproval"
+    lines = runner.invoke(app, [*reject[:-1], "checked\nthe card"])  # line breaks are fine
+    assert lines.exit_code == 0, lines.output
+    key = runner.invoke(app, ["apikey", "create", "--tenant", "acme", "--name", "dash\x1b[2Jboard"])
+    assert key.exit_code == 2, key.output
+
+
+def open_registry_status(registry: Any) -> str:
+    return str(registry.get("acme", 1).status)
