@@ -70,7 +70,11 @@ def should_retrain(policy: RetrainPolicy, results: list[RuleResult]) -> bool:
 
 def _accuracy(policy: RetrainPolicy, ev: Evidence) -> RuleResult:
     if ev.backtest_wape is None or ev.backtest_wape <= 0:
-        return RuleResult("accuracy", False, "the scored version has no backtest WAPE to compare with")
+        return RuleResult(
+            "accuracy",
+            False,
+            "no backtest WAPE to compare with: no version approved and scored yet, or none recorded",
+        )
     limit = ev.backtest_wape * (1 + policy.accuracy_margin)
     days = sorted(ev.trailing_wape)[-policy.accuracy_days :]
     if len(days) < policy.accuracy_days:

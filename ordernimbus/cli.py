@@ -21,6 +21,7 @@ from ordernimbus.cli_outage import app as outage_app
 from ordernimbus.cli_sagemaker import sagemaker_app
 from ordernimbus.errors import ConflictError, NotFoundError, OrderNimbusError
 from ordernimbus.settings import Settings, get_settings
+from ordernimbus.tenancy import validate_tenant
 
 app = typer.Typer(
     help="OrderNimbus: multi-tenant retail demand forecasting.",
@@ -42,7 +43,21 @@ app.add_typer(outage_app, name="outage")
 
 console = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
-Tenant = Annotated[str, typer.Option("--tenant", "-t", help="tenant id (lowercase letters, digits, '-')")]
+
+
+def _tenant_id(value: str) -> str:
+    """Every command checks the tenant id the same way (exit 2): `pipeline runs` listed nothing for
+    '../BAD' and `pipeline status` called it not found."""
+    try:
+        return validate_tenant(value)
+    except OrderNimbusError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+Tenant = Annotated[
+    str,
+    typer.Option("--tenant", "-t", help="tenant id (lowercase letters, digits, '-')", callback=_tenant_id),
+]
 
 
 def fail(exc: OrderNimbusError) -> NoReturn:
@@ -216,6 +231,12 @@ def pipeline_logs(run_id: str, tenant: Tenant, step: Annotated[str | None, typer
     run = RunStore(settings().runs_db_url).get(run_id, tenant)
     if run is None:
         fail(NotFoundError(f"no run {run_id!r} for tenant {tenant!r}"))
+    if step is not None and step not in {s.step for s in run.steps}:
+        fail(
+            NotFoundError(
+                f"run {run_id!r} has no step {step!r}; its steps are {', '.join(s.step for s in run.steps)}"
+            )
+        )
     for s in run.steps:
         if (step is None or s.step == step) and s.log and Path(s.log).exists():
             console.rule(s.step)

@@ -100,6 +100,7 @@ MAX_REASON_CHARS = 1024  # SageMaker's ApprovalDescription limit, enforced on bo
 # Names of the rules an approval may override; recorded in the audit detail when used.
 OVERRIDE_GATE_FAILED = "gate_failed"
 OVERRIDE_WAS_REJECTED = "was_rejected"
+OVERRIDE_HOW = '--override on the CLI, "override": true over the API'
 
 
 def check_decision(
@@ -133,12 +134,15 @@ def check_decision(
     overrides: list[str] = []
     if current.status == REJECTED:
         if not override:
-            raise TransitionError(f"version {current.version} was rejected; approving it needs override=True")
+            raise TransitionError(
+                f"version {current.version} was rejected; approving it needs an override ({OVERRIDE_HOW})"
+            )
         overrides.append(OVERRIDE_WAS_REJECTED)
     if not current.gate_passed:
         if not override:
             raise TransitionError(
-                f"version {current.version} failed the quality gate; approving it needs override=True"
+                f"version {current.version} failed the quality gate; approving it needs an override "
+                f"({OVERRIDE_HOW})"
             )
         overrides.append(OVERRIDE_GATE_FAILED)
     return overrides

@@ -161,3 +161,18 @@ def test_control_characters_in_a_reason_or_a_key_name_are_refused(registry: Any)
 
 def open_registry_status(registry: Any) -> str:
     return str(registry.get("acme", 1).status)
+
+
+def test_pipeline_commands_check_the_tenant_and_name_a_missing_step(home: Settings) -> None:
+    """`pipeline runs --tenant ../BAD` listed nothing (exit 0), `status` called it not found (3),
+    and `logs --step Trian-xgboost` printed nothing (exit 0)."""
+    from pipelines.records import RunStore
+
+    for args in (["runs"], ["status", "r1"], ["logs", "r1"]):
+        result = runner.invoke(app, ["pipeline", *args, "--tenant", "../BAD"])
+        assert result.exit_code == 2, (args, result.output)
+        assert "invalid tenant id" in result.output
+    RunStore(home.runs_db_url).create("r1", "acme", "build", {}, ["Validate", "Train-xgboost"])
+    typo = runner.invoke(app, ["pipeline", "logs", "r1", "--tenant", "acme", "--step", "Trian-xgboost"])
+    assert typo.exit_code == 3, typo.output
+    assert "its steps are Train-xgboost, Validate" in " ".join(typo.output.split())
