@@ -555,7 +555,11 @@ def forecast_export(
 
 # --- API ----------------------------------------------------------------------------------------
 @app.command()
-def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
+def serve(
+    host: str = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port")] = 8000,  # 99999 served on 34463
+    workers: Annotated[int, typer.Option(min=1, max=64)] = 1,
+) -> None:
     """Run the forecast API with uvicorn."""
     import uvicorn
 

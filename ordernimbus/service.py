@@ -92,11 +92,17 @@ def run_forecast(
             f"tenant {tenant!r} has no approved model version: approve one with "
             f"`ordernimbus registry approve --tenant {tenant} --version N --reason ...`"
         )
+    trained = int(version.metrics.get("horizon", 28))
+    if horizon is not None and horizon > trained:  # the Transform step failed it three times, then a resume
+        raise OrderNimbusError(
+            f"version {version.version} of tenant {tenant!r} was trained to forecast {trained} periods, not "
+            f"{horizon}: use --horizon {trained} or less, or build a version with --horizon {horizon}"
+        )
     params = {
         "InputDataUri": lake_uri(settings, tenant),
         "ModelDataUri": version.artifact_uri,
         "ModelVersion": version.version,
-        "Horizon": horizon or int(version.metrics.get("horizon", 28)),
+        "Horizon": horizon or trained,
         "Quantiles": ",".join(str(q) for q in settings.quantiles),
     }
     return LocalRunner(settings, on_event).start("forecast", tenant, params)

@@ -134,6 +134,16 @@ def test_second_run_is_served_from_cache_and_resume_skips_finished_steps(
     assert resumed.step("Prepare").status == "Succeeded"
     assert Path(resumed.step("Prepare").log or "").read_text() == prepare_log  # not re-run
 
+    # a forecast longer than the approved version was trained for is refused before any step runs
+    from models.registry.factory import open_registry
+
+    open_registry(home).approve("cachey", 1, "tester", "e2e", override=True)
+    runs = len(runner_.records.list("cachey"))
+    longer = runner.invoke(app, ["pipeline", "run", "forecast", "--tenant", "cachey", "--horizon", "60"])
+    assert longer.exit_code == 2, longer.output
+    assert "trained to forecast 7 periods, not 60" in " ".join(longer.output.split())
+    assert len(runner_.records.list("cachey")) == runs
+
 
 def test_tenant_input_is_validated_before_any_path_is_built(home: Settings) -> None:
     result = runner.invoke(app, ["pipeline", "run", "build", "--tenant", "../evil"])

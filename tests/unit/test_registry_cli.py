@@ -176,3 +176,10 @@ def test_pipeline_commands_check_the_tenant_and_name_a_missing_step(home: Settin
     typo = runner.invoke(app, ["pipeline", "logs", "r1", "--tenant", "acme", "--step", "Trian-xgboost"])
     assert typo.exit_code == 3, typo.output
     assert "its steps are Train-xgboost, Validate" in " ".join(typo.output.split())
+
+
+def test_serve_refuses_a_port_outside_1_65535() -> None:
+    """uvicorn took 99999 modulo 65536 and logged the port it was given, not the one it used."""
+    result = runner.invoke(app, ["serve", "--port", "99999"])
+    assert result.exit_code == 2
+    assert "65535" in result.output
