@@ -25,6 +25,7 @@ from ordernimbus.settings import RetrainPolicy, Settings
 from ordernimbus.tenancy import validate_tenant
 
 RUNNING = ("Executing", "Stopping")
+DEAD = "Stopped"  # marked Executing, but no runner holds the run: killed, resumable
 STALE_AFTER = timedelta(hours=24)
 _SCAN_EXECUTIONS = 50  # newest pipeline executions inspected for the tenant's parameter
 
@@ -102,11 +103,25 @@ class LocalTrigger:
             .order_by(RUNS.c.created_at.desc())
             .limit(limit)
         )
+        from pipelines.local import runner_alive
+
         try:
             with store.engine.connect() as conn:
-                return [BuildRun(r.run_id, r.status, _utc(r.created_at)) for r in conn.execute(stmt)]
+                rows = list(conn.execute(stmt))
         finally:
             store.engine.dispose()
+        # A run left Executing by a dead runner is not running: it held manual retraining back
+        # for the 24 hours of STALE_AFTER. The runner's lock says which are alive.
+        return [
+            BuildRun(
+                r.run_id,
+                DEAD
+                if r.status in RUNNING and not runner_alive(self.settings, tenant, r.run_id)
+                else r.status,
+                _utc(r.created_at),
+            )
+            for r in rows
+        ]
 
     def start(self, tenant: str, *, reason: str, token: str, horizon: int | None) -> BuildRun:
         from ordernimbus.service import run_build

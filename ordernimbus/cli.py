@@ -198,14 +198,17 @@ def pipeline_resume(run_id: str, tenant: Tenant) -> None:
 @pipeline_app.command("runs")
 def pipeline_runs(tenant: Tenant, limit: int = 20) -> None:
     """List the tenant's recent runs."""
+    from pipelines.local import runner_alive
     from pipelines.records import RunStore
 
+    s = settings()
     table = Table("run_id", "pipeline", "status", "created", "error")
-    for run in RunStore(settings().runs_db_url).list(tenant, limit):
+    for run in RunStore(s.runs_db_url).list(tenant, limit):
+        dead = run.status == "Executing" and not runner_alive(s, tenant, run.run_id)
         table.add_row(
             run.run_id,
             run.pipeline,
-            run.status,
+            "Stopped (runner gone: pipeline resume)" if dead else run.status,
             f"{run.created_at:%Y-%m-%d %H:%M:%S}",
             (run.error or "")[:60],
         )

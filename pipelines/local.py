@@ -155,6 +155,11 @@ class LocalRunner:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
+    def is_live(self, tenant: str, run_id: str) -> bool:
+        """Whether a runner process holds the run's lock now: a run marked Executing whose runner
+        died (SIGKILL, a crash, Ctrl-C before this check existed) is not, and can be resumed."""
+        return runner_alive(self.settings, tenant, run_id)
+
     def _mark_orphaned(self, run_id: str, step: str, log: str | None) -> None:
         """A step left Executing by a dead runner failed: record why, so the resume reads right."""
         reason = "the runner process died while this step was executing (killed or crashed)"
@@ -378,6 +383,20 @@ class LocalRunner:
             return Path(value.removeprefix("file://"))
         step, _, output = source.partition("/")
         return Path(outputs[step][output])
+
+
+def runner_alive(settings: Settings, tenant: str, run_id: str) -> bool:
+    """Whether some process holds ``run_id``'s runner lock (see ``LocalRunner._run_lock``)."""
+    path = tenant_dir(settings.runs_dir, tenant, run_id, RUN_LOCK)
+    if not path.exists():
+        return False
+    with open(path) as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    return False
 
 
 def runner_view(pipeline: PipelineDef) -> dict[str, Any]:

@@ -18,8 +18,11 @@ from pathlib import Path
 
 import pytest
 from realcuts import store_item_cut
+from typer.testing import CliRunner
 
 from features.lake import SalesLake
+from monitoring.trigger import LocalTrigger
+from ordernimbus.cli import app
 from ordernimbus.errors import ConflictError
 from ordernimbus.settings import Settings
 from pipelines.local import LocalRunner
@@ -77,6 +80,8 @@ def test_resume_after_sigkill_redoes_only_the_interrupted_step(home: Settings) -
         # a second process may not resume a run whose runner is alive
         with pytest.raises(ConflictError, match="still executing in runner process"):
             LocalRunner(home).resume(live.run_id, TENANT)
+        assert LocalRunner(home).is_live(TENANT, live.run_id)
+        assert LocalTrigger(home).builds(TENANT)[0].status == "Executing"
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
     finally:
@@ -86,6 +91,11 @@ def test_resume_after_sigkill_redoes_only_the_interrupted_step(home: Settings) -
     assert killed is not None
     assert killed.status == "Executing"
     assert killed.step(VICTIM).status == "Executing"
+    # what lists and the retraining debounce see: not running (it held manual retraining back 24 h)
+    assert not LocalRunner(home).is_live(TENANT, live.run_id)
+    assert LocalTrigger(home).builds(TENANT)[0].status == "Stopped"
+    listed = CliRunner().invoke(app, ["pipeline", "runs", "--tenant", TENANT])
+    assert "Stopped (runner gone" in listed.output
     assert killed.step(VICTIM).attempts == 1
     run_dir = str(home.runs_dir / TENANT / live.run_id)  # every step of the run, and workers they forked
     deadline = time.monotonic() + 10
