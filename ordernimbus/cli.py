@@ -174,6 +174,12 @@ def pipeline_run(
             raise OrderNimbusError(f"unknown pipeline {name!r}: expected build or forecast")
     except OrderNimbusError as exc:
         fail(exc)
+    except KeyboardInterrupt:  # the runner marked the run Stopped once its steps had stopped
+        err.print(
+            f"[red]interrupted:[/] the run is stopped; `ordernimbus pipeline runs --tenant {tenant}` "
+            "names it and `ordernimbus pipeline resume RUN_ID` continues it"
+        )
+        raise typer.Exit(130) from None
     _report_run(run)
     if run.status != "Succeeded":
         err.print(

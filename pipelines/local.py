@@ -91,12 +91,21 @@ class PipelineFailed(OrderNimbusError):  # noqa: N818 - public name used by call
     title = "Pipeline run failed"
 
 
+class PipelineInterrupted(PipelineFailed):
+    """A step stopped by SIGINT or SIGTERM (Ctrl-C reaches the whole process group): not a
+    failure to retry. The run is marked Stopped, and ``resume`` picks it up."""
+
+
+INTERRUPTED = (128 + 2, 128 + 15)  # the step supervisor's exit codes for SIGINT and SIGTERM
+
+
 class LocalRunner:
     def __init__(self, settings: Settings, on_event: Event | None = None, retries: int = 2) -> None:
         self.settings = settings
         self.records = RunStore(settings.runs_db_url)
         self.on_event = on_event or (lambda step, status, message: None)
         self.retries = retries
+        self._interrupted = False  # set on Ctrl-C: steps still running are neither retried nor followed
 
     # --- public --------------------------------------------------------------------------
     def start(self, name: str, tenant: str, parameters: dict[str, Any]) -> RunRecord:
@@ -176,28 +185,39 @@ class LocalRunner:
         state = {s.step: s.status for s in run.steps}
         outputs = {s.step: s.outputs for s in run.steps}
         failed: str | None = None
+        stopped = False
         with ThreadPoolExecutor(max_workers=self.settings.max_parallel_steps) as pool:
             running: dict[Future[dict[str, str]], str] = {}
-            while True:
-                for step in self._ready(pipeline, state, run, outputs):
-                    state[step.name] = "Executing"
-                    running[pool.submit(self._run_step, pipeline, step, run, outputs)] = step.name
-                if not running:
-                    break
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
-                for future in done:
-                    name = running.pop(future)
-                    try:
-                        outputs[name] = future.result()
-                        state[name] = "Succeeded"
-                    except PipelineFailed as exc:
-                        state[name] = "Failed"
-                        failed = failed or f"step {name} failed: {exc}"
-                if failed:  # let running steps finish (their records stay right), start nothing new
-                    wait(running)
-                    break
-        status = "Failed" if failed else "Succeeded"
-        self.records.update_run(run_id, status=status, error=failed, finished_at=datetime.now(UTC))
+            try:
+                while True:
+                    for step in self._ready(pipeline, state, run, outputs):
+                        state[step.name] = "Executing"
+                        running[pool.submit(self._run_step, pipeline, step, run, outputs)] = step.name
+                    if not running:
+                        break
+                    done, _ = wait(running, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        name = running.pop(future)
+                        try:
+                            outputs[name] = future.result()
+                            state[name] = "Succeeded"
+                        except PipelineFailed as exc:
+                            state[name] = "Failed"
+                            stopped = stopped or isinstance(exc, PipelineInterrupted)
+                            failed = failed or f"step {name} failed: {exc}"
+                    if failed:  # let running steps finish (their records stay right), start nothing new
+                        _settle(running)
+                        break
+            except KeyboardInterrupt:  # Ctrl-C: the steps got the signal too and stop at once
+                self._interrupted = True
+                _settle(running)
+                self._stop(run_id, "interrupted (Ctrl-C)")
+                raise
+        if stopped:
+            self._stop(run_id, failed or "a step was interrupted")
+        else:
+            status = "Failed" if failed else "Succeeded"
+            self.records.update_run(run_id, status=status, error=failed, finished_at=datetime.now(UTC))
         record = self.records.get(run_id)
         assert record is not None
         return record
@@ -235,6 +255,15 @@ class LocalRunner:
         for part in cond.json_path.split("."):
             value = value[part]
         return bool(OPS[cond.op](float(value), float(params[cond.right_param])))
+
+    def _stop(self, run_id: str, why: str) -> None:
+        """The run stopped on a signal: resumable, and never retried or continued meanwhile."""
+        self.records.update_run(
+            run_id,
+            status="Stopped",
+            error=f"{why}; resume with: ordernimbus pipeline resume {run_id}",
+            finished_at=datetime.now(UTC),
+        )
 
     def _run_step(
         self, pipeline: PipelineDef, step: Step, run: RunRecord, outputs: dict[str, dict[str, str]]
@@ -285,8 +314,9 @@ class LocalRunner:
             code = self._spawn(step, base, args, log, run.run_id)
             if code == 0:
                 break
-            if not step.retryable or tries > self.retries or code == BAD_INPUT:
-                reason = _failure(base, log)
+            interrupted = code in INTERRUPTED or self._interrupted
+            if interrupted or not step.retryable or tries > self.retries or code == BAD_INPUT:
+                reason = "stopped by a signal (Ctrl-C or SIGTERM)" if interrupted else _failure(base, log)
                 self.records.update_step(
                     run.run_id,
                     step.name,
@@ -297,7 +327,7 @@ class LocalRunner:
                     finished_at=datetime.now(UTC),
                 )
                 self.on_event(step.name, "Failed", reason)
-                raise PipelineFailed(reason)
+                raise (PipelineInterrupted if interrupted else PipelineFailed)(reason)
             self.on_event(step.name, "Retrying", f"attempt {attempts} failed; retrying")
             time.sleep(min(2**tries, 30))
             attempts += 1
@@ -383,6 +413,14 @@ class LocalRunner:
             return Path(value.removeprefix("file://"))
         step, _, output = source.partition("/")
         return Path(outputs[step][output])
+
+
+def _settle(running: dict[Future[dict[str, str]], str]) -> None:
+    """Wait for the steps already executing; cancel those still queued for a worker thread (after a
+    Ctrl-C, two queued training steps started once the interrupted ones ended, and ran 22 s)."""
+    for future in running:
+        future.cancel()
+    wait(running)
 
 
 def runner_alive(settings: Settings, tenant: str, run_id: str) -> bool:

@@ -131,3 +131,38 @@ def test_resume_after_sigkill_redoes_only_the_interrupted_step(home: Settings) -
     assert VICTIM in started
     assert not set(started) & set(finished)
     assert ("Register" in started) != ("RegisterGateFailed" in started)
+
+
+def test_ctrl_c_stops_the_run_at_once_and_resume_finishes_it(home: Settings) -> None:
+    """Ctrl-C reaches the runner and its steps (one process group). The interrupted steps used to be
+    retried, queued steps started, and the run stayed Executing after the runner exited 30 s later."""
+    SalesLake(home.lake_dir).upsert(TENANT, store_item_cut(stores=1, items=2, since="2016-06-01"), "cut")
+    store = RunStore(home.runs_db_url)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", RUNNER, TENANT],
+        env={**os.environ},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group, as a terminal's foreground job
+    )
+    try:
+        live = _wait_for(store, proc)
+        interrupted_at = time.monotonic()
+        os.killpg(proc.pid, signal.SIGINT)
+        proc.wait(timeout=60)
+        took = time.monotonic() - interrupted_at
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode != 0
+    assert took < 10, f"the runner took {took:.0f} s to stop"
+    stopped = store.get(live.run_id)
+    assert stopped is not None
+    assert stopped.status == "Stopped"
+    assert f"pipeline resume {live.run_id}" in (stopped.error or "")
+    victim = stopped.step(VICTIM)
+    assert (victim.status, victim.attempts) == ("Failed", 1)  # stopped, not retried
+    assert "stopped by a signal" in (victim.error or "")
+    assert any(s.status == "Pending" for s in stopped.steps)  # nothing queued was started
+    resumed = LocalRunner(home).resume(live.run_id, TENANT)
+    assert resumed.status == "Succeeded", resumed.error
