@@ -44,10 +44,12 @@ def window_step(periods: int | None, horizon: int, windows: int, freq: str) -> i
     return max(1, (trainable - keep) // (windows - 1))
 
 
-# Periods the earliest backtest window trains on, at least: a week of a daily tenant (its weekly
-# season seen once), four weeks of a weekly one. Below that the windows start before the data or a
-# day after it, and every training step failed with pandas' "Neither `start` nor `end` can be NaT".
-MIN_TRAIN = {"D": 7, "W": 4}
+# Periods the earliest backtest window trains on, at least: two weeks of a daily tenant, four weeks
+# of a weekly one. Below that the windows start before the data or a day after it, and every
+# training step failed with pandas' "Neither `start` nor `end` can be NaT". Two weeks, not one: the
+# XGBoost member's first training example needs a week of lags and a week before it, and with 8-13
+# days it failed inside xgboost ("base_score ... isnan"), after this check had advised that horizon.
+MIN_TRAIN = {"D": 14, "W": 4}
 
 
 class HistoryTooShortError(OrderNimbusError):

@@ -164,7 +164,7 @@ def test_a_history_too_short_for_the_horizon_is_refused_before_any_step(
     assert result.exit_code == 2, result.output
     text = " ".join(result.output.split())
     assert "tenant 'newshop' has 30 days of sales (2017-12-02 to 2017-12-31)" in text
-    assert "use --horizon 17 or less" in text
+    assert "use --horizon 5 or less" in text
     assert LocalRunner(home).records.list("newshop") == []  # no run was started
     result = runner.invoke(app, ["pipeline", "run", "build", "--tenant", "newshop", "--until", "2017-11-01"])
     assert result.exit_code == 3
