@@ -187,7 +187,7 @@ def test_a_step_that_refuses_its_input_is_not_retried(home: Settings, tmp_path: 
     assert refused
     for step in refused:
         assert step.attempts == 1
-        assert "needs at least 41 days" in (step.error or "")
+        assert "needs at least 54 days" in (step.error or "")
 
 
 def test_ingest_reports_a_weekly_file_in_weeks(home: Settings, tmp_path: Path) -> None:

@@ -41,6 +41,19 @@ print(run.run_id, run.status)
 """
 
 
+def _start_runner(home: Settings, own_group: bool = False) -> tuple[RunStore, subprocess.Popen[bytes]]:
+    """A small tenant's build in a runner process of its own, as `ordernimbus pipeline run build`."""
+    SalesLake(home.lake_dir).upsert(TENANT, store_item_cut(stores=1, items=2, since="2016-06-01"), "cut")
+    proc = subprocess.Popen(
+        [sys.executable, "-c", RUNNER, TENANT],
+        env={**os.environ},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=own_group,
+    )
+    return RunStore(home.runs_db_url), proc
+
+
 def _wait_for(store: RunStore, proc: subprocess.Popen[bytes], timeout: float = 240.0) -> RunRecord:
     """The run, as soon as the victim step is executing (fails if the runner ends first)."""
     deadline = time.monotonic() + timeout
@@ -67,14 +80,7 @@ def _processes_mentioning(text: str) -> list[int]:
 
 
 def test_resume_after_sigkill_redoes_only_the_interrupted_step(home: Settings) -> None:
-    SalesLake(home.lake_dir).upsert(TENANT, store_item_cut(stores=1, items=2, since="2016-06-01"), "cut")
-    store = RunStore(home.runs_db_url)
-    proc = subprocess.Popen(
-        [sys.executable, "-c", RUNNER, TENANT],
-        env={**os.environ},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    store, proc = _start_runner(home)
     try:
         live = _wait_for(store, proc)
         # a second process may not resume a run whose runner is alive
@@ -136,15 +142,7 @@ def test_resume_after_sigkill_redoes_only_the_interrupted_step(home: Settings) -
 def test_ctrl_c_stops_the_run_at_once_and_resume_finishes_it(home: Settings) -> None:
     """Ctrl-C reaches the runner and its steps (one process group). The interrupted steps used to be
     retried, queued steps started, and the run stayed Executing after the runner exited 30 s later."""
-    SalesLake(home.lake_dir).upsert(TENANT, store_item_cut(stores=1, items=2, since="2016-06-01"), "cut")
-    store = RunStore(home.runs_db_url)
-    proc = subprocess.Popen(
-        [sys.executable, "-c", RUNNER, TENANT],
-        env={**os.environ},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,  # its own process group, as a terminal's foreground job
-    )
+    store, proc = _start_runner(home, own_group=True)  # a terminal's foreground job
     try:
         live = _wait_for(store, proc)
         interrupted_at = time.monotonic()
