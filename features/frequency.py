@@ -17,6 +17,10 @@ class FrequencyError(OrderNimbusError):
     title = "Unsupported frequency"
 
 
+# Where the lake keeps a tenant's frequency: its sales file's Parquet metadata (features.lake).
+FREQUENCY_KEY = b"ordernimbus.frequency"
+
+
 def detect_frequency(sales: pd.DataFrame) -> str:
     """'D' for daily data, 'W-<DAY>' for weekly data anchored on a weekday (pandas aliases)."""
     dates = pd.DatetimeIndex(sales["date"].drop_duplicates()).sort_values()

@@ -27,7 +27,7 @@ import pandas as pd
 from features.errors import ContractError, Problem
 from features.frequency import FrequencyError
 from features.lake import SalesLake, UpsertResult
-from features.sources.load import Parsed, load_upload, problems_to_error
+from features.sources.load import Parsed, ambiguous_hint, load_upload, problems_to_error
 from features.sources.quarantine import write_quarantine
 from features.validation import quality_checks, render_html
 from ordernimbus.atomic import write_text
@@ -112,8 +112,8 @@ def ingest_file(  # noqa: PLR0917 (the CLI and the API call it positionally, as 
             exc, type(exc) if isinstance(exc, UploadTooLargeError) else UploadRejectedError
         ) from None
     except FrequencyError as exc:  # from the merge with the stored dates, after a clean parse
-        warnings = upload.report["warnings"]  # absorbed from the parse
-        hints = [w for w in warnings if "read either way" in w]  # day-first dates read month first?
+        source = upload.report.get("source", {})  # absorbed from the parse
+        hints = [ambiguous_hint(source["date_format"])] if source.get("date_format_ambiguous") else []
         problems = [Problem(path.name, None, "date", text) for text in [str(exc), *hints]]
         raise upload.rejected(ContractError(problems), UploadRejectedError) from None
     dates = parsed.records["date"].nunique()

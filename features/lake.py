@@ -17,9 +17,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from features.contract import RECORD_KEY, validate_sales
-from features.frequency import FrequencyError, base, detect_frequency
+from features.frequency import FREQUENCY_KEY, FrequencyError, base, detect_frequency
 from features.outages import METADATA_KEY as OUTAGES_KEY
-from features.outages import Outage, dumps, read_outages
+from features.outages import Outage, dumps, loads
 from ordernimbus.atomic import file_lock, replacing
 from ordernimbus.tenancy import tenant_dir
 
@@ -74,23 +74,16 @@ class SalesLake:
 
     def frequency(self, tenant: str) -> str:
         """The frequency stored with the tenant's data at ingest ('D' or 'W-XXX')."""
-        meta = pq.read_schema(self.path(tenant)).metadata or {}
-        return meta.get(b"ordernimbus.frequency", b"D").decode()
+        return self._metadata(tenant).get(FREQUENCY_KEY, b"D").decode()
 
     def date_format(self, tenant: str) -> str | None:
         """How the tenant's text dates were last read ('%d/%m/%Y'...), to break a later file's tie."""
-        path = self.path(tenant)
-        if not path.exists():
-            return None
-        raw = (pq.read_schema(path).metadata or {}).get(DATE_FORMAT_KEY)
+        raw = self._metadata(tenant).get(DATE_FORMAT_KEY)
         return raw.decode() if raw else None
 
     def outages(self, tenant: str) -> list[Outage]:
         """The periods the tenant marked as outages (``features.outages``), oldest first."""
-        path = self.path(tenant)
-        if not path.exists():
-            return []
-        return read_outages(path)
+        return loads(self._metadata(tenant).get(OUTAGES_KEY))
 
     def update_outages(self, tenant: str, change: Callable[[list[Outage]], list[Outage]]) -> list[Outage]:
         """Apply ``change`` to the tenant's outage list under the tenant's lock; the list before it.
@@ -100,12 +93,12 @@ class SalesLake:
         ``change`` raising leaves the file as it was.
         """
         with self._lock(tenant):
-            before = self.outages(tenant)
+            meta = self._metadata(tenant)
+            before = loads(meta.get(OUTAGES_KEY))
             after = change(list(before))
             if after != before:
-                self._replace(
-                    tenant, self.read(tenant), self.frequency(tenant), after, self.date_format(tenant)
-                )
+                meta[OUTAGES_KEY] = dumps(after)
+                self._replace(tenant, self.read(tenant), meta)
         return before
 
     def upsert(
@@ -115,47 +108,49 @@ class SalesLake:
 
         The merged table is validated before it replaces the old one, so a failure leaves the lake
         byte-for-byte unchanged. ``date_format`` is how ``new``'s text dates were read; it is kept
-        for the next upload (None keeps the one stored).
+        for the next upload (None keeps the one stored). The file's other metadata (outages) is
+        carried over as it is.
         """
         new = validate_sales(new.assign(tenant_id=tenant), source)
         with self._lock(tenant):
             old = self.read(tenant)
+            meta = self._metadata(tenant)
+            stored = {k: meta.get(k) for k in (FREQUENCY_KEY, DATE_FORMAT_KEY)}
             if not old.empty:
-                _same_weekday(self.frequency(tenant), new, tenant)
+                _same_weekday(meta.get(FREQUENCY_KEY, b"D").decode(), new, tenant)
             merged, counts = _merge(old, new)
-            frequency = detect_frequency(merged)
-            date_format = date_format or self.date_format(tenant)
+            meta[FREQUENCY_KEY] = detect_frequency(merged).encode()
+            if date_format:
+                meta[DATE_FORMAT_KEY] = date_format.encode()
             unchanged = (
                 counts[0] == 0
                 and counts[1] == 0
                 and list(merged.columns) == list(old.columns)
-                and date_format == self.date_format(tenant)
+                and meta.get(DATE_FORMAT_KEY) == stored[DATE_FORMAT_KEY]
             )
             if unchanged and self.exists(tenant):
                 # Same data again: leave the file (bytes and mtime) alone, so re-uploads are no-ops.
-                return UpsertResult(len(new), *counts, len(merged), self.frequency(tenant))
+                frequency = (stored[FREQUENCY_KEY] or b"D").decode()
+                return UpsertResult(len(new), *counts, len(merged), frequency)
             if not old.empty:  # else merged holds exactly the rows of ``new``, validated above
                 validate_sales(merged, f"{source} (merged with stored data)")
-            self._replace(tenant, merged, frequency, self.outages(tenant), date_format)
-        return UpsertResult(len(new), *counts, len(merged), frequency)
+            self._replace(tenant, merged, meta)
+        return UpsertResult(len(new), *counts, len(merged), meta[FREQUENCY_KEY].decode())
 
-    def _replace(
-        self,
-        tenant: str,
-        frame: pd.DataFrame,
-        frequency: str,
-        outages: list[Outage],
-        date_format: str | None,
-    ) -> None:
+    def _metadata(self, tenant: str) -> dict[bytes, bytes]:
+        """The sales file's own metadata (frequency, date format, outages): one schema read."""
+        path = self.path(tenant)
+        if not path.exists():
+            return {}
+        meta = pq.read_schema(path).metadata or {}
+        return {k: v for k, v in meta.items() if k.startswith(b"ordernimbus.")}
+
+    def _replace(self, tenant: str, frame: pd.DataFrame, meta: dict[bytes, bytes]) -> None:
+        """Write ``frame`` with ``meta`` (``_metadata``'s keys) beside pandas' own, then swap it in."""
         path = self.path(tenant)
         table = pa.Table.from_pandas(frame, preserve_index=False)
-        meta = dict(table.schema.metadata or {})
-        meta[b"ordernimbus.frequency"] = frequency.encode()
-        if date_format:
-            meta[DATE_FORMAT_KEY] = date_format.encode()
-        if outages:
-            meta[OUTAGES_KEY] = dumps(outages)
-        table = table.replace_schema_metadata(meta)
+        kept = {k: v for k, v in meta.items() if v and v != b"[]"}  # an emptied outage list is none
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}), **kept})
         with replacing(path, durable=True) as tmp:
             pq.write_table(table, tmp, compression="zstd")
 

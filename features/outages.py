@@ -26,7 +26,6 @@ the monitor) sees the same list, and marking one swaps the file atomically like 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +36,7 @@ import pandas as pd
 
 from features.frequency import base, pandas_alias, period, period_unit
 from ordernimbus.errors import OrderNimbusError
+from ordernimbus.text import ISO_DAY
 
 METADATA_KEY = b"ordernimbus.outages"
 # Periods before an outage whose mean fills it: four of each weekday, or eight weeks.
@@ -44,8 +44,6 @@ LOOKBACK = {"D": 28, "W": 8}
 # The dates an outage may name: sales records, not pandas' limits (2262-04-11 marked once, and
 # every later read of the list overflowed in pd.date_range).
 EARLIEST, LATEST = pd.Timestamp("1900-01-01"), pd.Timestamp("2199-12-31")
-# A date first: pd.Timestamp alone read "01/03/2025" month first and "2025" as 1 January.
-_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}(?:$|[T ])")
 
 
 class OutageError(OrderNimbusError):
@@ -63,7 +61,7 @@ class Outage:
     @classmethod
     def parse(cls, first: str, last: str, store: str | None = None) -> Outage:
         """From the CLI's or the metadata's ISO dates, refusing what cannot be an outage."""
-        if not all(_ISO_DAY.match(str(text)) for text in (first, last)):  # 01/03/2025 read as 3 Jan
+        if not all(ISO_DAY.match(str(text)) for text in (first, last)):  # 01/03/2025 read as 3 Jan
             raise OutageError(f"outage dates {first!r} to {last!r}: expected YYYY-MM-DD")
         try:
             start, end = pd.Timestamp(first), pd.Timestamp(last)

@@ -13,12 +13,12 @@ from typing import Any, Protocol
 
 import pandas as pd
 
+from features.frequency import FREQUENCY_KEY
 from features.outages import METADATA_KEY as OUTAGES_KEY
 from features.outages import Outage, loads
 from ordernimbus.tenancy import validate_tenant
 
 SALES_FILE = "sales.parquet"
-FREQUENCY_KEY = b"ordernimbus.frequency"
 
 
 class SalesReader(Protocol):

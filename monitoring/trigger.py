@@ -25,7 +25,6 @@ from ordernimbus.settings import RetrainPolicy, Settings
 from ordernimbus.tenancy import validate_tenant
 
 RUNNING = ("Executing", "Stopping")
-DEAD = "Stopped"  # marked Executing, but no runner holds the run: killed, resumable
 STALE_AFTER = timedelta(hours=24)
 _SCAN_EXECUTIONS = 50  # newest pipeline executions inspected for the tenant's parameter
 
@@ -103,23 +102,17 @@ class LocalTrigger:
             .order_by(RUNS.c.created_at.desc())
             .limit(limit)
         )
-        from pipelines.local import runner_alive
+        from pipelines.local import run_status
 
         try:
             with store.engine.connect() as conn:
                 rows = list(conn.execute(stmt))
         finally:
             store.engine.dispose()
-        # A run left Executing by a dead runner is not running: it held manual retraining back
-        # for the 24 hours of STALE_AFTER. The runner's lock says which are alive.
+        # A run left Executing by a dead runner is not running (it held manual retraining back for
+        # the 24 hours of STALE_AFTER): the runner's lock says which are alive.
         return [
-            BuildRun(
-                r.run_id,
-                DEAD
-                if r.status in RUNNING and not runner_alive(self.settings, tenant, r.run_id)
-                else r.status,
-                _utc(r.created_at),
-            )
+            BuildRun(r.run_id, run_status(self.settings, tenant, r.run_id, r.status), _utc(r.created_at))
             for r in rows
         ]
 

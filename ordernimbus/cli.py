@@ -142,8 +142,17 @@ class _Live:
         err.print(f"  [{color}]{status:<10}[/] {step:<22} {message}", highlight=False)
 
 
+def _shown_status(run: Any) -> str:
+    """The run's status as it is now, saying so where its runner died (see ``run_status``)."""
+    from pipelines.local import run_status
+
+    status = run_status(settings(), run.tenant_id, run.run_id, run.status)
+    return status if status == run.status else f"{status} (runner gone: pipeline resume)"
+
+
 def _report_run(run: Any) -> None:
-    table = Table(title=f"run {run.run_id} ({run.pipeline}, tenant {run.tenant_id}): {run.status}")
+    status = _shown_status(run)
+    table = Table(title=f"run {run.run_id} ({run.pipeline}, tenant {run.tenant_id}): {status}")
     for col in ("step", "status", "seconds", "attempts", "note"):
         table.add_column(col)
     for s in sorted(run.steps, key=lambda s: (s.seconds is None, s.step)):
@@ -204,17 +213,14 @@ def pipeline_resume(run_id: str, tenant: Tenant) -> None:
 @pipeline_app.command("runs")
 def pipeline_runs(tenant: Tenant, limit: int = 20) -> None:
     """List the tenant's recent runs."""
-    from pipelines.local import runner_alive
     from pipelines.records import RunStore
 
-    s = settings()
     table = Table("run_id", "pipeline", "status", "created", "error")
-    for run in RunStore(s.runs_db_url).list(tenant, limit):
-        dead = run.status == "Executing" and not runner_alive(s, tenant, run.run_id)
+    for run in RunStore(settings().runs_db_url).list(tenant, limit):
         table.add_row(
             run.run_id,
             run.pipeline,
-            "Stopped (runner gone: pipeline resume)" if dead else run.status,
+            _shown_status(run),
             f"{run.created_at:%Y-%m-%d %H:%M:%S}",
             (run.error or "")[:60],
         )

@@ -8,6 +8,7 @@ from typing import Any
 from ordernimbus.errors import ConflictError, NotFoundError, OrderNimbusError
 from ordernimbus.settings import Settings
 from ordernimbus.tenancy import tenant_dir, validate_tenant
+from ordernimbus.text import iso_day
 
 Event = Callable[[str, str, str], None]
 
@@ -67,16 +68,12 @@ def _check_history(settings: Settings, tenant: str, params: dict[str, Any]) -> N
 
 def _day(text: str) -> Any:
     """``--until`` as a date: YYYY-MM-DD, a real day (2017-02-30 was a traceback, exit 1)."""
-    import re
-
     import pandas as pd
 
-    try:
-        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text.strip()):
-            raise ValueError(text)
-        return pd.Timestamp(text.strip())
-    except ValueError:
-        raise OrderNimbusError(f"--until {text!r}: expected a date as YYYY-MM-DD") from None
+    day = iso_day(text)
+    if day is None:
+        raise OrderNimbusError(f"--until {text!r}: expected a date as YYYY-MM-DD")
+    return pd.Timestamp(day)
 
 
 def run_forecast(

@@ -9,7 +9,11 @@ were written raw to the terminal of whoever read the audit log.
 from __future__ import annotations
 
 import re
+from datetime import date
 
+# A date as users must write it wherever one is typed (--until, outages, API dates): pandas and
+# pydantic alone read "01/03/2025" month first, "2025" as 1 January and 1700000000 as a Unix time.
+ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _CONTROL_BUT_BREAKS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
@@ -23,3 +27,13 @@ def control_free(text: str, *, breaks: bool = False) -> bool:
     except UnicodeEncodeError:  # an unpaired surrogate, which JSON's \ud800 escapes can carry
         return False
     return True
+
+
+def iso_day(text: str) -> date | None:
+    """``text`` as a calendar day if it is exactly YYYY-MM-DD and a real day (not 2017-02-30)."""
+    if not ISO_DAY.fullmatch(text.strip()):
+        return None
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        return None

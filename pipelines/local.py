@@ -164,11 +164,6 @@ class LocalRunner:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
-    def is_live(self, tenant: str, run_id: str) -> bool:
-        """Whether a runner process holds the run's lock now: a run marked Executing whose runner
-        died (SIGKILL, a crash, Ctrl-C before this check existed) is not, and can be resumed."""
-        return runner_alive(self.settings, tenant, run_id)
-
     def _mark_orphaned(self, run_id: str, step: str, log: str | None) -> None:
         """A step left Executing by a dead runner failed: record why, so the resume reads right."""
         reason = "the runner process died while this step was executing (killed or crashed)"
@@ -186,6 +181,7 @@ class LocalRunner:
         outputs = {s.step: s.outputs for s in run.steps}
         failed: str | None = None
         stopped = False
+        self._interrupted = False  # a runner that was interrupted once may execute another run
         with ThreadPoolExecutor(max_workers=self.settings.max_parallel_steps) as pool:
             running: dict[Future[dict[str, str]], str] = {}
             try:
@@ -421,6 +417,18 @@ def _settle(running: dict[Future[dict[str, str]], str]) -> None:
     for future in running:
         future.cancel()
     wait(running)
+
+
+DEAD_RUN = "Stopped"  # recorded Executing, but no runner holds the run: killed, resumable
+
+
+def run_status(settings: Settings, tenant: str, run_id: str, recorded: str) -> str:
+    """A run's status as it is now: ``DEAD_RUN`` for a run still recorded Executing whose runner
+    died (SIGKILL, a crash), which lists showed as running and the retraining debounce waited on
+    for 24 hours. The CLI and the local trigger read statuses through here."""
+    if recorded == "Executing" and not runner_alive(settings, tenant, run_id):
+        return DEAD_RUN
+    return recorded
 
 
 def runner_alive(settings: Settings, tenant: str, run_id: str) -> bool:

@@ -6,14 +6,13 @@ NUL in text at all, and no store, SKU, job or key id legitimately contains one.
 
 from __future__ import annotations
 
-import re
 from datetime import date
 from typing import Annotated
 
 from fastapi import Path, Query
 from pydantic import AfterValidator, BeforeValidator
 
-from ordernimbus.text import control_free
+from ordernimbus.text import ISO_DAY, control_free
 
 PRINTABLE = r"^[^\x00-\x1f\x7f]+$"
 ID_QUERY = Query(min_length=1, max_length=128, pattern=PRINTABLE)
@@ -25,12 +24,11 @@ def _iso_date(value: object) -> object:
     timestamp, in a query string or a JSON body."""
     if isinstance(value, date):
         return value
-    if not isinstance(value, str) or not _ISO_DATE.fullmatch(value):
+    if not isinstance(value, str) or not ISO_DAY.fullmatch(value):
         raise ValueError("expected a date as YYYY-MM-DD")
     return value
 
 
-_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 IsoDate = Annotated[date, BeforeValidator(_iso_date)]
 
 

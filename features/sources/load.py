@@ -74,7 +74,7 @@ def load_upload(
         parsed = collector.finish(bool(converter.transactions), fields, list(converter.dropped_covariates))
     except ContractError as exc:  # e.g. "dates are 31 days apart": day-first dates read month first
         if converter.ambiguous_dates and any(p.column == "date" for p in exc.problems):
-            hint = Problem(source.name, None, "date", _ambiguous_hint(converter))
+            hint = Problem(source.name, None, "date", ambiguous_hint(str(converter.date_format)))
             raise ContractError([*exc.problems, hint], exc.total + 1) from None
         raise
     parsed.warnings += source.info.warnings
@@ -267,9 +267,11 @@ def _frequency(name: str, records: pd.DataFrame) -> str | None:
         raise file_error(name, str(exc), column="date") from None
 
 
-def _ambiguous_hint(converter: Converter) -> str:
+def ambiguous_hint(date_format: str) -> str:
+    """What to do when day-first and month-first both read every date (the warning, and the hint
+    beside a refusal that month-first reading caused)."""
     return (
-        f"dates such as 01/02 read either way; read as {converter.date_format} (month first). If that "
+        f"dates such as 01/02 read either way; read as {date_format} (month first). If that "
         'is wrong, pass {"date_format": "%d/%m/%Y"} in the mapping'
     )
 
@@ -277,7 +279,7 @@ def _ambiguous_hint(converter: Converter) -> str:
 def _reading_warnings(fields: ColumnMapping, converter: Converter) -> list[str]:
     warnings = list(converter.dropped_covariates.values())
     if converter.ambiguous_dates:
-        warnings.append(_ambiguous_hint(converter))
+        warnings.append(ambiguous_hint(str(converter.date_format)))
     if "store_id" not in fields.fields:
         warnings.append("no store column: every row belongs to store 'all'")
     return warnings

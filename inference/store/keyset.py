@@ -89,18 +89,13 @@ def parse_document(cursor: str, width: int) -> dict[str, Any]:
             doc["v"] == _VERSION
             and isinstance(key, list)
             and len(key) == width
-            and all(isinstance(text, str) and storable(text) for text in fields)
+            and all(isinstance(text, str) and control_free(text) for text in fields)
         )
     except (binascii.Error, ValueError, TypeError, KeyError, UnicodeDecodeError):
         raise _malformed() from None
     if not ok:
         raise _malformed()
     return dict(doc)
-
-
-def storable(text: str) -> bool:
-    """No control characters and valid UTF-8: what every store's text columns and drivers accept."""
-    return control_free(text)
 
 
 def _malformed() -> InvalidCursorError:

@@ -25,7 +25,7 @@ from monitoring.trigger import LocalTrigger
 from ordernimbus.cli import app
 from ordernimbus.errors import ConflictError
 from ordernimbus.settings import Settings
-from pipelines.local import LocalRunner
+from pipelines.local import LocalRunner, run_status
 from pipelines.records import RunRecord, RunStore
 
 pytestmark = pytest.mark.integration
@@ -86,7 +86,7 @@ def test_resume_after_sigkill_redoes_only_the_interrupted_step(home: Settings) -
         # a second process may not resume a run whose runner is alive
         with pytest.raises(ConflictError, match="still executing in runner process"):
             LocalRunner(home).resume(live.run_id, TENANT)
-        assert LocalRunner(home).is_live(TENANT, live.run_id)
+        assert run_status(home, TENANT, live.run_id, "Executing") == "Executing"
         assert LocalTrigger(home).builds(TENANT)[0].status == "Executing"
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
@@ -98,7 +98,7 @@ def test_resume_after_sigkill_redoes_only_the_interrupted_step(home: Settings) -
     assert killed.status == "Executing"
     assert killed.step(VICTIM).status == "Executing"
     # what lists and the retraining debounce see: not running (it held manual retraining back 24 h)
-    assert not LocalRunner(home).is_live(TENANT, live.run_id)
+    assert run_status(home, TENANT, live.run_id, killed.status) == "Stopped"
     assert LocalTrigger(home).builds(TENANT)[0].status == "Stopped"
     listed = CliRunner().invoke(app, ["pipeline", "runs", "--tenant", TENANT])
     assert "Stopped (runner gone" in listed.output
