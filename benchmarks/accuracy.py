@@ -36,48 +36,82 @@ RESULTS = ROOT / "benchmarks" / "results" / "accuracy.json"
 QUANTILES = (0.1, 0.5, 0.9)
 AUTOGLUON = {"store_item": 0.109, "walmart": 0.113}
 GOAL_SECONDS = {"store_item": 300, "walmart": 600, "online_retail": 1200}
+STORE_ITEM = "store_item_demand_dev_stores_1_8.parquet"
+WALMART = "walmart_weekly_dev_stores_1_22_not_3.parquet"
+ONLINE_RETAIL = "online_retail.csv.gz"
+DEV_FILES = {"store_item": STORE_ITEM, "walmart": WALMART, "online_retail": ONLINE_RETAIL}
 
 
-def store_item() -> tuple[pd.DataFrame, pd.Timestamp, int, str]:
-    raw = pd.read_parquet(DATA / "store_item_demand_dev_stores_1_8.parquet")
+def _table(path: Path) -> pd.DataFrame:
+    """A set's file as a frame, Parquet or CSV (plain or compressed), column names in snake_case."""
+    raw = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    return raw.rename(columns=lambda c: str(c).strip().lower())
+
+
+def _columns(raw: pd.DataFrame, path: Path, names: dict[str, tuple[str, ...]]) -> dict[str, str]:
+    """Each needed column's name in ``raw``: the dev files' names or the Kaggle originals' (aliases)."""
+    found = {}
+    for want, aliases in names.items():
+        match = next((a for a in (want, *aliases) if a in raw.columns), None)
+        if match is None:
+            raise SystemExit(
+                f"{path}: no column {want!r} (or {', '.join(aliases)}); it has {list(raw.columns)}"
+            )
+        found[want] = match
+    return found
+
+
+def store_item(path: Path = DATA / STORE_ITEM) -> tuple[pd.DataFrame, pd.Timestamp, int, str]:
+    """Daily units per store x item; evaluated on the last 90 days (2017-10-03 to 12-31 on the dev file).
+
+    Other stores of the Kaggle set (kept back for evaluation) come in the same columns or in
+    Kaggle's own (``store``, ``item``, ``sales``).
+    """
+    raw = _table(path)
+    col = _columns(raw, path, {"date": (), "store_id": ("store",), "item_id": ("item",), "units": ("sales",)})
     sales = pd.DataFrame(
         {
-            "store_id": raw["store_id"].astype(str),
-            "sku": raw["item_id"].astype(str),
-            "date": pd.to_datetime(raw["date"]),
-            "units": raw["units"].astype(float),
+            "store_id": raw[col["store_id"]].astype(str),
+            "sku": raw[col["item_id"]].astype(str),
+            "date": pd.to_datetime(raw[col["date"]]),
+            "units": raw[col["units"]].astype(float),
         }
     )
-    return sales, pd.Timestamp("2017-10-02"), 90, "D"
+    return sales, sales["date"].max() - pd.Timedelta(days=90), 90, "D"
 
 
-def walmart() -> tuple[pd.DataFrame, pd.Timestamp, int, str]:
-    raw = pd.read_parquet(DATA / "walmart_weekly_dev_stores_1_22_not_3.parquet")
+def walmart(path: Path = DATA / WALMART) -> tuple[pd.DataFrame, pd.Timestamp, int, str]:
+    """Weekly sales per store x department; evaluated on the last 39 weeks.
+
+    Kaggle's own column names (``Store``, ``Dept``, ``Weekly_Sales``, ``MarkDown1``-``5``) are read too.
+    """
+    raw = _table(path)
+    col = _columns(raw, path, {"date": (), "store_id": ("store",), "dept_id": ("dept",), "weekly_sales": ()})
+    markdowns = [c for c in (f"markdown{i}" for i in range(1, 6)) if c in raw.columns]
     sales = pd.DataFrame(
         {
-            "store_id": raw["store_id"].astype(str),
-            "sku": raw["dept_id"].astype(str),
-            "date": pd.to_datetime(raw["date"]),
-            "units": raw["weekly_sales"].astype(float),
-            "on_promotion": raw[[f"markdown{i}" for i in range(1, 6)]]
-            .fillna(0)
-            .sum(axis=1)
-            .gt(0)
-            .astype(float),
+            "store_id": raw[col["store_id"]].astype(str),
+            "sku": raw[col["dept_id"]].astype(str),
+            "date": pd.to_datetime(raw[col["date"]]),
+            "units": raw[col["weekly_sales"]].astype(float),
+            "on_promotion": raw[markdowns].fillna(0).sum(axis=1).gt(0).astype(float),
         }
     )
     dates = sorted(sales["date"].unique())
-    return sales, pd.Timestamp(dates[-40]), 39, "W-FRI"
+    weekday = pd.Timestamp(dates[-1]).day_name()[:3].upper()
+    return sales, pd.Timestamp(dates[-40]), 39, f"W-{weekday}"
 
 
-def online_retail(tmp: Path) -> tuple[pd.DataFrame, pd.Timestamp, int, str]:
+def online_retail(
+    tmp: Path, path: Path = DATA / ONLINE_RETAIL
+) -> tuple[pd.DataFrame, pd.Timestamp, int, str]:
     """Ingested through the product's own ingest (store = Country), then series with enough history."""
     from features.ingest import ingest_file
     from features.lake import SalesLake
 
     lake = SalesLake(tmp / "or-lake")
     ingest_file(
-        DATA / "online_retail.csv.gz",
+        path,
         "bench",
         lake,
         tmp / "or-reports",
@@ -284,28 +318,48 @@ def main() -> None:
         type=Path,
         help="copy each set's build (runs, models, backtests) here for dev_windows.py",
     )
+    files = parser.add_argument_group(
+        "other data", "the same sets' held-back stores: same columns as the dev files, or Kaggle's own"
+    )
+    files.add_argument("--store-item", type=Path, default=DATA / STORE_ITEM, metavar="FILE")
+    files.add_argument("--walmart", type=Path, default=DATA / WALMART, metavar="FILE")
+    files.add_argument("--online-retail", type=Path, default=DATA / ONLINE_RETAIL, metavar="FILE")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help=f"results file (default {RESULTS.relative_to(ROOT)}; accuracy-other.json beside it "
+        "when a set's file is not the dev file, so the README's figures are never overwritten)",
+    )
     args = parser.parse_args()
     if args.table:
-        print(table(json.loads(RESULTS.read_text())["sets"]))
+        print(table(json.loads((args.out or RESULTS).read_text())["sets"]))
         return
     if args.machine:
         print(json.dumps({"machine_seconds": machine_seconds()}))
         return
+    paths = {"store_item": args.store_item, "walmart": args.walmart, "online_retail": args.online_retail}
+    names = args.sets.split(",")
+    if unknown := [n for n in names if n not in paths]:
+        parser.error(f"unknown set {', '.join(unknown)}; expected some of {', '.join(paths)}")
+    if missing := [str(paths[n]) for n in names if not paths[n].is_file()]:
+        parser.error(f"no such file: {', '.join(missing)}")
+    dev = all(paths[n] == DATA / default for n, default in DEV_FILES.items() if n in names)
+    out = args.out or (RESULTS if dev else RESULTS.with_name("accuracy-other.json"))
     extra = {"DeepAREpochs": args.deepar_epochs, "BacktestWindows": 3}
-    previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    previous = json.loads(out.read_text()) if out.exists() else {}
     results: dict[str, Any] = dict(previous.get("sets", {}))
     with tempfile.TemporaryDirectory(prefix="on-accuracy-") as folder:
         tmp = Path(folder)
-        for name in args.sets.split(","):
-            loader = {
-                "store_item": store_item,
-                "walmart": walmart,
-                "online_retail": lambda: online_retail(tmp),
-            }[name]
-            sales, until, horizon, freq = loader()
+        for name in names:
+            path = paths[name]
+            sales, until, horizon, freq = (
+                online_retail(tmp, path)
+                if name == "online_retail"
+                else {"store_item": store_item, "walmart": walmart}[name](path)
+            )
             print(
-                f"{name}: {sales.groupby(['store_id', 'sku']).ngroups} series, train until {until.date()}, "
-                f"horizon {horizon}",
+                f"{name} ({path.name}): {sales.groupby(['store_id', 'sku']).ngroups} series, "
+                f"train until {until.date()}, horizon {horizon}",
                 flush=True,
             )
             reference = machine_seconds()  # the cores' speed, just before this set's build
@@ -313,9 +367,12 @@ def main() -> None:
                 name, sales, until=until, horizon=horizon, freq=freq, tmp=tmp, extra=extra
             )
             results[name]["machine_seconds"] = reference
+            results[name]["data"] = path.name
+            if path != DATA / DEV_FILES[name]:  # AutoGluon was measured on the dev files only
+                results[name]["autogluon_wape"] = None
             print(json.dumps({k: v for k, v in results[name].items() if k != "steps"}, indent=1), flush=True)
-            RESULTS.parent.mkdir(exist_ok=True)
-            RESULTS.write_text(json.dumps({"sets": results, "cpu_count": os.cpu_count()}, indent=2))
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(json.dumps({"sets": results, "cpu_count": os.cpu_count()}, indent=2))
             if args.keep_runs:  # the build's step inputs are symlinks, so copy their targets
                 shutil.copytree(tmp / f"home-{name}", args.keep_runs / f"home-{name}", symlinks=False)
     print(table(results))
