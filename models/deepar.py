@@ -365,8 +365,7 @@ class DeepARForecaster(BaseForecaster):
                 frame[qcol(q)] = np.quantile(samples, q, axis=0)
             frames.append(frame)
         out = pd.concat(frames, ignore_index=True)
-        nonneg = bool((history["units"] >= 0).all())
-        return clean_quantiles(out, quantiles, nonnegative=nonneg)
+        return clean_quantiles(out, quantiles, history)
 
     # --- persistence ---------------------------------------------------------------------
     def _save_state(self, path: Path) -> None:

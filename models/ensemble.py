@@ -583,8 +583,7 @@ class Ensemble(BaseForecaster):
         out = blend_rows(preds, w, used, quantiles, base)
         out = apply_interval_scale(out, quantiles, self.interval_scale)
         out = out[["store_id", "sku", "target_date", "horizon_day", "mean", *(qcol(q) for q in quantiles)]]
-        nonneg = bool((history["units"] >= 0).all())
-        return clean_quantiles(out.reset_index(drop=True), quantiles, nonnegative=nonneg)
+        return clean_quantiles(out.reset_index(drop=True), quantiles, history)
 
     def _save_state(self, path: Path) -> None:
         for name, model in self.members.items():

@@ -56,7 +56,7 @@ class SeasonalNaive(BaseForecaster):
             out[qcol(q)] = (point + offset[None, :] * widen).T.ravel()
         if 0.5 in quantiles:
             out[qcol(0.5)] = point.T.ravel()
-        return clean_quantiles(out, quantiles, nonnegative=bool((values[np.isfinite(values)] >= 0).all()))
+        return clean_quantiles(out, quantiles, history)
 
     def _save_state(self, path: Path) -> None:
         (path / "naive.json").write_text(

@@ -232,8 +232,7 @@ class _LocalStatModel(BaseForecaster):
         result = pd.concat(frames, ignore_index=True)
         result["target_date"] = pd.to_datetime(result["target_date"])
         cols = ["store_id", "sku", "target_date", "horizon_day", "mean", *(qcol(q) for q in quantiles)]
-        nonneg = bool((history["units"] >= 0).all())
-        return clean_quantiles(result[cols], quantiles, nonnegative=nonneg)
+        return clean_quantiles(result[cols], quantiles, history)
 
     # helpers ----------------------------------------------------------------------------
     def _yearly_spread(
