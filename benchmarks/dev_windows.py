@@ -1240,6 +1240,71 @@ def _kept_builds(runs: Path) -> list[tuple[str, pd.DataFrame, dict[str, Any], di
     return out
 
 
+def blend_autoets(runs: Path) -> dict[str, Any]:
+    """Would AutoETS earn a place in the blend? Every kept build re-evaluated both ways.
+
+    ``runs`` is searched for builds (``accuracy.py --keep-runs``, or the ORDERNIMBUS_HOME of
+    ``small_tenant_builds`` / ``young_tenants`` run with TMPDIR pointing there). For each, the
+    evaluate step's own ``evaluate`` runs on the saved backtests with the three members, then with
+    AutoETS a fourth candidate (it stays a baseline): the gate's pooled out-of-sample WAPE (every
+    window blended with weights fitted on the older ones), its ratio to the best baseline, the
+    in-sample weights, and the newest window's out-of-sample pinball loss.
+    """
+    from features.outages import from_records
+    from models.ensemble import blend_rows
+    from models.evaluation import evaluate, fit_ensemble
+    from models.metrics import score
+    from pipelines.steps._io import read_sales
+
+    out: dict[str, Any] = {}
+    for inputs in sorted(runs.glob("**/runs/*/*/Evaluate/processing/input")):
+        autoets = inputs / "baseline-autoets" / "backtest.parquet"
+        if not autoets.exists():
+            continue
+        tenant = inputs.parents[3].name
+        sales, meta = read_sales(inputs / "sales")
+        members = {
+            p.name.removeprefix("backtest-"): pd.read_parquet(p / "backtest.parquet")
+            for p in sorted(inputs.glob("backtest-*"))
+            if p.name != "backtest-autoets"  # builds since AutoETS joined the members have it twice
+        }
+        ets = pd.read_parquet(autoets)
+        horizon = int(ets["horizon_day"].max())  # the build's horizon: every window scores all of it
+        quantiles = (0.1, 0.5, 0.9)
+        outages = from_records(meta.get("outages", []))
+        row: dict[str, Any] = {}
+        for label, candidates in (("three", members), ("with_autoets", {**members, "autoets": ets})):
+            result = evaluate(
+                sales, meta["frequency"], horizon, quantiles, candidates, 1.0, {"autoets": ets}, outages
+            )
+            gate = result.metrics["gate"]
+            windows = sorted(pd.to_datetime(ets["window"].unique()))
+            older = {n: f[pd.to_datetime(f["window"]) < windows[-1]] for n, f in candidates.items()}
+            newest = {n: f[pd.to_datetime(f["window"]) == windows[-1]] for n, f in candidates.items()}
+            pinball = None
+            if len(windows) > 1:
+                weighting, _ = fit_ensemble(
+                    sales[sales["date"] < windows[-1]], meta["frequency"], horizon, quantiles, older
+                )
+                first = next(iter(newest.values()))
+                rows = weighting.column_rows(
+                    first, sales[sales["date"] <= windows[-1]], quantiles, judge_length=False
+                )
+                blended = blend_rows(newest, rows, weighting.members, quantiles, first)
+                pinball = round(float(score(blended, quantiles)["pinball"]), 4)
+            row[label] = {
+                "gate_wape": gate["ensemble_value"],
+                "best_baseline": gate["best_baseline"],
+                "ratio": gate["wape_ratio"],
+                "passed": gate["passed"],
+                "weights": result.weights,
+                "newest_window_pinball": pinball,
+            }
+        print(tenant, json.dumps(row), flush=True)
+        out[tenant] = row
+    return out
+
+
 def headroom(runs: Path) -> dict[str, Any]:
     """How much any blend could gain: the hindsight-best weights on the newest backtest window.
 
@@ -1480,6 +1545,7 @@ def main() -> None:
             "calibration": lambda: calibration(args.runs),
             "ensemble": lambda: ensemble(args.runs),
             "headroom": lambda: headroom(args.runs),
+            "blend_autoets": lambda: blend_autoets(args.runs),
             "horizons": lambda: horizons(args.runs),
         }
         section = sections[name]()

@@ -3,11 +3,13 @@
 Pure: frames in, a metrics dict (the registry's ``metrics``) and the fitted blend out. The step
 entrypoint only reads files and writes ``evaluation.json``.
 
-Members are blended; baselines (seasonal naive at the season and at the year, AutoETS) are only
-scored beside them. The gate compares the ensemble with the best baseline out of sample: every
-backtest window but the earliest is blended with weights fitted on the windows before it, and the
-WAPEs are pooled over those windows (absolute errors over actual units). One 8-week window decided
-ties by noise: a change that left a tenant's three-window mean alone flipped its gate (README).
+Members are blended; baselines (seasonal naive at the season and at the year, AutoETS) are scored
+beside them. AutoETS is both: a member the blend may lean on where nothing beats exponential
+smoothing, and a baseline the ensemble must match. The gate compares the ensemble with the best
+baseline out of sample: every backtest window but the earliest is blended with weights fitted on the
+windows before it, and the WAPEs are pooled over those windows (absolute errors over actual units).
+One 8-week window decided ties by noise: a change that left a tenant's three-window mean alone
+flipped its gate (README).
 """
 
 from __future__ import annotations

@@ -63,14 +63,22 @@ def _nominal_coverage(metrics: dict[str, Any]) -> float | None:
 
 
 def metric_rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:
-    """One row per scored model: the ensemble, each member, each baseline."""
+    """One row per scored model: the ensemble, each member, each baseline.
+
+    A model that is both (AutoETS: a baseline the blend may lean on) has one row, "member, baseline":
+    its backtest is the same in both roles.
+    """
     rows: list[dict[str, Any]] = []
     if isinstance(metrics.get("ensemble"), dict):
         rows.append({"name": "ensemble", "kind": "ensemble", **_scores(metrics["ensemble"])})
-    for kind, section in (("member", "members"), ("baseline", "baselines")):
-        for name, scores in sorted((metrics.get(section) or {}).items()):
-            if isinstance(scores, dict):
-                rows.append({"name": name, "kind": kind, **_scores(scores)})
+    members = {n: s for n, s in (metrics.get("members") or {}).items() if isinstance(s, dict)}
+    baselines = {n: s for n, s in (metrics.get("baselines") or {}).items() if isinstance(s, dict)}
+    for name, scores in sorted(members.items()):
+        kind = "member, baseline" if name in baselines else "member"
+        rows.append({"name": name, "kind": kind, **_scores(scores)})
+    for name, scores in sorted(baselines.items()):
+        if name not in members:
+            rows.append({"name": name, "kind": "baseline", **_scores(scores)})
     return rows
 
 

@@ -17,7 +17,15 @@ import pandas as pd
 import pytest
 
 from models.registry.base import APPROVED, PENDING, AuditEntry, ModelVersion
-from models.registry.card import CardError, build_card, card_for, compare, render_card_html, series_wape
+from models.registry.card import (
+    CardError,
+    build_card,
+    card_for,
+    compare,
+    metric_rows,
+    render_card_html,
+    series_wape,
+)
 from models.registry.local import LocalRegistry
 
 REPO = Path(__file__).resolve().parents[2]
@@ -284,3 +292,22 @@ def test_screenshot_script_without_chromium_says_so(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "Chromium not found" in result.stderr
     assert not (tmp_path / "card.png").exists()
+
+
+def test_a_model_both_member_and_baseline_has_one_row() -> None:
+    """AutoETS is a baseline the blend may lean on: one row, both roles, not the same scores twice."""
+    scores = {"wape": 0.3, "mase": 1.1}
+    rows = metric_rows(
+        {
+            "ensemble": {"wape": 0.2},
+            "members": {"xgboost": {"wape": 0.25}, "autoets": scores},
+            "baselines": {"autoets": scores, "seasonal_naive": {"wape": 0.4}},
+        }
+    )
+    assert [(r["name"], r["kind"]) for r in rows] == [
+        ("ensemble", "ensemble"),
+        ("autoets", "member, baseline"),
+        ("xgboost", "member"),
+        ("seasonal_naive", "baseline"),
+    ]
+    assert rows[1]["wape"] == 0.3
