@@ -107,7 +107,7 @@ class _LocalStatModel(BaseForecaster):
         self._rolled: dict[str, Any] = {}
 
     # subclasses -------------------------------------------------------------------------
-    def _default_window(self, freq: str) -> int:
+    def default_window(self, freq: str) -> int:
         return 364 if base(freq) == "D" else 156
 
     def _fit_season(self) -> int:
@@ -156,7 +156,7 @@ class _LocalStatModel(BaseForecaster):
         self.season = season_length(freq)
         self.year = year_length(freq)
         if self.fit_window is None:
-            self.fit_window = self._default_window(freq)
+            self.fit_window = self.default_window(freq)
         wide = to_wide(history, freq)
         series = self._series(wide)
         self._prepare_search(series)
@@ -474,7 +474,7 @@ class AutoARIMAForecaster(_LocalStatModel):
     def _load_extra(self, state: dict[str, Any]) -> None:
         self.yearly = state.get("yearly")
 
-    def _default_window(self, freq: str) -> int:
+    def default_window(self, freq: str) -> int:
         """Two years and a season of days (MSTL's yearly component needs two), three years of weeks."""
         return 2 * 364 + 14 if base(freq) == "D" else 156
 

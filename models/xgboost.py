@@ -384,12 +384,22 @@ class GlobalXGBoost(BaseForecaster):
     def _origin_rows(
         self, feats: pd.DataFrame, dates: np.ndarray, spec: FeatureSpec, horizon: int
     ) -> np.ndarray:
-        """Rows of the training origins: ``max_origins`` dates spread back from the last observation."""
+        """Rows of the training origins: ``max_origins`` dates spread back from the last observation.
+
+        A history shorter than one stride (the earliest backtest window of a long horizon: 18 days
+        at a 330-day horizon spreads 40 origins 17 days apart) held no origin with a past and a
+        future, and xgboost failed on an empty training set; it gets origins one period apart.
+        """
         last_obs = feats.loc[feats["units"].notna(), "date"].max()
         count = self.params["max_origins"]
         stride = _origin_stride(self.params["origin_stride"], count, year_length(spec.freq) + horizon)
-        origins = pd.date_range(end=last_obs, periods=count * stride, freq=pandas_alias(spec.freq))[::stride]
-        return np.nonzero(np.isin(dates, origins.to_numpy()) & feats["lag_1"].notna().to_numpy())[0]
+        has_past = feats["lag_1"].notna().to_numpy()
+        for step in dict.fromkeys((stride, 1)):
+            origins = pd.date_range(end=last_obs, periods=count * step, freq=pandas_alias(spec.freq))[::step]
+            rows = np.nonzero(np.isin(dates, origins.to_numpy()) & has_past)[0]
+            if (dates[rows] < np.datetime64(last_obs)).any():
+                break
+        return rows
 
     # --- persistence -----------------------------------------------------------------------
     def _save_state(self, path: Path) -> None:

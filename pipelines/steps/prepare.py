@@ -19,8 +19,8 @@ from ordernimbus.tenancy import validate_tenant
 from pipelines.contract import StepContext
 from pipelines.steps._io import SALES, run_step
 
-# History the models look back over: a year of lags plus the longest rolling window, with margin.
-TAIL = {"D": 500, "W": 120}
+# XGBoost's and DeepAR's look back: a year of lags plus the longest rolling window, with margin.
+LAGS_TAIL = {"D": 500, "W": 120}
 SERIES_PER_FILE = 2000
 HISTORY = "history.parquet"
 HISTORY_COLUMNS = ("store_id", "sku", "date", "units", "unit_price", "on_hand")
@@ -35,7 +35,7 @@ def main(ctx: StepContext) -> None:
     history_days = int(ctx.param("history_days", str(get_settings().sales_history_days)))
     write_history(sales, history_days, ctx.output("history") / HISTORY)  # the charts show real sales only
     sales, _ = fill(sales, read_outages(ctx.input("raw") / SALES), freq)  # as the models were trained
-    days = TAIL[base(freq)] * period(freq).days
+    days = tail_periods(freq) * period(freq).days
     sales = sales[sales["date"] > sales["date"].max() - pd.Timedelta(days=days)]
     columns = [c for c in sales.columns if c not in ("tenant_id", "store_id", "sku")]
     out = ctx.output("batch")
@@ -58,6 +58,19 @@ def main(ctx: StepContext) -> None:
     if lines:
         n_file = _write_part(out, n_file, lines)
     print(f"prepared {n_series} series in {n_file} file(s), history since {sales['date'].min().date()}")
+
+
+def tail_periods(freq: str) -> int:
+    """The periods of history every member's forecast reads, as its backtest read them.
+
+    ARIMA's window is the longest: MSTL's yearly component needs two years of days. The tail was
+    500 days, so the shipped ARIMA silently dropped the year that the backtest had scored it with
+    (a December-peaking tenant's ARIMA forecast 990 units where its full history gave 2,374).
+    """
+    from models.statistical import AutoARIMAForecaster, AutoETSForecaster
+
+    windows = (AutoARIMAForecaster().default_window(freq), AutoETSForecaster().default_window(freq))
+    return max(LAGS_TAIL[base(freq)], *windows)
 
 
 def _write_part(out: Path, n_file: int, lines: list[str]) -> int:

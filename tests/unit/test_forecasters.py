@@ -653,3 +653,15 @@ def test_shap_drivers_name_real_features(daily: pd.DataFrame) -> None:
     }
     assert describe("tlag_364") == "sales 364 periods before the target period"
     assert describe("t_is_holiday") == "holiday (target period)"
+
+
+def test_xgboost_trains_on_a_history_shorter_than_its_origin_stride() -> None:
+    """The earliest backtest window of a long horizon (330 days of a 366-day tenant) holds 18 days:
+    40 origins spread over a year and the horizon stand 17 days apart, none had both a past and a
+    future, and xgboost failed on an empty training set (a horizon the CLI had advised)."""
+    sales = store_item_cut(stores=1, items=3, since="2017-01-01")
+    short = sales[sales["date"] < "2017-01-19"]  # 18 days
+    model = GlobalXGBoost(horizon=330, quantiles=Q, n_estimators=10).fit(short, "D")
+    pred = model.predict(short, 330, Q)
+    assert len(pred) == 3 * 330
+    assert pred[[qcol(q) for q in Q]].notna().all().all()
