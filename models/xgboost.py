@@ -353,19 +353,24 @@ class GlobalXGBoost(BaseForecaster):
         return X_all, y_all, meta_all
 
     def _level(self, feats: pd.DataFrame, spec: FeatureSpec) -> np.ndarray:
-        """Each row's scale: the size of the recent mean (or of the larger of it and the longest
-        window's), positive.
+        """Each row's scale: the recent mean (or the larger of it and the longest window's) when it is
+        positive, else the longest window's when that is, else the size of whichever is not zero.
 
-        A series of returns (a negative mean) is scaled by its size too. It used to get 1.0, so its
+        A series of returns (both means negative) is scaled by its size. It used to get 1.0, so its
         raw units (-5 to -76 a day beside scaled targets near 1) dominated the squared-error mean
         booster, whose mean for a steady product of the same tenant came out at -3.9 against a
-        median of 21.
+        median of 21. A product whose returns outweighed its sales only lately keeps its longer,
+        positive level. Scaled by the size of its recent negative mean instead (session 18's rule),
+        Online Retail (1,187 of its 1,768 series hold a return) scored pinball 2.692 against 2.611
+        this way on its newest backtest window, WAPE 0.909 against 0.910; the window before: 2.942
+        against 2.944, 0.938 against 0.937 (a throwaway lab, in the issue note).
         """
         level = feats[f"roll_mean_{spec.windows[1]}"].to_numpy(dtype=float)
         longer = feats[f"roll_mean_{spec.windows[-1]}"].to_numpy(dtype=float)
         if self.params.get("level") == "max":
             level = np.fmax(level, longer)
-        level = np.where(level != 0, np.abs(level), np.abs(longer))
+        size = np.abs(np.where(level != 0, level, longer))
+        level = np.where(level > 0, level, np.where(longer > 0, longer, size))
         return np.where(np.isfinite(level) & (level > 0), level, 1.0)
 
     def _anchor(

@@ -88,7 +88,59 @@ def test_every_value_stays_within_three_records_and_tiny_values_are_zero() -> No
         [-60.0, -60.0, 60.0],  # B had a return of 20: 3 x 20 either way
         [11.0, 15.0, 40.0],
     ]
-    assert out["mean"].tolist() == [750.0, 0.0, -60.0, 12.0]
+    # Each mean also stays where its own quantiles allow (_mean_range): A's p50 and p90 of 750 under a
+    # ceiling of 750 leave room for 375-675; a p90 of 2 above a floor of 0 means at least 0.2.
+    assert out["mean"].tolist() == pytest.approx([675.0, 0.2, -48.0, 12.0])
+
+
+@pytest.mark.parametrize(
+    "draw",
+    [
+        lambda rng: rng.poisson(3.0, 200_000),
+        lambda rng: rng.negative_binomial(0.4, 0.05, 200_000),  # overdispersed: mean above its p50
+        lambda rng: np.where(rng.random(200_000) < 0.85, 0, rng.poisson(40, 200_000)),  # mean above p90
+        lambda rng: -rng.poisson(6.0, 200_000),  # returns only
+    ],
+    ids=["poisson", "negbin", "mostly-zero", "returns"],
+)
+def test_a_true_distributions_mean_is_left_alone(draw) -> None:
+    """A mean that some distribution with the forecast's quantiles has is never moved, however skewed
+    (a product that sells nothing on 85 % of days has its mean above its p90)."""
+    sample = draw(np.random.default_rng(3)).astype(float)
+    history = pd.DataFrame(
+        {
+            "store_id": "A",
+            "sku": "x",
+            "date": pd.Timestamp("2024-01-01"),
+            "units": [sample.min(), sample.max()],
+        }
+    )
+    frame = pd.DataFrame(
+        {"store_id": ["A"], "sku": ["x"], "mean": [sample.mean()]}
+        | {qcol(q): [np.quantile(sample, q, method="inverted_cdf")] for q in Q}
+    )
+    out = clean_quantiles(frame.copy(), Q, history)
+    assert out["mean"].iloc[0] == pytest.approx(sample.mean(), rel=1e-12)
+
+
+def test_a_blended_mean_left_behind_by_its_quantiles_is_brought_back() -> None:
+    """The hunt's blended forecast: members' medians of 3 a day, a mean of 0 from a member that
+    expected nothing. Half the days sell at least 3, so the mean is at least 0.4 x p10 + 0.4 x p50 +
+    0.1 x p90."""
+    history = pd.DataFrame(
+        {
+            "store_id": "A",
+            "sku": "x",
+            "date": pd.date_range("2024-01-01", periods=4),
+            "units": [0.0, 2.0, 5.0, 9.0],
+        }
+    )
+    frame = pd.DataFrame(
+        {"store_id": ["A"], "sku": ["x"], "mean": [0.0], "p10": [0.0], "p50": [3.2], "p90": [7.0]}
+    )
+    out = clean_quantiles(frame, Q, history)
+    assert out["mean"].iloc[0] == pytest.approx(0.4 * 3.2 + 0.1 * 7.0)
+    assert out[["p10", "p50", "p90"]].to_numpy().tolist() == [[0.0, 3.2, 7.0]]
 
 
 def test_a_series_without_history_is_forecast_zero() -> None:
