@@ -12,6 +12,17 @@ year), the short cluster learns its weights from those rows, as the others do: o
 newest backtest window, equal weights for young series cost the blend its lead over XGBoost. Without
 such evidence it keeps equal weights: nothing favours any member.
 
+**Turning seasons.** Weights learnt on the backtest windows speak for series in the state those
+windows saw them in. A series whose same dates a year before the horizon sold ``TURN_RATIO`` times
+more or less than its recent level (a Christmas product in December, a garden department in spring)
+is entering or leaving its season, which the windows may never have shown: the hunt's Christmas
+product, silent from January to November, took AutoETS's flat zero in December, because the
+low-volume cluster's windows (August to November) preferred the member that cannot see the year.
+Such a series is in the turning cluster (``turning_rows``). When the backtest holds enough series
+that turned at their window's cutoff (``min_series``), the cluster learns its weights from those
+rows; without such evidence it keeps equal weights, as the short cluster does. Versions saved before
+the rule forecast without it.
+
 **Weights.** In each cluster the weights minimise the WAPE of the blended median over all backtest
 windows, chosen among candidates: every single member, equal weights, inverse-WAPE weights,
 non-negative least squares, and a simplex grid. Because every single member is a candidate, every
@@ -77,28 +88,41 @@ KEY = ["store_id", "sku", "target_date"]
 SERIES = ["store_id", "sku"]
 POOLED = "pooled"
 SHORT = "short"
+TURNING = "turning"
+YEAR = pd.Timedelta(days=364)  # 52 weeks: the same weekday, a year before, for daily and weekly data
+TURN_RATIO = 3.0  # last year's horizon against the recent level, either way, for a series to be turning
 
 
 # --- clusters ---------------------------------------------------------------------------------
 def series_profile(history: pd.DataFrame, level_window: int) -> pd.DataFrame:
     """Per series: mean level and zero share over its last ``level_window`` periods, and its length.
 
-    The length counts the tenant's periods since the series' first sale, not the series' rows: a
-    sparse export has no row for a day without sales, and an old slow mover with 30 selling days in
-    a year is not a new product (counting rows sent 266 of Online Retail's 1,768 series, all older
-    than five months, to the short cluster at its newest backtest cutoff; counting periods, none:
-    ``benchmarks/dev_windows.py --only ensemble``).
+    Everything counts the tenant's periods, not the series' rows: a sparse export has no row for a
+    day without sales. The length runs from the series' first sale, and an old slow mover with 30
+    selling days in a year is not a new product (counting rows sent 266 of Online Retail's 1,768
+    series, all older than five months, to the short cluster at its newest backtest cutoff; counting
+    periods, none: ``benchmarks/dev_windows.py --only ensemble``). The level and the zero share are
+    taken over the tenant's last ``level_window`` periods (fewer for a younger series): over the
+    series' last rows, a sparse export's Christmas product had December's level in August and no
+    product of it was ever intermittent.
     """
-    ordered = history.sort_values([*SERIES, "date"])
-    tail = ordered.groupby(SERIES, sort=False).tail(level_window)
-    grouped = tail.groupby(SERIES)["units"]
-    out = pd.DataFrame(
-        {"level": grouped.mean(), "zero_share": grouped.apply(lambda u: float((u == 0).mean()))}
-    )
     dates = np.sort(history["date"].unique())
-    first = ordered.groupby(SERIES)["date"].min().reindex(out.index).to_numpy(dtype="datetime64[ns]")
-    out["length"] = len(dates) - np.searchsorted(dates, first, side="left")
-    return out
+    first = history.groupby(SERIES)["date"].min()
+    length = len(dates) - np.searchsorted(dates, first.to_numpy(dtype="datetime64[ns]"), side="left")
+    if len(dates) == 0:
+        return pd.DataFrame({"level": [], "zero_share": [], "length": []}, index=first.index)
+    recent = history[history["date"] >= dates[max(0, len(dates) - level_window)]]
+    total = recent.groupby(SERIES)["units"].sum().reindex(first.index, fill_value=0.0)
+    selling = recent[recent["units"] != 0].groupby(SERIES).size().reindex(first.index, fill_value=0)
+    periods = np.maximum(np.minimum(level_window, length), 1)
+    return pd.DataFrame(
+        {
+            "level": total.to_numpy(dtype=float) / periods,
+            "zero_share": 1.0 - selling.to_numpy(dtype=float) / periods,
+            "length": length,
+        },
+        index=first.index,
+    )
 
 
 def assign_clusters(
@@ -126,6 +150,60 @@ def young_rows(frame: pd.DataFrame, history: pd.DataFrame, short_history: int) -
     cutoff = pd.to_datetime(frame["window"]).to_numpy(dtype="datetime64[ns]")
     length = np.searchsorted(dates, cutoff, side="right") - np.searchsorted(dates, start, side="left")
     return np.where(np.isnat(start), True, length < short_history)
+
+
+def turning_rows(frame: pd.DataFrame, history: pd.DataFrame, level_window: int) -> np.ndarray:
+    """Rows of series whose same dates a year before their window sold ``TURN_RATIO`` times more (or
+    less) than their recent level: a season arriving or leaving within the horizon.
+
+    Per (series, window): the level is the mean of the series' last ``level_window`` periods up to
+    the window's cutoff (``frame['window']``), and last year is the mean over the window's target
+    dates a year back, read only up to the cutoff (no actuals leak in) and only when it covers half
+    of them; a date inside the series' span with no row sold nothing (sparse exports). Both are taken
+    at zero or above and smoothed by one unit, so a product selling nothing now and a few last year
+    is not turning. Weights fitted where no season turned do not speak for such a series: the
+    hunt's Christmas product, silent from January to November, took AutoETS's flat zero in December
+    because the low-volume cluster's backtest windows (August to November) preferred it.
+    """
+    if frame.empty:
+        return np.zeros(0, dtype=bool)
+    cutoff = pd.to_datetime(frame["window"]).to_numpy(dtype="datetime64[ns]")
+    back = (pd.to_datetime(frame["target_date"]) - YEAR).to_numpy(dtype="datetime64[ns]")
+    rows = pd.DataFrame({"store_id": frame["store_id"].to_numpy(), "sku": frame["sku"].to_numpy()})
+    rows["cutoff"], rows["back"] = cutoff, back
+    sold = history[[*SERIES, "date", "units"]].rename(columns={"date": "back"})
+    rows = rows.merge(sold, on=[*SERIES, "back"], how="left")
+    first = history.groupby(SERIES)["date"].min().rename("first").reset_index()
+    rows = rows.merge(first, on=SERIES, how="left")
+    readable = (rows["back"] <= rows["cutoff"]) & (rows["back"] >= rows["first"])
+    rows["units"] = rows["units"].fillna(0.0).where(readable)
+    groups = rows.groupby([*SERIES, "cutoff"], sort=False)
+    year = groups["units"].agg(["mean", "count", "size"]).reset_index()
+    levels = []
+    for when, keys in year.groupby("cutoff")[SERIES]:
+        level = series_profile(history[history["date"] <= when], level_window)["level"]
+        at = pd.MultiIndex.from_frame(keys)
+        levels.append(pd.Series(level.reindex(at).to_numpy(dtype=float), index=keys.index))
+    year["level"] = pd.concat(levels).reindex(year.index)
+    ratio = (year["mean"].clip(lower=0) + 1) / (year["level"].clip(lower=0) + 1)
+    covered = year["count"] * 2 >= year["size"]
+    year["turning"] = covered & year["level"].notna() & ((ratio > TURN_RATIO) | (ratio < 1 / TURN_RATIO))
+    keyed = year.set_index([*SERIES, "cutoff"])["turning"]
+    at = pd.MultiIndex.from_arrays([frame["store_id"].to_numpy(), frame["sku"].to_numpy(), cutoff])
+    return keyed.reindex(at).fillna(False).to_numpy(dtype=bool)
+
+
+def horizon_frame(history: pd.DataFrame, horizon: int) -> pd.DataFrame:
+    """One row per series and future period after ``history``'s last date (its cutoff)."""
+    dates = np.sort(pd.to_datetime(history["date"]).unique())
+    last = pd.Timestamp(dates[-1])
+    step = pd.Timedelta(np.diff(dates).min()) if len(dates) > 1 else pd.Timedelta(days=1)
+    targets = last + step * np.arange(1, horizon + 1)
+    keys = history[SERIES].drop_duplicates()
+    out = keys.loc[keys.index.repeat(horizon)].reset_index(drop=True)
+    out["target_date"] = np.tile(targets, len(keys))
+    out["window"] = last
+    return out
 
 
 # --- weight search ------------------------------------------------------------------------------
@@ -220,9 +298,13 @@ class Weighting:
         tails: Mapping[float, Mapping[str, Mapping[str, float]]] | None = None,
         *,
         short_learned: bool = False,
+        turning: bool = False,
+        turn_learned: bool = False,
     ) -> None:
         self.members = list(members)
         self.short_learned = short_learned  # the short cluster's weights came from young backtest rows
+        self.turning = turning  # series whose season turns within the horizon have their own weights
+        self.turn_learned = turn_learned  # ... learnt from backtest rows that turned, else equal
         self.clusters = {c: dict(w) for c, w in clusters.items()}
         self.tails = {float(q): {c: dict(w) for c, w in cl.items()} for q, cl in (tails or {}).items()}
         self.cuts = [float(c) for c in cuts]
@@ -231,6 +313,8 @@ class Weighting:
         equal = {m: 1 / len(self.members) for m in self.members}
         for table in (self.clusters, *self.tails.values()):
             table.setdefault(SHORT, dict(equal))
+            if turning:
+                table.setdefault(TURNING, dict(equal))
             table.setdefault(POOLED, dict(self.clusters.get(POOLED, equal)))
 
     def table(self, q: float = 0.5) -> dict[str, dict[str, float]]:
@@ -269,6 +353,10 @@ class Weighting:
         learn_short = merged.loc[young, SERIES].drop_duplicates().shape[0] >= min_series
         if learn_short:
             rows[young] = SHORT
+        turn = turning_rows(merged, history, level_window) & ~young
+        learn_turn = merged.loc[turn, SERIES].drop_duplicates().shape[0] >= min_series
+        if learn_turn:
+            rows[turn] = TURNING
         actual = merged["actual"].to_numpy(dtype=float)
         windows = pd.to_datetime(merged["window"]).to_numpy(dtype="datetime64[ns]")
 
@@ -286,7 +374,15 @@ class Weighting:
 
         tails = {q: learn(q) for q in levels_of if q != 0.5}
         return cls(
-            names, learn(0.5), cuts, level_window, short_history, tails, short_learned=bool(learn_short)
+            names,
+            learn(0.5),
+            cuts,
+            level_window,
+            short_history,
+            tails,
+            short_learned=bool(learn_short),
+            turning=True,
+            turn_learned=bool(learn_turn),
         )
 
     def backtest_rows(
@@ -294,23 +390,34 @@ class Weighting:
     ) -> dict[str, np.ndarray]:
         """Per-column weights of backtest rows, assigned as ``fit`` assigned them.
 
-        Clusters from each series' history at the earliest cutoff; rows of series that were young at
-        their own window's cutoff take the short cluster's weights when it learnt its own.
+        Clusters from each series' history at the earliest cutoff; rows of series that were young
+        (or turning) at their own window's cutoff take the short (turning) cluster's weights when it
+        learnt its own.
         """
         earliest = pd.to_datetime(frame["window"]).min()
         labels = self._row_labels(frame, history[history["date"] <= earliest], judge_length=False)
         if self.short_learned:
             labels[young_rows(frame, history, self.short_history)] = SHORT
+        if self.turn_learned:
+            young = labels == SHORT
+            labels[turning_rows(frame, history, self.level_window) & ~young] = TURNING
         return self.by_column(labels, quantiles)
 
-    def labels(self, history: pd.DataFrame, judge_length: bool = True) -> pd.Series:
+    def labels(self, history: pd.DataFrame, judge_length: bool = True, horizon: int = 0) -> pd.Series:
         """Cluster per series of ``history``, judged on its latest ``level_window`` periods.
 
         ``judge_length=False`` skips the short-history rule: backtest rows are weighted as fitted.
+        With a ``horizon``, a series whose season turns within it (``turning_rows``) is turning.
         """
         profile = series_profile(history, self.level_window)
-        known = [c for c in self.clusters if c not in (POOLED, SHORT)]
-        return assign_clusters(profile, self.cuts, self.short_history if judge_length else 0, known)
+        known = [c for c in self.clusters if c not in (POOLED, SHORT, TURNING)]
+        labels = assign_clusters(profile, self.cuts, self.short_history if judge_length else 0, known)
+        if self.turning and horizon > 0 and not history.empty:
+            ahead = horizon_frame(history, horizon)
+            turn = ahead.loc[turning_rows(ahead, history, self.level_window), SERIES].drop_duplicates()
+            at = labels.index.isin(pd.MultiIndex.from_frame(turn)) & (labels != SHORT).to_numpy()
+            labels[at] = TURNING
+        return labels
 
     def series_weights(
         self, history: pd.DataFrame, judge_length: bool = True, q: float = 0.5
@@ -327,8 +434,15 @@ class Weighting:
         quantiles: Sequence[float],
         judge_length: bool = True,
     ) -> dict[str, np.ndarray]:
-        """Per output column (mean, p10, p50, ...) the (row x member) weights blend_rows takes."""
-        return self.by_column(self._row_labels(frame, history, judge_length), quantiles)
+        """Per output column (mean, p10, p50, ...) the (row x member) weights blend_rows takes.
+
+        Rows whose series turn at their window's cutoff take the turning cluster's weights, as the
+        series would at prediction.
+        """
+        labels = self._row_labels(frame, history, judge_length)
+        if self.turning:
+            labels[turning_rows(frame, history, self.level_window) & (labels != SHORT)] = TURNING
+        return self.by_column(labels, quantiles)
 
     def _row_labels(self, frame: pd.DataFrame, history: pd.DataFrame, judge_length: bool) -> np.ndarray:
         # A series absent from ``history`` (in a backtest: it started after the earliest cutoff the
@@ -362,11 +476,15 @@ class Weighting:
             "level_window": self.level_window,
             "short_history": self.short_history,
             "short_learned": self.short_learned,
+            "turning": self.turning,
+            "turn_learned": self.turn_learned,
         }
 
     def to_json(self) -> dict[str, Any]:
         return {
             "short_learned": self.short_learned,
+            "turning": self.turning,
+            "turn_learned": self.turn_learned,
             "members": self.members,
             "clusters": self.clusters,
             "tails": {str(q): t for q, t in self.tails.items()},
@@ -386,11 +504,15 @@ class Weighting:
             state["short_history"],
             tails,
             short_learned=bool(state.get("short_learned", False)),
+            # Versions registered before the rule forecast as they were approved.
+            turning=bool(state.get("turning", False)),
+            turn_learned=bool(state.get("turn_learned", False)),
         )
 
     def average(self) -> dict[str, float]:
         """Mean median weight per member over the learnt clusters (for reports)."""
-        learnt = [w for c, w in self.clusters.items() if c != SHORT] or list(self.clusters.values())
+        learnt = [w for c, w in self.clusters.items() if c != SHORT and (c != TURNING or self.turn_learned)]
+        learnt = learnt or list(self.clusters.values())
         return {m: round(float(np.mean([w.get(m, 0.0) for w in learnt])), 4) for m in self.members}
 
 
@@ -572,7 +694,7 @@ class Ensemble(BaseForecaster):
         # Clusters are judged once per series; only members some series leans on (in some quantile)
         # are run.
         members = self.weighting.members
-        labels = self.weighting.labels(history)
+        labels = self.weighting.labels(history, horizon=horizon)
         per_series = self.weighting.by_column(labels.to_numpy(dtype=object), quantiles)
         used = [m for j, m in enumerate(members) if any((a[:, j] > 0).any() for a in per_series.values())]
         preds = {n: self.member(n).predict(history, horizon, quantiles) for n in used}
