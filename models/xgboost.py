@@ -106,6 +106,7 @@ class GlobalXGBoost(BaseForecaster):
         anchor: str | None = None,
         warm_rounds: int | None = None,
         capacity: str | None = None,
+        mean_weights: str = "series",
     ) -> None:
         super().__init__()
         if capacity not in (None, "small", "full"):
@@ -125,6 +126,7 @@ class GlobalXGBoost(BaseForecaster):
             "level": level,
             "anchor": anchor,
             "capacity": capacity,
+            "mean_weights": mean_weights,
         }
         self.columns: list[str] = []
         self.boosters: dict[str, Any] = {}
@@ -204,6 +206,8 @@ class GlobalXGBoost(BaseForecaster):
             q_params, dtrain, num_boost_round=self.warm_rounds if start else rounds, xgb_model=start
         )
         m_params = {**common, "objective": "reg:squarederror"}
+        if self.params.get("mean_weights", "series") == "series":
+            dtrain.set_weight(_series_weights(meta, y - anchor))
         self.boosters["mean"] = xgb.train(m_params, dtrain, num_boost_round=max(rounds // 2, 50))
         return self
 
@@ -439,6 +443,26 @@ class GlobalXGBoost(BaseForecaster):
             booster = xgb.Booster()
             booster.load_model(path / f"xgb_{name}.ubj")
             self.boosters[name] = booster
+
+
+def _series_weights(meta: pd.DataFrame, target: np.ndarray) -> np.ndarray:
+    """Row weights for the squared-error mean booster: no series weighs more than a typical one.
+
+    Squared error on scaled targets lets the series with the largest scaled swings steer the
+    shared trees: a Christmas product scaled by its off-season level has December targets 17 times
+    its scale, and beside six of them a generated tenant's steady products got a mean of 338 units
+    a month against a median of 262 and a true mean of about 263 (264 without them). Each series'
+    rows are weighted by the typical series' mean squared target over its own, at most 1. Within a
+    series the weight is constant, so the booster still fits a mean; the quantile boosters' pinball
+    loss grows only linearly and needs no weights. On the sets' newest backtest windows before their
+    evaluation windows (a throwaway lab, figures in the issue note), the mean's RMSE and bias without
+    and with the weights: Walmart 6,889 / -17.5 % and 6,353 / +0.9 %, Online Retail 43.9 / +16.5 %
+    and 40.7 / +18.7 %, Store Item 8.434 / -0.0 % and 8.409 / -0.1 %; the medians are untouched.
+    """
+    codes, _ = pd.factorize(meta["store_id"].astype(str) + "\x1f" + meta["sku"].astype(str))
+    square = np.bincount(codes, weights=target**2) / np.maximum(np.bincount(codes), 1)
+    typical = max(float(np.median(square)), 1e-12)
+    return (typical / np.maximum(square, typical))[codes]
 
 
 def _first_future(feats: pd.DataFrame, dates: np.ndarray) -> np.ndarray:

@@ -184,3 +184,40 @@ def test_xgboosts_mean_for_a_steady_product_is_not_dragged_to_zero_by_series_of_
     assert normal["p50"].mean() == pytest.approx(series["NORMAL"][-90:].mean(), rel=0.15)
     allneg = pred.loc["ALLNEG"]
     assert allneg["mean"].mean() == pytest.approx(series["ALLNEG"][-90:].mean(), rel=0.3)
+
+
+def test_xgboosts_mean_for_steady_products_is_not_pulled_by_seasonal_spikes() -> None:
+    """Six Christmas products, scaled by their off-season level, have December targets many times
+    their scale; squared error let them steer the shared trees, and the steady products' mean came
+    out above their median and their true mean: here 297 against 265 units in four weeks, and 338
+    against 263 in the CLI build of the same kind of tenant (264 without the Christmas products).
+    Each series now weighs at most as much as a typical one in that booster."""
+    rng = np.random.default_rng(21)
+    dates = pd.date_range("2021-11-01", "2024-11-30", freq="D")
+    december = (dates.month == 12) & (dates.day <= 24)
+    week = 1 + 0.25 * np.sin(2 * np.pi * dates.dayofweek.to_numpy() / 7)
+    year = 1 + 0.2 * np.sin(2 * np.pi * dates.dayofyear.to_numpy() / 365)
+    steady = [rng.poisson(10 * week * year) for _ in range(24)]
+    seasonal = [rng.poisson(np.where(december, 20.0 + 4 * i, 0.02)) for i in range(6)]
+    sales = pd.concat(
+        [
+            pd.DataFrame(
+                {"store_id": "S1", "sku": f"{kind}{i:02d}", "date": dates, "units": units.astype(float)}
+            )
+            for kind, group in (("ITEM", steady), ("XMAS", seasonal))
+            for i, units in enumerate(group)
+        ],
+        ignore_index=True,
+    )
+    pred = GlobalXGBoost(horizon=28, quantiles=Q).fit(sales, "D").predict(sales, 28, Q)
+    items = pred[pred["sku"].str.startswith("ITEM")].groupby("sku")[["mean", "p50"]].sum()
+    ahead = pd.date_range("2024-12-01", periods=28, freq="D")
+    true_mean = float(
+        np.sum(
+            10
+            * (1 + 0.25 * np.sin(2 * np.pi * ahead.dayofweek.to_numpy() / 7))
+            * (1 + 0.2 * np.sin(2 * np.pi * ahead.dayofyear.to_numpy() / 365))
+        )
+    )
+    assert items["mean"].mean() == pytest.approx(true_mean, rel=0.06)
+    assert items["mean"].mean() == pytest.approx(items["p50"].mean(), rel=0.06)
