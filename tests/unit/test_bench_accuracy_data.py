@@ -64,3 +64,17 @@ def test_a_file_without_the_sets_columns_is_named_with_what_it_has(tmp_path: Pat
     (tmp_path / "x.csv").write_text("day,shop,product,qty\n2017-01-01,1,1,3\n")
     with pytest.raises(SystemExit, match=r"x\.csv: no column 'date'.*'day', 'shop'"):
         accuracy.store_item(tmp_path / "x.csv")
+
+
+def test_the_mean_column_is_scored_on_its_own() -> None:
+    """Every other figure reads the quantiles; the mean an API user orders stock by has its RMSE and
+    bias (a share of total units), so a mean 29 % off, as XGBoost's once was, shows in the table."""
+    joined = pd.DataFrame({"actual": [10.0, 0.0, 30.0, 0.0], "mean": [13.0, 4.0, 30.0, 0.0]})
+    scores = accuracy.mean_scores(joined)
+    assert scores["mean_rmse"] == pytest.approx(2.5)  # sqrt((9 + 16) / 4)
+    assert scores["mean_bias"] == pytest.approx(7 / 40)
+    figures = {"wape": 0.1, "mase": 0.9, "pinball": 2.0, "coverage": 0.8, "rmsse_weighted": 0.5}
+    table = accuracy.table(
+        {"x": {"scores": {"ensemble": {**figures, **scores}}, "build_seconds": 1, "goal_seconds": 2}}
+    )
+    assert "| 2.5 (+17.5%) |" in table
