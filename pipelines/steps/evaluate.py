@@ -1,9 +1,9 @@
 """Evaluate step: blend the members, score them and the baselines on the same windows, write evaluation.json.
 
 Inputs ``model-<m>`` / ``backtest-<m>`` are ensemble members; ``baseline-<b>`` are backtests of
-baselines that are scored beside them (AutoETS is both, from the same training step). Its ``model`` output is the ensemble
-directory (members, weights, interval scale, backtest) that registration packages as the version's
-model.tar.gz.
+baselines that are scored beside them (AutoETS is both, from the same training step). Its ``model``
+output is the ensemble directory (members, weights, interval scale, backtest) that registration
+packages as the version's model.tar.gz.
 """
 
 from __future__ import annotations
