@@ -1262,6 +1262,55 @@ def xgboost_scaling(sets: str) -> dict[str, Any]:
     return out
 
 
+def xgboost_mean_scale(sets: str) -> dict[str, Any]:
+    """XGBoost on each set's newest backtest window before its evaluation window, as session 19
+    changed it: before (no scale floor, unweighted mean booster), with the mean booster's series
+    weights, and with the one-unit scale floor too (the default). Quantile scores and the mean
+    column's RMSE and bias."""
+    import tempfile
+
+    from accuracy import mean_scores, online_retail, store_item, walmart
+
+    from features.frequency import season_length
+    from models.backtest import actuals_after
+    from models.metrics import naive_scale
+    from models.xgboost import GlobalXGBoost
+
+    variants = {
+        "before": {"min_scale": 0.0, "mean_weights": "none"},
+        "mean_weights": {"min_scale": 0.0, "mean_weights": "series"},
+        "mean_weights_and_floor": {},
+    }
+    quantiles = (0.1, 0.5, 0.9)
+    out: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        loaders = {
+            "store_item": store_item,
+            "walmart": walmart,
+            "online_retail": lambda: online_retail(Path(tmp)),
+        }
+        for name in sets.split(","):
+            sales, until, horizon, freq = loaders[name]()
+            step = pd.Timedelta(weeks=horizon) if freq.startswith("W") else pd.Timedelta(days=horizon)
+            dev = until - step
+            history = sales[sales["date"] <= dev]
+            truth = actuals_after(sales[sales["date"] <= until], dev, horizon, freq)
+            scale = naive_scale(history, season_length(freq))
+            rows: dict[str, Any] = {"cutoff": str(dev.date())}
+            for label, kwargs in variants.items():
+                pred = (
+                    GlobalXGBoost(horizon=horizon, **kwargs)
+                    .fit(history, freq)
+                    .predict(history, horizon, quantiles)
+                )
+                joined = truth.merge(pred, on=["store_id", "sku", "target_date"], how="left").fillna(0.0)
+                means = {k: round(v, 4) for k, v in mean_scores(joined).items()}
+                rows[label] = {**_scored(pred, truth, quantiles, scale), **means}
+                print(name, label, rows[label], flush=True)
+            out[name] = rows
+    return out
+
+
 def calibration(runs: Path) -> dict[str, Any]:
     from models.ensemble import apply_interval_scale, fit_interval_scale
     from models.evaluation import fit_ensemble
@@ -1598,7 +1647,9 @@ def ensemble(runs: Path) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", default="xgboost,stl,walmart_d1")
-    parser.add_argument("--sets", default="store_item,walmart,online_retail", help="for xgboost_scaling")
+    parser.add_argument(
+        "--sets", default="store_item,walmart,online_retail", help="for xgboost_scaling, xgboost_mean_scale"
+    )
     parser.add_argument("--full", action="store_true", help="for xgboost_capacity: the whole sets too")
     parser.add_argument("--runs", type=Path, help="for calibration: the folder of accuracy.py --keep-runs")
     args = parser.parse_args()
@@ -1616,6 +1667,7 @@ def main() -> None:
             "seasonal_products": seasonal_products,
             "young_tenants": young_tenants,
             "xgboost_scaling": lambda: xgboost_scaling(args.sets),
+            "xgboost_mean_scale": lambda: xgboost_mean_scale(args.sets),
             "xgboost_fit_once": xgboost_fit_once,
             "arima_two_years": arima_two_years,
             "deepar_warm": deepar_warm,

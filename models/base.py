@@ -203,8 +203,6 @@ def _mean_range(
     its own quantiles behind: a product whose medians said 3 a day got a mean of 0 beside a member
     that expected nothing. The mean is kept where the quantiles allow it.
     """
-    if not levels:
-        return floor, ceiling
     edges = np.array([0.0, *levels, 1.0])
     widths = np.diff(edges)
     below = widths[:-1]  # the probability under each level down to the previous one: at most its value

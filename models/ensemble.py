@@ -399,8 +399,7 @@ class Weighting:
         if self.short_learned:
             labels[young_rows(frame, history, self.short_history)] = SHORT
         if self.turn_learned:
-            young = labels == SHORT
-            labels[turning_rows(frame, history, self.level_window) & ~young] = TURNING
+            self._mark_turning(labels, frame, history)
         return self.by_column(labels, quantiles)
 
     def labels(self, history: pd.DataFrame, judge_length: bool = True, horizon: int = 0) -> pd.Series:
@@ -413,7 +412,7 @@ class Weighting:
         known = [c for c in self.clusters if c not in (POOLED, SHORT, TURNING)]
         labels = assign_clusters(profile, self.cuts, self.short_history if judge_length else 0, known)
         if self.turning and horizon > 0 and not history.empty:
-            ahead = horizon_frame(history, horizon)
+            ahead = horizon_frame(history, horizon)  # every target date: last year is their mean
             turn = ahead.loc[turning_rows(ahead, history, self.level_window), SERIES].drop_duplicates()
             at = labels.index.isin(pd.MultiIndex.from_frame(turn)) & (labels != SHORT).to_numpy()
             labels[at] = TURNING
@@ -441,8 +440,13 @@ class Weighting:
         """
         labels = self._row_labels(frame, history, judge_length)
         if self.turning:
-            labels[turning_rows(frame, history, self.level_window) & (labels != SHORT)] = TURNING
+            self._mark_turning(labels, frame, history)
         return self.by_column(labels, quantiles)
+
+    def _mark_turning(self, labels: np.ndarray, frame: pd.DataFrame, history: pd.DataFrame) -> None:
+        """Rows of ``frame`` that turn at their window's cutoff take the turning cluster (short rows
+        stay short: a series without a year has no season to turn)."""
+        labels[turning_rows(frame, history, self.level_window) & (labels != SHORT)] = TURNING
 
     def _row_labels(self, frame: pd.DataFrame, history: pd.DataFrame, judge_length: bool) -> np.ndarray:
         # A series absent from ``history`` (in a backtest: it started after the earliest cutoff the

@@ -7,12 +7,15 @@ forms put intervals of +-4e12 on Walmart departments selling ten thousand a week
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 from realcuts import store_item_cut
 
-from models.base import clean_quantiles
+from models.base import clean_quantiles, load_model
 from models.metrics import qcol
 from models.naive import SeasonalNaive
 from models.statistical import AutoARIMAForecaster, AutoETSForecaster
@@ -244,3 +247,20 @@ def test_xgboost_forecasts_a_christmas_product_from_its_december_not_from_its_du
         assert 0.5 * want <= got[sku] <= 1.5 * want, (sku, got[sku], want)
     record = sales.groupby("sku")["units"].max()
     assert (xmas["p90"].to_numpy() < 3 * record.reindex(xmas["sku"]).to_numpy()).all()
+
+
+def test_a_version_saved_before_the_scale_floor_forecasts_as_it_was_trained(
+    christmas: tuple[pd.DataFrame, pd.DataFrame], tmp_path: Path
+) -> None:
+    """The floor is saved with the model: an approved version trained without it keeps its scaling."""
+    sales, _ = christmas
+    unfloored = GlobalXGBoost(horizon=28, quantiles=Q, n_estimators=20, min_scale=0.0).fit(sales, "D")
+    unfloored.save(tmp_path / "old")
+    state = json.loads((tmp_path / "old" / "xgboost.json").read_text())
+    del state["params"]["min_scale"]  # as written before the floor existed
+    (tmp_path / "old" / "xgboost.json").write_text(json.dumps(state))
+    expected = unfloored.predict(sales, 28, Q)
+    pd.testing.assert_frame_equal(load_model(tmp_path / "old").predict(sales, 28, Q), expected)
+    floored = GlobalXGBoost(horizon=28, quantiles=Q, n_estimators=20).fit(sales, "D").predict(sales, 28, Q)
+    xmas = expected["sku"].str.startswith("XMAS").to_numpy()
+    assert expected.loc[xmas, "p50"].sum() > 2 * floored.loc[xmas, "p50"].sum()  # the dust scale's December
