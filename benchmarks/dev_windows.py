@@ -95,7 +95,7 @@ import os
 import sys
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -124,6 +124,24 @@ def _scored(
     return {k: round(float(result[k]), 4) for k in keep}
 
 
+def _timed_scored(  # noqa: PLR0917 (a lab's frames and settings)
+    make: Callable[[], Any],
+    history: pd.DataFrame,
+    truth: pd.DataFrame,
+    scale: pd.Series,
+    freq: str,
+    horizon: int,
+    keep: tuple[str, ...] = ("wape", "mase", "pinball", "coverage"),
+) -> dict[str, Any]:
+    """A model made, fitted on ``history``, scored on ``truth`` (p10/p50/p90), with its seconds."""
+    started = time.perf_counter()
+    pred = make().fit(history, freq).predict(history, horizon, (0.1, 0.5, 0.9))
+    return {
+        **_scored(pred, truth, (0.1, 0.5, 0.9), scale, keep=keep),
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+
+
 def xgboost() -> dict[str, Any]:
     from accuracy import store_item
 
@@ -138,7 +156,6 @@ def xgboost() -> dict[str, Any]:
     history = sales[sales["date"] <= until]
     truth = actuals_after(sales, until, horizon, freq)
     scale = naive_scale(history, season_length(freq))
-    quantiles = (0.1, 0.5, 0.9)
     old_budget = {"n_estimators": 200, "learning_rate": 0.08, "max_depth": 7, "max_rows": 800_000}
     variants: dict[str, Callable[[], Any]] = {
         "seasonal_naive_year": lambda: SeasonalNaive(yearly=True),
@@ -147,13 +164,7 @@ def xgboost() -> dict[str, Any]:
     }
     out: dict[str, Any] = {}
     for label, make in variants.items():
-        started = time.perf_counter()
-        model = make().fit(history, freq)
-        pred = model.predict(history, horizon, quantiles)
-        out[label] = {
-            **_scored(pred, truth, quantiles, scale, keep=("wape",)),
-            "seconds": round(time.perf_counter() - started, 1),
-        }
+        out[label] = _timed_scored(make, history, truth, scale, freq, horizon, keep=("wape",))
         print(label, out[label], flush=True)
     return out
 
@@ -1213,7 +1224,11 @@ def xgboost_fit_once() -> dict[str, Any]:
     return out
 
 
-def xgboost_scaling(sets: str) -> dict[str, Any]:
+def _newest_dev_windows(
+    sets: str,
+) -> Iterator[tuple[str, pd.Timestamp, pd.DataFrame, pd.DataFrame, pd.Series, int, str]]:
+    """Per set: each set's newest backtest cutoff before its evaluation window, the history to it, the
+    actuals after it, MASE's scale, the horizon and the frequency (the evaluation build's last window)."""
     import tempfile
 
     from accuracy import online_retail, store_item, walmart
@@ -1221,68 +1236,7 @@ def xgboost_scaling(sets: str) -> dict[str, Any]:
     from features.frequency import season_length
     from models.backtest import actuals_after
     from models.metrics import naive_scale
-    from models.naive import SeasonalNaive
-    from models.xgboost import GlobalXGBoost
 
-    variants: dict[str, dict[str, str]] = {
-        "recent_level": {"level": "recent", "anchor": "none"},  # daily's default
-        "recent_level_year_anchor": {"level": "recent", "anchor": "year"},
-        "max_level": {"level": "max", "anchor": "none"},
-        "max_level_year_anchor": {"level": "max", "anchor": "year"},  # weekly's default
-    }
-    out: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        loaders = {
-            "store_item": store_item,
-            "walmart": walmart,
-            "online_retail": lambda: online_retail(Path(tmp)),
-        }
-        for name in sets.split(","):
-            sales, until, horizon, freq = loaders[name]()
-            step = pd.Timedelta(weeks=horizon) if freq.startswith("W") else pd.Timedelta(days=horizon)
-            dev = until - step  # the evaluation build's newest backtest cutoff
-            history = sales[sales["date"] <= dev]
-            truth = actuals_after(sales[sales["date"] <= until], dev, horizon, freq)
-            scale = naive_scale(history, season_length(freq))
-            quantiles = (0.1, 0.5, 0.9)
-            makers: dict[str, Callable[[], Any]] = {"seasonal_naive_year": lambda: SeasonalNaive(yearly=True)}
-            for label, kwargs in variants.items():
-                makers[f"xgboost_{label}"] = lambda kw=kwargs, h=horizon: GlobalXGBoost(horizon=h, **kw)
-            rows: dict[str, Any] = {"cutoff": str(dev.date())}
-            for label, make in makers.items():
-                started = time.perf_counter()
-                model = make().fit(history, freq)
-                pred = model.predict(history, horizon, quantiles)
-                rows[label] = {
-                    **_scored(pred, truth, quantiles, scale),
-                    "seconds": round(time.perf_counter() - started, 1),
-                }
-                print(name, label, rows[label], flush=True)
-            out[name] = rows
-    return out
-
-
-def xgboost_mean_scale(sets: str) -> dict[str, Any]:
-    """XGBoost on each set's newest backtest window before its evaluation window, as session 19
-    changed it: before (no scale floor, unweighted mean booster), with the mean booster's series
-    weights, and with the one-unit scale floor too (the default). Quantile scores and the mean
-    column's RMSE and bias."""
-    import tempfile
-
-    from accuracy import mean_scores, online_retail, store_item, walmart
-
-    from features.frequency import season_length
-    from models.backtest import actuals_after
-    from models.metrics import naive_scale
-    from models.xgboost import GlobalXGBoost
-
-    variants = {
-        "before": {"min_scale": 0.0, "mean_weights": "none"},
-        "mean_weights": {"min_scale": 0.0, "mean_weights": "series"},
-        "mean_weights_and_floor": {},
-    }
-    quantiles = (0.1, 0.5, 0.9)
-    out: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
         loaders = {
             "store_item": store_item,
@@ -1295,19 +1249,58 @@ def xgboost_mean_scale(sets: str) -> dict[str, Any]:
             dev = until - step
             history = sales[sales["date"] <= dev]
             truth = actuals_after(sales[sales["date"] <= until], dev, horizon, freq)
-            scale = naive_scale(history, season_length(freq))
-            rows: dict[str, Any] = {"cutoff": str(dev.date())}
-            for label, kwargs in variants.items():
-                pred = (
-                    GlobalXGBoost(horizon=horizon, **kwargs)
-                    .fit(history, freq)
-                    .predict(history, horizon, quantiles)
-                )
-                joined = truth.merge(pred, on=["store_id", "sku", "target_date"], how="left").fillna(0.0)
-                means = {k: round(v, 4) for k, v in mean_scores(joined).items()}
-                rows[label] = {**_scored(pred, truth, quantiles, scale), **means}
-                print(name, label, rows[label], flush=True)
-            out[name] = rows
+            yield name, dev, history, truth, naive_scale(history, season_length(freq)), horizon, freq
+
+
+def xgboost_scaling(sets: str) -> dict[str, Any]:
+    from models.naive import SeasonalNaive
+    from models.xgboost import GlobalXGBoost
+
+    variants: dict[str, dict[str, str]] = {
+        "recent_level": {"level": "recent", "anchor": "none"},  # daily's default
+        "recent_level_year_anchor": {"level": "recent", "anchor": "year"},
+        "max_level": {"level": "max", "anchor": "none"},
+        "max_level_year_anchor": {"level": "max", "anchor": "year"},  # weekly's default
+    }
+    out: dict[str, Any] = {}
+    for name, dev, history, truth, scale, horizon, freq in _newest_dev_windows(sets):
+        makers: dict[str, Callable[[], Any]] = {"seasonal_naive_year": lambda: SeasonalNaive(yearly=True)}
+        for label, kwargs in variants.items():
+            makers[f"xgboost_{label}"] = lambda kw=kwargs, h=horizon: GlobalXGBoost(horizon=h, **kw)
+        rows: dict[str, Any] = {"cutoff": str(dev.date())}
+        for label, make in makers.items():
+            rows[label] = _timed_scored(make, history, truth, scale, freq, horizon)
+            print(name, label, rows[label], flush=True)
+        out[name] = rows
+    return out
+
+
+def xgboost_mean_scale(sets: str) -> dict[str, Any]:
+    """XGBoost on each set's newest backtest window before its evaluation window, as session 19
+    changed it: before (no scale floor, unweighted mean booster), with the mean booster's series
+    weights, and with the one-unit scale floor too (the default). Quantile scores and the mean
+    column's RMSE and bias."""
+    from accuracy import mean_scores
+
+    from models.xgboost import GlobalXGBoost
+
+    variants = {
+        "before": {"min_scale": 0.0, "mean_weights": "none"},
+        "mean_weights": {"min_scale": 0.0, "mean_weights": "series"},
+        "mean_weights_and_floor": {},
+    }
+    quantiles = (0.1, 0.5, 0.9)
+    out: dict[str, Any] = {}
+    for name, dev, history, truth, scale, horizon, freq in _newest_dev_windows(sets):
+        rows: dict[str, Any] = {"cutoff": str(dev.date())}
+        for label, kwargs in variants.items():
+            model = GlobalXGBoost(horizon=horizon, **kwargs).fit(history, freq)
+            pred = model.predict(history, horizon, quantiles)
+            joined = truth.merge(pred, on=["store_id", "sku", "target_date"], how="left").fillna(0.0)
+            means = {k: round(v, 4) for k, v in mean_scores(joined).items()}
+            rows[label] = {**_scored(pred, truth, quantiles, scale), **means}
+            print(name, label, rows[label], flush=True)
+        out[name] = rows
     return out
 
 
