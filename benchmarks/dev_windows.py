@@ -1304,6 +1304,49 @@ def xgboost_mean_scale(sets: str) -> dict[str, Any]:
     return out
 
 
+def arima_pooled_year(sets: str) -> dict[str, Any]:
+    """The ARIMA member on each set's newest backtest window before its evaluation window, with each
+    series' own MSTL year (before) and over the tenant's pooled year (``models.pooled_year``), beside
+    XGBoost and the 50/50 blend of each ARIMA's quantiles with XGBoost's: whether the ARIMA errs where
+    XGBoost does. Also the pooled fits' share of their own year kept (``shrinkage``)."""
+    from models.statistical import AutoARIMAForecaster
+    from models.xgboost import GlobalXGBoost
+
+    quantiles = (0.1, 0.5, 0.9)
+    keys = ["store_id", "sku", "target_date"]
+    cols = ["p10", "p50", "p90"]
+    out: dict[str, Any] = {}
+    for name, dev, history, truth, scale, horizon, freq in _newest_dev_windows(sets):
+        rows: dict[str, Any] = {"cutoff": str(dev.date())}
+        preds: dict[str, pd.DataFrame] = {}
+        makers: dict[str, Callable[[], Any]] = {
+            "arima_own_year": lambda: AutoARIMAForecaster(pooled_year=False),
+            "arima_pooled_year": lambda: AutoARIMAForecaster(pooled_year=True),
+            "xgboost": lambda h=horizon: GlobalXGBoost(horizon=h),
+        }
+        for label, make in makers.items():
+            started = time.perf_counter()
+            model = make().fit(history, freq)
+            preds[label] = model.predict(history, horizon, quantiles)
+            rows[label] = {
+                **_scored(preds[label], truth, quantiles, scale),
+                "seconds": round(time.perf_counter() - started, 1),
+            }
+            if label == "arima_pooled_year":
+                pooled = [s for s in model.specs.values() if len(s) > 5 and s[5] == "pooled"]
+                rows[label]["pooled_series"] = len(pooled)
+            print(name, label, rows[label], flush=True)
+        for label in ("arima_own_year", "arima_pooled_year"):
+            both = preds["xgboost"][[*keys, *cols]].merge(
+                preds[label][[*keys, *cols]], on=keys, suffixes=("", "_a")
+            )
+            blend = both[keys].assign(**{c: 0.5 * both[c] + 0.5 * both[f"{c}_a"] for c in cols})
+            rows[f"half_xgboost_half_{label}"] = _scored(blend, truth, quantiles, scale)
+            print(name, "blend", label, rows[f"half_xgboost_half_{label}"], flush=True)
+        out[name] = rows
+    return out
+
+
 def calibration(runs: Path) -> dict[str, Any]:
     from models.ensemble import apply_interval_scale, fit_interval_scale
     from models.evaluation import fit_ensemble
@@ -1641,7 +1684,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", default="xgboost,stl,walmart_d1")
     parser.add_argument(
-        "--sets", default="store_item,walmart,online_retail", help="for xgboost_scaling, xgboost_mean_scale"
+        "--sets",
+        default="store_item,walmart,online_retail",
+        help="for xgboost_scaling, xgboost_mean_scale, arima_pooled_year",
     )
     parser.add_argument("--full", action="store_true", help="for xgboost_capacity: the whole sets too")
     parser.add_argument("--runs", type=Path, help="for calibration: the folder of accuracy.py --keep-runs")
@@ -1661,6 +1706,7 @@ def main() -> None:
             "young_tenants": young_tenants,
             "xgboost_scaling": lambda: xgboost_scaling(args.sets),
             "xgboost_mean_scale": lambda: xgboost_mean_scale(args.sets),
+            "arima_pooled_year": lambda: arima_pooled_year(args.sets),
             "xgboost_fit_once": xgboost_fit_once,
             "arima_two_years": arima_two_years,
             "deepar_warm": deepar_warm,

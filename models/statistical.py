@@ -68,6 +68,7 @@ from features.frequency import base, season_length, year_length
 from models.base import BaseForecaster, clean_quantiles
 from models.metrics import qcol
 from models.naive import SeasonalNaive
+from models.pooled_year import Pool, PooledYearMSTL, pooled_factor
 from models.seasonality import from_first_observation, yearly_signal
 
 SeriesKey = tuple[str, str]
@@ -118,6 +119,10 @@ class _LocalStatModel(BaseForecaster):
         """Why ``y`` cannot be fitted (it gets the seasonal naive fallback), or None."""
         return _usable(y, self._fit_season())
 
+    def _prepare(self, series: list[tuple[SeriesKey, np.ndarray]], end: pd.Timestamp) -> None:
+        """What a subclass estimates from all of a tenant's series (ending on ``end``) before fitting
+        or forecasting any."""
+
     def _prepare_search(self, series: list[tuple[SeriesKey, np.ndarray]]) -> None:
         """What a subclass decides from all of a tenant's series before searching any of them."""
 
@@ -159,6 +164,7 @@ class _LocalStatModel(BaseForecaster):
             self.fit_window = self.default_window(freq)
         wide = to_wide(history, freq)
         series = self._series(wide)
+        self._prepare(series, wide.index[-1])
         self._prepare_search(series)
         todo = [(k, y) for k, y in series if _key(k) not in self.specs]
         digests = {_key(k): _digest(y) for k, y in todo}
@@ -193,6 +199,7 @@ class _LocalStatModel(BaseForecaster):
     def predict(self, history: pd.DataFrame, horizon: int, quantiles: Sequence[float]) -> pd.DataFrame:
         wide = to_wide(history, self.freq)
         series = list(self._series(wide))
+        self._prepare(series, wide.index[-1])
         levels = quantile_levels(quantiles)
         fitted = getattr(self, "_fitted", {})
         rolled = getattr(self, "_rolled", {})
@@ -340,11 +347,16 @@ def _widen(
 
 
 SHORT = "short"  # spec marker: a non-seasonal AutoARIMA for a weekly series short of two years
+POOLED = "pooled"  # spec marker: MSTL on the series over the tenant's pooled year (PooledYearMSTL)
 SHORT_MIN = 12  # periods a non-seasonal AutoARIMA needs before it beats a naive forecast's guess
 
 
 def _is_short(spec: Any) -> bool:
     return len(spec) > 5 and spec[5] == SHORT
+
+
+def _is_pooled(spec: Any) -> bool:
+    return len(spec) > 5 and spec[5] == POOLED
 
 
 def _key(key: SeriesKey) -> str:
@@ -416,20 +428,40 @@ class AutoARIMAForecaster(_LocalStatModel):
     roll_forward: ClassVar[bool] = True
 
     def __init__(
-        self, fit_window: int | None = None, n_jobs: int | None = None, full_search: bool = False
+        self,
+        fit_window: int | None = None,
+        n_jobs: int | None = None,
+        full_search: bool = False,
+        pooled_year: bool = True,
     ) -> None:
         super().__init__(fit_window, n_jobs)
         self.full_search = full_search
         # The tenant's year-over-year signal, measured where weekly series are too short for a
         # seasonal model (see yearly_signal); None until a fit has measured it.
         self.yearly: dict[str, Any] | None = None
+        # Divide two-year series by the tenant's pooled year before MSTL (models.pooled_year). Saved
+        # with the model, and off for models saved before it, so they keep forecasting as approved.
+        self.pooled_year = pooled_year
+        self._pool: Pool | None = None  # the pooled factor of the history last fitted or forecast
 
     def _worker_state(self) -> dict[str, Any]:
         return {
             **super()._worker_state(),
             "full_search": getattr(self, "full_search", False),
             "yearly": getattr(self, "yearly", None),
+            "_pool": getattr(self, "_pool", None),
         }
+
+    def _prepare(self, series: list[tuple[SeriesKey, np.ndarray]], end: pd.Timestamp) -> None:
+        """The tenant's pooled week and year for this history (None: off, weekly data, or too few
+        series with two years).
+
+        Daily only: a weekly tenant's two years are Walmart's whole history at its evaluation cutoff,
+        so no window before it could show what pooling does to departments with years of their own.
+        """
+        self._pool = None
+        if getattr(self, "pooled_year", False) and self.season < self.year:
+            self._pool = pooled_factor([y for _k, y in series], end, self._stl())
 
     def _prepare_search(self, series: list[tuple[SeriesKey, np.ndarray]]) -> None:
         """Measure the year-over-year signal; re-search short fits the series have outgrown.
@@ -469,10 +501,12 @@ class AutoARIMAForecaster(_LocalStatModel):
         return len(y) >= SHORT_MIN if _is_short(spec) else super()._spec_usable(spec, y)
 
     def _extra_state(self) -> dict[str, Any]:
-        return {"yearly": getattr(self, "yearly", None)}
+        return {"yearly": getattr(self, "yearly", None), "pooled_year": getattr(self, "pooled_year", False)}
 
     def _load_extra(self, state: dict[str, Any]) -> None:
         self.yearly = state.get("yearly")
+        self.pooled_year = state.get("pooled_year", False)
+        self._pool = None
 
     def default_window(self, freq: str) -> int:
         """Two years and a season of days (MSTL's yearly component needs two), three years of weeks."""
@@ -533,7 +567,13 @@ class AutoARIMAForecaster(_LocalStatModel):
         )
         seasons = self._seasons(y)
         fitted: Any
-        if seasons:
+        marker: list[str] = []
+        pool = getattr(self, "_pool", None)
+        if seasons and self.year in seasons and pool is not None:
+            fitted = PooledYearMSTL(seasons, AutoARIMA(**limits), self._stl(), pool).fit(y)
+            arima = fitted.trend_forecaster.model_
+            marker = [POOLED]
+        elif seasons:
             fitted = MSTL(seasons, trend_forecaster=AutoARIMA(**limits), stl_kwargs=self._stl()).fit(y)
             arima = fitted.trend_forecaster.model_
         elif self._short(y):
@@ -546,7 +586,7 @@ class AutoARIMAForecaster(_LocalStatModel):
             arima = fitted.model_
         p, q, sp, sq, _m, d, sd = (int(v) for v in arima["arma"])
         coef = arima["coef"]
-        return [[p, d, q], [sp, sd, sq], "intercept" in coef, "drift" in coef, seasons], fitted
+        return [[p, d, q], [sp, sd, sq], "intercept" in coef, "drift" in coef, seasons, *marker], fitted
 
     def _predict_fitted(self, fitted: Any, horizon: int, levels: list[int]) -> dict[str, np.ndarray]:
         return self._mark(fitted, dict(fitted.predict(horizon, level=levels or None)))
@@ -556,6 +596,11 @@ class AutoARIMAForecaster(_LocalStatModel):
     ) -> dict[str, np.ndarray]:
         from statsforecast.models import MSTL
 
+        if isinstance(fitted, PooledYearMSTL):
+            pool = getattr(self, "_pool", None)
+            if pool is None or len(y) < 2 * fitted.year:  # this history has no pooled year to divide by
+                return self._forecast(spec, y, horizon, levels)
+            return self._mark(fitted, fitted.forward(y, horizon, level=levels or None, pool=pool))
         seasons = list(fitted.season_length) if isinstance(fitted, MSTL) else []
         if seasons and len(y) < 2 * max(seasons):  # too short for the decomposition it was fitted with
             return self._forecast(spec, y, horizon, levels)
@@ -565,7 +610,8 @@ class AutoARIMAForecaster(_LocalStatModel):
     def _mark(self, fitted: Any, out: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         from statsforecast.models import MSTL
 
-        if isinstance(fitted, MSTL) and self.year in fitted.season_length:  # MSTL carried the year:
+        own_year = isinstance(fitted, MSTL) or (isinstance(fitted, PooledYearMSTL) and fitted.kept[-1] > 0.5)
+        if own_year and self.year in fitted.season_length:  # the series' own (noisy) year is forecast:
             out["yearly"] = np.ones(1)  # marks the series whose intervals _widen floors
         return out
 
@@ -578,6 +624,7 @@ class AutoARIMAForecaster(_LocalStatModel):
         # A history shorter than the search's (a loaded model asked about a shorter series) keeps
         # the seasons it still holds two of.
         seasons = [m for m in searched if len(y) >= 2 * m]
+        pool = getattr(self, "_pool", None)
         model = ARIMA(
             order=tuple(order),
             seasonal_order=tuple(seasonal),
@@ -588,7 +635,9 @@ class AutoARIMAForecaster(_LocalStatModel):
             # same coefficients but forecasts zeros (its state is never filtered), a trap a test pins.
             method="CSS-ML",
         )
-        if seasons:
+        if _is_pooled(spec) and self.year in seasons and pool is not None:
+            return PooledYearMSTL(seasons, model, self._stl(), pool).fit(y)
+        if seasons:  # (a pooled spec without a pooled year in this history: the series' own MSTL)
             return MSTL(seasons, trend_forecaster=model, stl_kwargs=self._stl()).fit(y)
         return model.fit(y if searched or short else self._plain(y))
 

@@ -1,0 +1,189 @@
+"""The ARIMA member's pooled year: the tenant's week and year estimated once from all its series.
+
+Generated tenants with a known shape check the estimate and the shrinkage; a real cut of Store Item
+Demand (a development window, never the evaluation one) checks that it pays and round-trips.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from realcuts import store_item_cut
+
+from models.base import load_model
+from models.metrics import wape
+from models.pooled_year import MIN_SERIES, Pool, PooledYearMSTL, ahead, cover, pooled_factor
+from models.statistical import POOLED, AutoARIMAForecaster
+
+Q = (0.1, 0.5, 0.9)
+STL = {"trend_jump": 10, "low_pass_jump": 10}
+DAYS = 3 * 364
+DATES = pd.date_range("2021-01-04", periods=DAYS, freq="D")
+
+
+def shape(dates: pd.DatetimeIndex, peak_day: int = 340, december: float = 1.0) -> np.ndarray:
+    """A retail week (weekends up) times a calendar year peaking on ``peak_day``, December times
+    ``december`` (a season that starts on a date, not on a weekday)."""
+    week = 1 + 0.25 * np.isin(dates.dayofweek, (5, 6))
+    year = 1 + 0.4 * np.cos(2 * np.pi * (dates.dayofyear - peak_day) / 365.25)
+    return np.asarray(week * year * np.where(dates.month == 12, december, 1.0))
+
+
+def tenant(
+    series: int, seed: int = 5, own_year: dict[int, int] | None = None, december: float = 1.0
+) -> list[np.ndarray]:
+    """Poisson products of different sizes on the shared shape; ``own_year`` gives some their own peak."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for j in range(series):
+        peak = (own_year or {}).get(j, 340)
+        out.append(rng.poisson(rng.uniform(8, 40) * shape(DATES, peak, december)).astype(float))
+    return out
+
+
+def frame(series: list[np.ndarray]) -> pd.DataFrame:
+    return pd.concat(
+        [pd.DataFrame({"store_id": "1", "sku": f"P{j:02d}", "date": DATES, "units": y}) for j, y in enumerate(series)],
+        ignore_index=True,
+    )
+
+
+def test_the_pooled_factor_recovers_the_tenants_week_and_year_and_needs_enough_series() -> None:
+    series = tenant(24)
+    pool = pooled_factor(series, DATES[-1], STL)
+    assert pool is not None and len(pool.past) == DAYS
+    truth = shape(DATES)
+    truth = truth / pd.Series(truth).rolling(364, center=True, min_periods=1).mean().to_numpy()
+    middle = slice(182, DAYS - 182)  # STL's ends are extrapolated
+    assert np.corrcoef(pool.past[middle], truth[middle])[0, 1] > 0.97
+    assert np.median(np.abs(pool.past[middle] / truth[middle] - 1)) < 0.03
+    assert pooled_factor(series[: MIN_SERIES - 1], DATES[-1], STL) is None
+    young = [y[-500:] for y in series]  # under two years: nothing to pool
+    assert pooled_factor(young, DATES[-1], STL) is None
+
+
+def test_a_season_that_starts_on_a_date_is_forecast_from_that_date() -> None:
+    """December sells 60 % more. The year is kept by calendar date, so next December's step falls on
+    1 December, not on the day 364 days after last year's (which was 2 December, a year later 30
+    November: the step would drift a day each year)."""
+    pool = pooled_factor(tenant(16, december=1.6), DATES[-1], STL)
+    assert pool is not None
+    future = pd.date_range(DATES[-1] + pd.Timedelta(days=1), periods=400, freq="D")
+    factor = pd.Series(ahead(pool, 400), index=future)
+    weekly = factor.rolling(7, center=True).mean()  # the week's own ups and downs averaged out
+    december = future[(future.month == 12) & (future.day <= 31)]
+    first = december[0]
+    assert weekly[first + pd.Timedelta(days=3)] > 1.4 * weekly[first - pd.Timedelta(days=4)]
+    assert factor[first] > 1.3 * factor[first - pd.Timedelta(days=7)]  # same weekday, a week before
+    assert factor[first - pd.Timedelta(days=1)] < 1.15 * factor[first - pd.Timedelta(days=8)]
+
+
+def test_cover_and_ahead_repeat_the_factors_year_beyond_its_span() -> None:
+    past = np.arange(10.0)
+    np.testing.assert_array_equal(cover(past, 4, 3), [7, 8, 9])
+    np.testing.assert_array_equal(cover(past, 4, 12)[:2], [2, 3])  # before the span: same phase
+    pool = Pool(past=past, future=np.arange(400.0))
+    np.testing.assert_array_equal(ahead(pool, 402)[398:], [398, 399, 36, 37])
+
+
+def test_a_series_keeps_its_own_year_and_drops_the_noise_of_the_shared_one() -> None:
+    """Shrinkage: a product on the shop's year keeps next to nothing of its own estimate (noise); one
+    peaking in summer while the shop peaks at Christmas keeps nearly all of its own."""
+    from statsforecast.models import ARIMA
+
+    series = tenant(16, own_year={0: 160})
+    pool = pooled_factor(series, DATES[-1], STL)
+    assert pool is not None
+
+    def kept(y: np.ndarray) -> list[float]:
+        model = PooledYearMSTL([7, 364], ARIMA(order=(0, 1, 1)), STL, pool).fit(y[-742:])
+        return model.kept
+
+    summer = kept(series[0])
+    shared = [kept(y) for y in series[1:6]]
+    assert summer[1] > 0.8
+    assert all(k[1] < 0.3 for k in shared), shared
+    assert all(k[0] < 0.3 for k in shared), shared  # the week is the shop's too
+
+
+@pytest.fixture(scope="module")
+def store_item() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Two stores x five items (10 series), two years and a quarter to a spring cutoff; 60 days after."""
+    sales = store_item_cut(stores=2, items=5, since="2015-01-01")
+    cutoff = pd.Timestamp("2017-03-31")
+    history = sales[sales["date"] <= cutoff]
+    truth = sales[(sales["date"] > cutoff) & (sales["date"] <= cutoff + pd.Timedelta(days=60))]
+    return history, truth
+
+
+def _scored(pred: pd.DataFrame, truth: pd.DataFrame) -> tuple[float, float]:
+    joined = truth.merge(pred, left_on=["store_id", "sku", "date"], right_on=["store_id", "sku", "target_date"])
+    assert len(joined) == len(truth)
+    assert (joined["p10"] <= joined["p50"]).all() and (joined["p50"] <= joined["p90"]).all()
+    assert (joined["p10"] >= 0).all()
+    covered = joined["units"].between(joined["p10"], joined["p90"]).mean()
+    return wape(joined["units"].to_numpy(), joined["p50"].to_numpy()), float(covered)
+
+
+def test_the_pooled_year_beats_each_series_own_year_on_store_item(
+    store_item: tuple[pd.DataFrame, pd.DataFrame],
+) -> None:
+    history, truth = store_item
+    pooled = AutoARIMAForecaster(n_jobs=1).fit(history, "D")
+    own = AutoARIMAForecaster(n_jobs=1, pooled_year=False).fit(history, "D")
+    assert {spec[5] for spec in pooled.specs.values()} == {POOLED}
+    assert all(len(spec) == 5 for spec in own.specs.values())
+    pooled_wape, pooled_cover = _scored(pooled.predict(history, 60, Q), truth)
+    own_wape, _ = _scored(own.predict(history, 60, Q), truth)
+    assert pooled_wape < 0.95 * own_wape
+    assert 0.7 <= pooled_cover <= 0.95
+
+
+def test_a_pooled_arima_round_trips_and_an_older_saved_model_keeps_its_own_year(
+    store_item: tuple[pd.DataFrame, pd.DataFrame], tmp_path: Path
+) -> None:
+    history, _ = store_item
+    model = AutoARIMAForecaster(n_jobs=1).fit(history, "D")
+    before = model.predict(history, 30, Q)
+    model.save(tmp_path / "m")
+    pd.testing.assert_frame_equal(load_model(tmp_path / "m").predict(history, 30, Q), before)
+    # A version saved before the pooled year has no flag and no pooled specs: it forecasts as approved.
+    own = AutoARIMAForecaster(n_jobs=1, pooled_year=False).fit(history, "D")
+    own.save(tmp_path / "old")
+    state_file = tmp_path / "old" / "arima.json"
+    state = json.loads(state_file.read_text())
+    del state["pooled_year"]
+    state_file.write_text(json.dumps(state))
+    pd.testing.assert_frame_equal(
+        load_model(tmp_path / "old").predict(history, 30, Q), own.predict(history, 30, Q)
+    )
+
+
+def test_a_pooled_arima_rolls_to_a_later_origin_on_that_origins_pooled_year(
+    store_item: tuple[pd.DataFrame, pd.DataFrame],
+) -> None:
+    history, truth = store_item
+    early = history[history["date"] <= "2017-01-31"]
+    model = AutoARIMAForecaster(n_jobs=1).fit(early, "D")
+    rolled = model.roll(history, "D").predict(history, 60, Q)
+    assert set(model._rolled) == set(model.specs)
+    fresh = AutoARIMAForecaster(n_jobs=1)
+    fresh.specs, fresh.fallbacks = dict(model.specs), dict(model.fallbacks)
+    refitted = fresh.fit(history, "D").predict(history, 60, Q)
+    assert abs(rolled["p50"].mean() / refitted["p50"].mean() - 1) < 0.05
+    rolled_wape, _ = _scored(rolled, truth)
+    refitted_wape, _ = _scored(refitted, truth)
+    assert rolled_wape < 1.1 * refitted_wape
+
+
+def test_weekly_tenants_and_small_tenants_keep_each_series_own_year() -> None:
+    weekly = frame(tenant(10)).assign(date=lambda f: f["date"].dt.to_period("W-SUN").dt.end_time.dt.normalize())
+    weekly = weekly.groupby(["store_id", "sku", "date"], as_index=False)["units"].sum()
+    model = AutoARIMAForecaster(n_jobs=1).fit(weekly, "W-SUN")
+    assert model._pool is None and all(len(spec) == 5 for spec in model.specs.values())
+    few = AutoARIMAForecaster(n_jobs=1).fit(frame(tenant(MIN_SERIES - 1)), "D")
+    assert few._pool is None and all(len(spec) == 5 for spec in few.specs.values())
