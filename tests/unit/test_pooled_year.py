@@ -47,7 +47,10 @@ def tenant(
 
 def frame(series: list[np.ndarray]) -> pd.DataFrame:
     return pd.concat(
-        [pd.DataFrame({"store_id": "1", "sku": f"P{j:02d}", "date": DATES, "units": y}) for j, y in enumerate(series)],
+        [
+            pd.DataFrame({"store_id": "1", "sku": f"P{j:02d}", "date": DATES, "units": y})
+            for j, y in enumerate(series)
+        ],
         ignore_index=True,
     )
 
@@ -55,7 +58,8 @@ def frame(series: list[np.ndarray]) -> pd.DataFrame:
 def test_the_pooled_factor_recovers_the_tenants_week_and_year_and_needs_enough_series() -> None:
     series = tenant(24)
     pool = pooled_factor(series, DATES[-1], STL)
-    assert pool is not None and len(pool.past) == DAYS
+    assert pool is not None
+    assert len(pool.past) == DAYS
     truth = shape(DATES)
     truth = truth / pd.Series(truth).rolling(364, center=True, min_periods=1).mean().to_numpy()
     middle = slice(182, DAYS - 182)  # STL's ends are extrapolated
@@ -121,9 +125,12 @@ def store_item() -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def _scored(pred: pd.DataFrame, truth: pd.DataFrame) -> tuple[float, float]:
-    joined = truth.merge(pred, left_on=["store_id", "sku", "date"], right_on=["store_id", "sku", "target_date"])
+    joined = truth.merge(
+        pred, left_on=["store_id", "sku", "date"], right_on=["store_id", "sku", "target_date"]
+    )
     assert len(joined) == len(truth)
-    assert (joined["p10"] <= joined["p50"]).all() and (joined["p50"] <= joined["p90"]).all()
+    assert (joined["p10"] <= joined["p50"]).all()
+    assert (joined["p50"] <= joined["p90"]).all()
     assert (joined["p10"] >= 0).all()
     covered = joined["units"].between(joined["p10"], joined["p90"]).mean()
     return wape(joined["units"].to_numpy(), joined["p50"].to_numpy()), float(covered)
@@ -181,9 +188,13 @@ def test_a_pooled_arima_rolls_to_a_later_origin_on_that_origins_pooled_year(
 
 
 def test_weekly_tenants_and_small_tenants_keep_each_series_own_year() -> None:
-    weekly = frame(tenant(10)).assign(date=lambda f: f["date"].dt.to_period("W-SUN").dt.end_time.dt.normalize())
+    weekly = frame(tenant(10)).assign(
+        date=lambda f: f["date"].dt.to_period("W-SUN").dt.end_time.dt.normalize()
+    )
     weekly = weekly.groupby(["store_id", "sku", "date"], as_index=False)["units"].sum()
     model = AutoARIMAForecaster(n_jobs=1).fit(weekly, "W-SUN")
-    assert model._pool is None and all(len(spec) == 5 for spec in model.specs.values())
+    assert model._pool is None
+    assert all(len(spec) == 5 for spec in model.specs.values())
     few = AutoARIMAForecaster(n_jobs=1).fit(frame(tenant(MIN_SERIES - 1)), "D")
-    assert few._pool is None and all(len(spec) == 5 for spec in few.specs.values())
+    assert few._pool is None
+    assert all(len(spec) == 5 for spec in few.specs.values())
