@@ -106,6 +106,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.append(str(ROOT / "benchmarks"))  # after ROOT: benchmarks/features.py must not shadow the package
 RESULTS = ROOT / "benchmarks" / "results" / "dev_windows.json"
+# a set's name, a cutoff, the history to it, the actuals after it, MASE's scale, horizon, frequency
+DevWindow = tuple[str, pd.Timestamp, pd.DataFrame, pd.DataFrame, pd.Series, int, str]
 LIMITS = {"approximation": True, "max_p": 2, "max_q": 2, "max_P": 1, "max_Q": 1, "nmodels": 20}
 
 
@@ -1224,9 +1226,7 @@ def xgboost_fit_once() -> dict[str, Any]:
     return out
 
 
-def _newest_dev_windows(
-    sets: str,
-) -> Iterator[tuple[str, pd.Timestamp, pd.DataFrame, pd.DataFrame, pd.Series, int, str]]:
+def _newest_dev_windows(sets: str) -> Iterator[DevWindow]:
     """Per set: each set's newest backtest cutoff before its evaluation window, the history to it, the
     actuals after it, MASE's scale, the horizon and the frequency (the evaluation build's last window)."""
     import tempfile
@@ -1305,10 +1305,10 @@ def xgboost_mean_scale(sets: str) -> dict[str, Any]:
 
 
 def arima_pooled_year(sets: str) -> dict[str, Any]:
-    """The ARIMA member on each set's newest backtest window before its evaluation window, with each
-    series' own MSTL year (before) and over the tenant's pooled year (``models.pooled_year``), beside
-    XGBoost and the 50/50 blend of each ARIMA's quantiles with XGBoost's: whether the ARIMA errs where
-    XGBoost does. Also the pooled fits' share of their own year kept (``shrinkage``)."""
+    """The ARIMA member on each set's newest backtest window before its evaluation window (and on
+    Store Item's autumns of 2015 and 2016), with each series' own MSTL year (before) and over the
+    tenant's pooled season (``models.pooled_year``), beside XGBoost and the 50/50 blend of each
+    ARIMA's quantiles with XGBoost's: whether the ARIMA errs where XGBoost does."""
     from models.statistical import AutoARIMAForecaster
     from models.xgboost import GlobalXGBoost
 
@@ -1316,7 +1316,10 @@ def arima_pooled_year(sets: str) -> dict[str, Any]:
     keys = ["store_id", "sku", "target_date"]
     cols = ["p10", "p50", "p90"]
     out: dict[str, Any] = {}
-    for name, dev, history, truth, scale, horizon, freq in _newest_dev_windows(sets):
+    windows = list(_newest_dev_windows(sets))
+    if "store_item" in sets.split(","):
+        windows += list(_store_item_autumns())
+    for name, dev, history, truth, scale, horizon, freq in windows:
         rows: dict[str, Any] = {"cutoff": str(dev.date())}
         preds: dict[str, pd.DataFrame] = {}
         makers: dict[str, Callable[[], Any]] = {
@@ -1343,8 +1346,24 @@ def arima_pooled_year(sets: str) -> dict[str, Any]:
             blend = both[keys].assign(**{c: 0.5 * both[c] + 0.5 * both[f"{c}_a"] for c in cols})
             rows[f"half_xgboost_half_{label}"] = _scored(blend, truth, quantiles, scale)
             print(name, "blend", label, rows[f"half_xgboost_half_{label}"], flush=True)
-        out[name] = rows
+        out[name if name not in out else f"{name}_{dev.date()}"] = rows
     return out
+
+
+def _store_item_autumns() -> Iterator[DevWindow]:
+    """Store Item's 90 days after 2 October 2015 and 2016: the evaluation window's season, in years
+    before it (the newest dev window is July to October)."""
+    from accuracy import store_item
+
+    from models.backtest import actuals_after
+    from models.metrics import naive_scale
+
+    sales, _until, horizon, freq = store_item()
+    for cutoff in ("2015-10-02", "2016-10-02"):
+        dev = pd.Timestamp(cutoff)
+        history = sales[sales["date"] <= dev]
+        truth = actuals_after(sales[sales["date"] <= dev + pd.Timedelta(days=horizon)], dev, horizon, freq)
+        yield "store_item", dev, history, truth, naive_scale(history, 7), horizon, freq
 
 
 def calibration(runs: Path) -> dict[str, Any]:
