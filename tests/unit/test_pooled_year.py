@@ -198,3 +198,20 @@ def test_weekly_tenants_and_small_tenants_keep_each_series_own_year() -> None:
     few = AutoARIMAForecaster(n_jobs=1).fit(frame(tenant(MIN_SERIES - 1)), "D")
     assert few._pool is None
     assert all(len(spec) == 5 for spec in few.specs.values())
+
+
+def test_a_shop_closed_on_christmas_day_is_forecast_closed_on_christmas_day() -> None:
+    """Christmas falls on another weekday each year. Each series' own 364-day year put the closure on
+    23-24 December (about 11 units against 20); the tenant's calendar year puts it on the 25th."""
+    dates = pd.date_range("2021-01-01", "2023-12-01", freq="D")
+    rng = np.random.default_rng(1)
+    frames = []
+    for j in range(10):
+        y = rng.poisson(20, len(dates)).astype(float)
+        y[(dates.month == 12) & (dates.day == 25)] = 0
+        frames.append(pd.DataFrame({"store_id": "1", "sku": f"S{j}", "date": dates, "units": y}))
+    history = pd.concat(frames, ignore_index=True)
+    pred = AutoARIMAForecaster(n_jobs=1).fit(history, "D").predict(history, 30, Q)
+    daily = pred.groupby("target_date")["p50"].mean()
+    assert daily[pd.Timestamp("2023-12-25")] < 0.2 * daily[pd.Timestamp("2023-12-26")]
+    assert daily[pd.Timestamp("2023-12-24")] > 0.8 * daily[pd.Timestamp("2023-12-26")]
