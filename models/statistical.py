@@ -452,6 +452,10 @@ class AutoARIMAForecaster(_LocalStatModel):
             "_pool": getattr(self, "_pool", None),
         }
 
+    def pooled_series(self) -> int:
+        """How many series are fitted on the tenant's pooled season (for the model card)."""
+        return sum(1 for spec in self.specs.values() if _is_pooled(spec))
+
     def _prepare(self, series: list[tuple[SeriesKey, np.ndarray]], end: pd.Timestamp) -> None:
         """The tenant's pooled week and year for this history (None: off, weekly data, or too few
         series with two years).

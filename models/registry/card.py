@@ -144,6 +144,17 @@ def _fallbacks(metrics: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def _pooled(metrics: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per model, how many series it forecast on the tenant's pooled week and year rather than their
+    own: an approver comparing this version with one trained before the pooled season should know."""
+    rows = []
+    for name, detail in sorted((metrics.get("details") or {}).items()):
+        pooled = (detail or {}).get("pooled_season") or {}
+        if pooled.get("series"):
+            rows.append({"model": name, "series": pooled["series"], "of": pooled.get("of")})
+    return rows
+
+
 def _gate(metrics: dict[str, Any], gate_passed: bool) -> dict[str, Any]:
     gate = dict(metrics.get("gate") or {})
     value, baseline = _num(gate.get("ensemble_value")), _num(gate.get("best_baseline_value"))
@@ -368,6 +379,7 @@ def build_card(
         },
         "windows": _windows(metrics),
         "fallbacks": _fallbacks(metrics),
+        "pooled_season": _pooled(metrics),
         "backtest": section,
         "drivers": drivers,
         "data": metrics.get("data"),

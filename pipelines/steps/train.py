@@ -66,6 +66,9 @@ def details(model: Forecaster) -> dict[str, Any]:
     trees = getattr(model, "trees", None)
     if trees is not None:  # XGBoost: the configured trees, or the small tenant's
         out["trees"] = trees
+    pooled = getattr(model, "pooled_series", None)
+    if pooled is not None:  # ARIMA: series forecast on the tenant's pooled week and year
+        out["pooled_season"] = {"series": pooled(), "of": len(getattr(model, "specs", {}))}
     return out
 
 

@@ -215,3 +215,13 @@ def test_a_shop_closed_on_christmas_day_is_forecast_closed_on_christmas_day() ->
     daily = pred.groupby("target_date")["p50"].mean()
     assert daily[pd.Timestamp("2023-12-25")] < 0.2 * daily[pd.Timestamp("2023-12-26")]
     assert daily[pd.Timestamp("2023-12-24")] > 0.8 * daily[pd.Timestamp("2023-12-26")]
+
+
+def test_the_training_details_count_the_pooled_series(store_item: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+    from pipelines.steps.train import details
+
+    history, _ = store_item
+    pooled = details(AutoARIMAForecaster(n_jobs=1).fit(history, "D"))
+    assert pooled["pooled_season"] == {"series": 10, "of": 10}
+    own = details(AutoARIMAForecaster(n_jobs=1, pooled_year=False).fit(history, "D"))
+    assert own["pooled_season"] == {"series": 0, "of": 10}
