@@ -20,6 +20,7 @@ from typing import Any, Self
 import numpy as np
 import pandas as pd
 
+YEAR = 364  # days: the pooled season is daily data's
 MIN_SERIES = 8  # series with two years needed before their average is a shape rather than a few draws
 FACTOR_RANGE = (0.1, 10.0)  # a pooled factor outside it would divide a series by (near) nothing
 
@@ -55,7 +56,7 @@ def pooled_factor(
     """
     from statsforecast.mstl import mstl
 
-    week, year = 7, 364
+    week, year = 7, YEAR
     scaled = []
     for y in series:
         level = float(np.mean(y[-year:])) if len(y) >= 2 * year else 0.0
@@ -91,7 +92,14 @@ def ahead(pool: Pool, h: int) -> np.ndarray:
     """The factor for the ``h`` days after the history; past the future's span, its last year again."""
     index = np.arange(h)
     last = len(pool.future)
-    return pool.future[np.where(index < last, index, last - 364 + (index - last) % 364)]
+    return pool.future[np.where(index < last, index, last - YEAR + (index - last) % YEAR)]
+
+
+def components(parts: pd.DataFrame, seasons: Sequence[int]) -> list[np.ndarray]:
+    """MSTL's seasonal components in ``seasons`` order (one season's column is plain "seasonal")."""
+    if len(seasons) == 1:
+        return [parts["seasonal"].to_numpy()]
+    return [parts[f"seasonal{m}"].to_numpy() for m in seasons]
 
 
 @functools.lru_cache(maxsize=64)
@@ -107,7 +115,7 @@ def noise_ratios(
     for _ in range(3):
         parts = mstl(rng.standard_normal(length), list(seasons), stl_kwargs=dict(stl))
         rest = float(np.var(parts["remainder"].to_numpy()))
-        ratios += [float(np.var(parts[f"seasonal{m}"].to_numpy())) / rest / 3 for m in seasons]
+        ratios += [float(np.var(own)) / rest / 3 for own in components(parts, seasons)]
     return tuple(float(r) for r in ratios)
 
 
@@ -142,18 +150,19 @@ class PooledYearMSTL:
         self._cycles: list[np.ndarray] = []
 
     @property
-    def year(self) -> int:
-        return self.season_length[-1]
+    def own_year(self) -> float:
+        """The share of its own year the series keeps (0 for a series too young to show one)."""
+        return self.kept[-1] if YEAR in self.season_length and self.kept else 0.0
 
     def _adjusted(self, y: np.ndarray, pool: Pool) -> np.ndarray:
         """``y`` over the tenant's factor, less its own seasons (each shrunk); keeps their last cycles."""
         from statsforecast.mstl import mstl
 
-        x = np.asarray(y, dtype=float) / cover(pool.past, self.year, len(y))
+        x = np.asarray(y, dtype=float) / cover(pool.past, YEAR, len(y))
         parts = mstl(x, self.season_length, stl_kwargs=self.stl_kwargs)
         rest = parts["remainder"].to_numpy()
         null = noise_ratios(len(x), tuple(self.season_length), tuple(sorted(self.stl_kwargs.items())))
-        owns = [parts[f"seasonal{m}"].to_numpy() for m in self.season_length]
+        owns = components(parts, self.season_length)
         self.kept = [shrinkage(own, rest, ratio) for own, ratio in zip(owns, null, strict=True)]
         seasonal = [own * kept for own, kept in zip(owns, self.kept, strict=True)]
         self._cycles = [s[-m:] for s, m in zip(seasonal, self.season_length, strict=True)]

@@ -573,7 +573,10 @@ class AutoARIMAForecaster(_LocalStatModel):
         fitted: Any
         marker: list[str] = []
         pool = getattr(self, "_pool", None)
-        if seasons and self.year in seasons and pool is not None:
+        if pool is not None and (self.year in seasons or not seasons):
+            # two years: the series' week and year over the tenant's; younger: its week over the
+            # tenant's, and the tenant's year, which the series is too young to show
+            seasons = seasons or [self.season]
             fitted = PooledYearMSTL(seasons, AutoARIMA(**limits), self._stl(), pool).fit(y)
             arima = fitted.trend_forecaster.model_
             marker = [POOLED]
@@ -602,7 +605,7 @@ class AutoARIMAForecaster(_LocalStatModel):
 
         if isinstance(fitted, PooledYearMSTL):
             pool = getattr(self, "_pool", None)
-            if pool is None or len(y) < 2 * fitted.year:  # this history has no pooled year to divide by
+            if pool is None or len(y) < 2 * max(fitted.season_length):  # no pool, or too short for it
                 return self._forecast(spec, y, horizon, levels)
             return self._mark(fitted, fitted.forward(y, horizon, level=levels or None, pool=pool))
         seasons = list(fitted.season_length) if isinstance(fitted, MSTL) else []
@@ -614,7 +617,7 @@ class AutoARIMAForecaster(_LocalStatModel):
     def _mark(self, fitted: Any, out: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         from statsforecast.models import MSTL
 
-        own_year = isinstance(fitted, MSTL) or (isinstance(fitted, PooledYearMSTL) and fitted.kept[-1] > 0.5)
+        own_year = isinstance(fitted, MSTL) or (isinstance(fitted, PooledYearMSTL) and fitted.own_year > 0.5)
         if own_year and self.year in fitted.season_length:  # the series' own (noisy) year is forecast:
             out["yearly"] = np.ones(1)  # marks the series whose intervals _widen floors
         return out
@@ -639,7 +642,7 @@ class AutoARIMAForecaster(_LocalStatModel):
             # same coefficients but forecasts zeros (its state is never filtered), a trap a test pins.
             method="CSS-ML",
         )
-        if _is_pooled(spec) and self.year in seasons and pool is not None:
+        if _is_pooled(spec) and seasons and pool is not None:
             return PooledYearMSTL(seasons, model, self._stl(), pool).fit(y)
         if seasons:  # (a pooled spec without a pooled year in this history: the series' own MSTL)
             return MSTL(seasons, trend_forecaster=model, stl_kwargs=self._stl()).fit(y)

@@ -225,3 +225,27 @@ def test_the_training_details_count_the_pooled_series(store_item: tuple[pd.DataF
     assert pooled["pooled_season"] == {"series": 10, "of": 10}
     own = details(AutoARIMAForecaster(n_jobs=1, pooled_year=False).fit(history, "D"))
     assert own["pooled_season"] == {"series": 0, "of": 10}
+
+
+def test_a_product_launched_this_summer_gets_the_shops_year() -> None:
+    """Too young for a year of its own (five months), it used to get a weekly SARIMA on its few months;
+    over the tenant's season it is forecast into the shop's December peak like the old products."""
+    series = tenant(12, seed=9)
+    sales = frame(series)
+    cutoff, launch = pd.Timestamp("2023-10-31"), pd.Timestamp("2023-06-01")
+    young = (sales["sku"] == "P00") & (sales["date"] < launch)
+    history = sales[~young & (sales["date"] <= cutoff)]
+    truth = sales[(sales["sku"] == "P00") & (sales["date"] > cutoff) & (sales["date"] <= "2023-12-15")]
+
+    def young_wape(pooled: bool) -> float:
+        model = AutoARIMAForecaster(n_jobs=1, pooled_year=pooled).fit(history, "D")
+        assert "1|P00" not in model.fallbacks
+        pred = model.predict(history, len(truth), Q)
+        pred = pred[pred["sku"] == "P00"]
+        np.testing.assert_array_equal(pred["target_date"].to_numpy(), truth["date"].to_numpy())
+        assert (pred["p10"] <= pred["p50"]).all()
+        assert (pred["p50"] <= pred["p90"]).all()
+        return wape(truth["units"].to_numpy(), pred["p50"].to_numpy())
+
+    pooled, own = young_wape(True), young_wape(False)
+    assert pooled < 0.8 * own, (pooled, own)
