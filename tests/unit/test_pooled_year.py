@@ -249,3 +249,19 @@ def test_a_product_launched_this_summer_gets_the_shops_year() -> None:
 
     pooled, own = young_wape(True), young_wape(False)
     assert pooled < 0.8 * own, (pooled, own)
+
+
+def test_intervals_follow_how_the_tenants_noise_grows_with_its_season() -> None:
+    """Counts spread with the square root of their level, noise in proportion with the level itself:
+    measured from the series, the pool scales an interval's width by the factor to that power."""
+    counts = pooled_factor(tenant(16), DATES[-1], STL)
+    assert counts is not None
+    assert 0.35 < counts.spread < 0.65, counts.spread
+    rng = np.random.default_rng(4)
+    proportional = [rng.uniform(50, 400) * shape(DATES) * rng.lognormal(0, 0.2, DAYS) for _ in range(16)]
+    money = pooled_factor(proportional, DATES[-1], STL)
+    assert money is not None
+    assert money.spread > 0.8, money.spread
+    flat = pooled_factor([rng.poisson(30, DAYS).astype(float) for _ in range(16)], DATES[-1], STL)
+    assert flat is not None
+    assert flat.spread == 1.0  # no season to scale by: the factor itself, as before
