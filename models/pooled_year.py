@@ -1,13 +1,16 @@
-"""The tenant's year, pooled over its series, for the ARIMA member's decomposition.
+"""The tenant's week and year, pooled over its daily series, for the ARIMA member's decomposition.
 
 MSTL estimates a series' yearly component from the two or three years its window holds: each day of
 the year is the average of two or three noisy values, and that noise is forecast back as if it
-were the season. Products of one shop share most of their year (the Christmas peak, the summer
-lull), so the tenant's series, each scaled to its own level and averaged, give a yearly shape
-nearly free of noise. Each series is divided by that shape and decomposed as before; what remains
-of its own year is its difference from the tenant's, kept in proportion to how far it stands above
-the noise of its estimate (``shrinkage``). A department with a year of its own keeps it; a product
-whose year is the shop's gets the shop's, without its own noise.
+were the season. Products of one shop share most of their week and year (the Christmas peak, the
+summer lull, the Saturday rush), so the tenant's series, each scaled to its own level and averaged,
+give a seasonal shape nearly free of noise. Each series is divided by that shape and decomposed as
+before; what remains of its own seasons is its difference from the tenant's, kept in proportion to
+how far it stands above the noise of its estimate (``shrinkage``). A department with a year of its
+own keeps it; a product whose year is the shop's gets the shop's without its own noise; a product
+too young to show a year gets the shop's (Store Item's newest backtest window: the ARIMA member's
+WAPE 0.1198 -> 0.0976, and 0.2003 -> 0.0989 for series cut to 60-700 days; ``benchmarks/
+dev_windows.py --only arima_pooled_year,arima_young_series``).
 """
 
 from __future__ import annotations

@@ -10,6 +10,11 @@ Store Item Demand development window (90 days to 2016-12-31, 40 series, never th
 window): WAPE 0.148 with MSTL against 0.212 for the weekly SARIMA. Shorter series keep the plain
 seasonal ARIMA over their last year.
 
+**The tenant's season.** A daily tenant with enough two-year series has its week and year estimated
+once, pooled over its series (``models.pooled_year``): each series is divided by that factor before
+its own decomposition, keeps of its own seasons only what stands above their estimation noise, and
+a series too young for a year of its own gets the tenant's. Weekly tenants keep each series' own.
+
 Both are fitted per series. What makes them affordable on a 2-core machine:
 
 - **Search once, refit often.** The expensive part of AutoARIMA is the order search (dozens of
@@ -439,8 +444,8 @@ class AutoARIMAForecaster(_LocalStatModel):
         # The tenant's year-over-year signal, measured where weekly series are too short for a
         # seasonal model (see yearly_signal); None until a fit has measured it.
         self.yearly: dict[str, Any] | None = None
-        # Divide two-year series by the tenant's pooled year before MSTL (models.pooled_year). Saved
-        # with the model, and off for models saved before it, so they keep forecasting as approved.
+        # Divide daily series by the tenant's pooled week and year before MSTL (models.pooled_year).
+        # Saved with the model, and off for models saved before it, so they keep forecasting as approved.
         self.pooled_year = pooled_year
         self._pool: Pool | None = None  # the pooled factor of the history last fitted or forecast
 
