@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 from realcuts import store_item_cut
 
+from models import pooled_year
 from models.base import load_model
 from models.metrics import wape
 from models.pooled_year import MIN_SERIES, Pool, PooledYearMSTL, ahead, cover, pooled_factor
@@ -265,3 +266,17 @@ def test_intervals_follow_how_the_tenants_noise_grows_with_its_season() -> None:
     flat = pooled_factor([rng.poisson(30, DAYS).astype(float) for _ in range(16)], DATES[-1], STL)
     assert flat is not None
     assert flat.spread == 1.0  # no season to scale by: the factor itself, as before
+
+
+def test_a_large_tenants_season_comes_from_a_spread_sample_of_its_series(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Past ``MAX_SERIES`` the shape is pooled from an even spread of the series: the same shape."""
+    series = tenant(40)
+    whole = pooled_factor(series, DATES[-1], STL)
+    monkeypatch.setattr(pooled_year, "MAX_SERIES", 20)
+    sampled = pooled_factor(series, DATES[-1], STL)
+    assert whole is not None
+    assert sampled is not None
+    assert not np.array_equal(whole.past, sampled.past)
+    assert np.median(np.abs(sampled.past / whole.past - 1)) < 0.03
