@@ -1399,6 +1399,56 @@ def arima_young_series() -> dict[str, Any]:
     return out
 
 
+def deepar_pooled_season() -> dict[str, Any]:
+    """DeepAR on Store Item's newest backtest window and its autumns of 2015 and 2016, without and with
+    the tenant's pooled season as a covariate (``DeepARForecaster.pooled_season``), beside the pooled
+    ARIMA and XGBoost, and blends of their quantiles: the ARIMA and XGBoost half and half, and all
+    three in thirds with either DeepAR (whether a DeepAR that sees the year adds to the blend)."""
+    from models.deepar import DeepARForecaster
+    from models.statistical import AutoARIMAForecaster
+    from models.xgboost import GlobalXGBoost
+
+    class _NoSeason(DeepARForecaster):
+        pooled_season = False
+
+    quantiles = (0.1, 0.5, 0.9)
+    keys = ["store_id", "sku", "target_date"]
+    cols = ["p10", "p50", "p90"]
+    out: dict[str, Any] = {}
+    for _name, dev, history, truth, scale, horizon, freq in [
+        *_newest_dev_windows("store_item"),
+        *_store_item_autumns(),
+    ]:
+        rows: dict[str, Any] = {}
+        preds: dict[str, pd.DataFrame] = {}
+        makers: dict[str, Callable[[], Any]] = {
+            "deepar_before": lambda h=horizon: _NoSeason(horizon=h),
+            "deepar_pooled_season": lambda h=horizon: DeepARForecaster(horizon=h),
+            "arima": AutoARIMAForecaster,
+            "xgboost": lambda h=horizon: GlobalXGBoost(horizon=h),
+        }
+        for label, make in makers.items():
+            started = time.perf_counter()
+            preds[label] = make().fit(history, freq).predict(history, horizon, quantiles)
+            rows[label] = {
+                **_scored(preds[label], truth, quantiles, scale),
+                "seconds": round(time.perf_counter() - started, 1),
+            }
+            print(dev.date(), label, rows[label], flush=True)
+        blends = {
+            "half_arima_half_xgboost": ("arima", "xgboost"),
+            "thirds_with_deepar_before": ("arima", "xgboost", "deepar_before"),
+            "thirds_with_deepar_pooled_season": ("arima", "xgboost", "deepar_pooled_season"),
+        }
+        for label, members in blends.items():
+            frames = [preds[m].set_index(keys)[cols] for m in members]
+            blend = (sum(frames[1:], frames[0]) / len(frames)).reset_index()
+            rows[label] = _scored(blend, truth, quantiles, scale)
+            print(dev.date(), label, rows[label], flush=True)
+        out[str(dev.date())] = rows
+    return out
+
+
 def calibration(runs: Path) -> dict[str, Any]:
     from models.ensemble import apply_interval_scale, fit_interval_scale
     from models.evaluation import fit_ensemble
@@ -1760,6 +1810,7 @@ def main() -> None:
             "xgboost_mean_scale": lambda: xgboost_mean_scale(args.sets),
             "arima_pooled_year": lambda: arima_pooled_year(args.sets),
             "arima_young_series": arima_young_series,
+            "deepar_pooled_season": deepar_pooled_season,
             "xgboost_fit_once": xgboost_fit_once,
             "arima_two_years": arima_two_years,
             "deepar_warm": deepar_warm,

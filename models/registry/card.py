@@ -146,12 +146,20 @@ def _fallbacks(metrics: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _pooled(metrics: dict[str, Any]) -> list[dict[str, Any]]:
     """Per model, how many series it forecast on the tenant's pooled week and year rather than their
-    own: an approver comparing this version with one trained before the pooled season should know."""
+    own (ARIMA), or whether it saw that season as a covariate (DeepAR): an approver comparing this
+    version with one trained before the pooled season should know."""
     rows = []
     for name, detail in sorted((metrics.get("details") or {}).items()):
         pooled = (detail or {}).get("pooled_season") or {}
-        if pooled.get("series"):
-            rows.append({"model": name, "series": pooled["series"], "of": pooled.get("of")})
+        if pooled.get("series") or pooled.get("covariate"):
+            rows.append(
+                {
+                    "model": name,
+                    "series": pooled.get("series"),
+                    "of": pooled.get("of"),
+                    "covariate": bool(pooled.get("covariate")),
+                }
+            )
     return rows
 
 

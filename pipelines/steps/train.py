@@ -69,6 +69,8 @@ def details(model: Forecaster) -> dict[str, Any]:
     pooled = getattr(model, "pooled_series", None)
     if pooled is not None:  # ARIMA: series forecast on the tenant's pooled week and year
         out["pooled_season"] = {"series": pooled(), "of": len(getattr(model, "specs", {}))}
+    if "season" in (getattr(model, "covariates", None) or []):  # DeepAR: the pooled season as a covariate
+        out["pooled_season"] = {"covariate": True}
     return out
 
 

@@ -16,6 +16,7 @@ from realcuts import store_item_cut
 
 from models import pooled_year
 from models.base import load_model
+from models.deepar import DeepARForecaster
 from models.metrics import wape
 from models.pooled_year import MIN_SERIES, Pool, PooledYearMSTL, ahead, cover, pooled_factor
 from models.statistical import POOLED, AutoARIMAForecaster
@@ -280,3 +281,60 @@ def test_a_large_tenants_season_comes_from_a_spread_sample_of_its_series(
     assert sampled is not None
     assert not np.array_equal(whole.past, sampled.past)
     assert np.median(np.abs(sampled.past / whole.past - 1)) < 0.03
+
+
+def tiny_deepar(**overrides: object) -> DeepARForecaster:
+    settings: dict[str, object] = {
+        "horizon": 28,
+        "max_epochs": 1,
+        "batches_per_epoch": 4,
+        "batch_size": 16,
+        "hidden_size": 8,
+        "num_layers": 1,
+        "num_samples": 50,
+    }
+    return DeepARForecaster(**{**settings, **overrides})  # type: ignore[arg-type]
+
+
+def test_deepar_sees_the_tenants_season_ahead_as_a_covariate() -> None:
+    """A shop whose December doubles: DeepAR's covariate is the log of the pooled factor, over the
+    history and on into the horizon, where the December step lands on its calendar dates."""
+    history = frame(tenant(12, december=2.0))
+    history = history[history["date"] <= "2023-11-20"]
+    model = DeepARForecaster(horizon=28)
+    model._describe(history, "D")
+    assert model.covariates[-1] == "season"
+    entries, wide = model._entries(history, 28)
+    row = entries[0]["feat_dynamic_real"][-1]
+    assert len(row) == len(wide) + 28
+    future = pd.date_range("2023-11-21", periods=28, freq="D")
+    ahead_ = np.exp(row[-28:])
+    assert ahead_[future.month == 12].mean() > 1.6 * ahead_[future.month == 11].mean()
+    assert np.allclose([e["feat_dynamic_real"][-1][-28:] for e in entries], row[-28:])
+
+    few = frame(tenant(MIN_SERIES - 1))
+    weekly = history.assign(date=history["date"].dt.to_period("W-SUN").dt.end_time.dt.normalize())
+    weekly = weekly.groupby(["store_id", "sku", "date"], as_index=False)["units"].sum()
+    for thin, freq in ((few, "D"), (weekly, "W-SUN")):
+        other = DeepARForecaster(horizon=8)
+        other._describe(thin, freq)
+        assert "season" not in other.covariates
+
+
+def test_a_deepar_on_the_season_round_trips_and_an_older_one_forecasts_without_it(tmp_path: Path) -> None:
+    history = frame(tenant(10))
+    model = tiny_deepar().fit(history, "D")
+    assert "season" in model.covariates
+    before = model.predict(history, 28, Q)
+    model.save(tmp_path / "new")
+    pd.testing.assert_frame_equal(before, load_model(tmp_path / "new").predict(history, 28, Q))
+
+    class Older(DeepARForecaster):  # a version saved before the covariate
+        pooled_season = False
+
+    older = Older(**tiny_deepar().params, horizon=28).fit(history, "D")
+    assert "season" not in older.covariates
+    older.save(tmp_path / "old")
+    pd.testing.assert_frame_equal(
+        older.predict(history, 28, Q), load_model(tmp_path / "old").predict(history, 28, Q)
+    )

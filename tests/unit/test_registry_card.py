@@ -71,6 +71,7 @@ def metrics(wape: float, coverage: float, passed: bool = True) -> dict[str, Any]
                 "pooled_season": {"series": 3, "of": 3},
             },
             "xgboost": {"trees": {"capacity": "small"}},
+            "deepar": {"pooled_season": {"covariate": True}},
         },
         "data": {"start": "2013-01-01", "end": "2017-10-02", "series": 6, "rows": 10950},
     }
@@ -187,7 +188,10 @@ def test_card_numbers(artifact: Path) -> None:
     # a member that fell back on some series says how many and why
     assert card["fallbacks"] == [{"model": "arima", "series": 3, "of": 6, "reason": "too short"}]
     # ...and one fitted on the tenant's pooled season says on how many series
-    assert card["pooled_season"] == [{"model": "arima", "series": 3, "of": 3}]
+    assert card["pooled_season"] == [
+        {"model": "arima", "series": 3, "of": 3, "covariate": False},
+        {"model": "deepar", "series": None, "of": None, "covariate": True},
+    ]
     # the gate's own out-of-sample figure sits beside the window it pooled; the earliest has none
     assert card["windows"][1]["gated"] == pytest.approx(0.225)
     assert card["gate"]["windows"] == ["2017-09-11"]
@@ -248,7 +252,7 @@ def test_html_has_plots_metrics_and_escapes_text(artifact: Path) -> None:
     expected += ["0.23", "-0.04", "66.7%", "79.0%", "80.0%", "sha256:feed", "2013-01-01", "passed", "n/a"]
     expected += ["0.26 (seasonal_naive)", "gate baseline", "(xgboost)"]
     expected += ["pooled over the backtest window(s) 2017-09-11", "3 of 6 series, most often: too short"]
-    expected += ["3 of 3 series forecast on the tenant's"]
+    expected += ["3 of 3 series forecast on the", "sees the tenant's week and year, pooled over its series"]
     for text in expected:
         assert text in html, text
     assert "<script>alert" not in html
