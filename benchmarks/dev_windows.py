@@ -1449,6 +1449,45 @@ def deepar_pooled_season() -> dict[str, Any]:
     return out
 
 
+def xgboost_pooled_season() -> dict[str, Any]:
+    """XGBoost on Store Item's newest backtest window and its autumns of 2015 and 2016, without and
+    with the pooled season's ratio as a feature (``GlobalXGBoost(pooled_season=...)``), each beside
+    its half-and-half blend with the pooled ARIMA (whether the two still err apart)."""
+    from models.statistical import AutoARIMAForecaster
+    from models.xgboost import GlobalXGBoost
+
+    quantiles = (0.1, 0.5, 0.9)
+    keys = ["store_id", "sku", "target_date"]
+    cols = ["p10", "p50", "p90"]
+    out: dict[str, Any] = {}
+    for _name, dev, history, truth, scale, horizon, freq in [
+        *_newest_dev_windows("store_item"),
+        *_store_item_autumns(),
+    ]:
+        rows: dict[str, Any] = {}
+        preds: dict[str, pd.DataFrame] = {}
+        makers: dict[str, Callable[[], Any]] = {
+            "xgboost_before": lambda h=horizon: GlobalXGBoost(horizon=h, pooled_season=False),
+            "xgboost_pooled_season": lambda h=horizon: GlobalXGBoost(horizon=h),
+            "arima": AutoARIMAForecaster,
+        }
+        for label, make in makers.items():
+            started = time.perf_counter()
+            preds[label] = make().fit(history, freq).predict(history, horizon, quantiles)
+            rows[label] = {
+                **_scored(preds[label], truth, quantiles, scale),
+                "seconds": round(time.perf_counter() - started, 1),
+            }
+            print(dev.date(), label, rows[label], flush=True)
+        for label in ("xgboost_before", "xgboost_pooled_season"):
+            frames = [preds[m].set_index(keys)[cols] for m in ("arima", label)]
+            blend = ((frames[0] + frames[1]) / 2).reset_index()
+            rows[f"half_arima_half_{label}"] = _scored(blend, truth, quantiles, scale)
+            print(dev.date(), "blend", label, rows[f"half_arima_half_{label}"], flush=True)
+        out[str(dev.date())] = rows
+    return out
+
+
 def calibration(runs: Path) -> dict[str, Any]:
     from models.ensemble import apply_interval_scale, fit_interval_scale
     from models.evaluation import fit_ensemble
@@ -1811,6 +1850,7 @@ def main() -> None:
             "arima_pooled_year": lambda: arima_pooled_year(args.sets),
             "arima_young_series": arima_young_series,
             "deepar_pooled_season": deepar_pooled_season,
+            "xgboost_pooled_season": xgboost_pooled_season,
             "xgboost_fit_once": xgboost_fit_once,
             "arima_two_years": arima_two_years,
             "deepar_warm": deepar_warm,

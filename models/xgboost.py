@@ -109,6 +109,7 @@ class GlobalXGBoost(BaseForecaster):
         capacity: str | None = None,
         mean_weights: str = "series",
         min_scale: float = MIN_SCALE,
+        pooled_season: bool = False,
     ) -> None:
         super().__init__()
         if capacity not in (None, "small", "full"):
@@ -130,6 +131,7 @@ class GlobalXGBoost(BaseForecaster):
             "capacity": capacity,
             "mean_weights": mean_weights,
             "min_scale": min_scale,
+            "pooled_season": pooled_season,
         }
         self.columns: list[str] = []
         self.boosters: dict[str, Any] = {}
@@ -141,6 +143,7 @@ class GlobalXGBoost(BaseForecaster):
         self._auto_anchor = anchor is None
         self._auto_capacity = capacity is None
         self.yearly: dict[str, Any] | None = None  # the year-over-year signal behind a weekly anchor
+        self._season: _Season | None = None  # the pooled season of the history being fitted or forecast
 
     # --- fit -------------------------------------------------------------------------------
     def fit(self, history: pd.DataFrame, freq: str) -> Self:
@@ -175,6 +178,7 @@ class GlobalXGBoost(BaseForecaster):
             self.params["anchor"] = self._weekly_anchor(history, freq) if weekly else "none"
         spec = self.spec
         feats = build_features(history, spec)
+        self._season = self._pooled_season(history, freq)
         X, y, meta = self._examples(feats, spec, training=True)
         anchor = meta["anchor"].to_numpy()
         self.columns = list(X.columns)
@@ -268,6 +272,7 @@ class GlobalXGBoost(BaseForecaster):
             raise ValueError(f"quantiles {missing} were not trained (trained: {list(self.quantiles)})")
         spec = self.spec
         feats = build_features(history, spec, horizon=horizon)
+        self._season = self._pooled_season(history, self.freq) if "t_season" in self.columns else None
         last = history["date"].max()
         X, _, meta = self._examples(feats, spec, training=False, origin_date=last, horizon=horizon)
         X = X.reindex(columns=self.columns)
@@ -334,6 +339,8 @@ class GlobalXGBoost(BaseForecaster):
                 X[f"t_{c}"] = feats[c].to_numpy()[t]
             X["h"] = h
             X["log_level"] = np.log1p(scale)
+            if self._season is not None:
+                X["t_season"] = self._season.ratio(dates[o], dates[t])
             anchor = self._anchor(feats, spec, t, h, scale)
             blocks_X.append(X)
             if training:
@@ -390,6 +397,39 @@ class GlobalXGBoost(BaseForecaster):
         level = np.where(level > 0, level, np.where(longer > 0, longer, size))
         level = np.where(np.isfinite(level) & (level > 0), level, 1.0)
         return np.maximum(level, self.params.get("min_scale", MIN_SCALE))
+
+    def _pooled_season(self, history: pd.DataFrame, freq: str) -> _Season | None:
+        """The tenant's pooled week and year (``models.pooled_year``) for a daily history, or None.
+
+        The trees predict a target over the series' recent level, so what they most need to know of
+        the calendar is how the target's day compares with the days behind that level: the factor
+        on the target date over its mean across the level's window (feature ``t_season``). Without it
+        they learn that ratio from day-of-year and horizon splits, one noisy year at a time.
+
+        **Off by default**, measured on Store Item's dev windows (``benchmarks/dev_windows.py --only
+        xgboost_pooled_season``): XGBoost alone gains (WAPE 0.0977 / 0.1160 / 0.1144 -> 0.0978 /
+        0.1153 / 0.1117 on the newest window and the autumns of 2015 and 2016, pinball 2.036 / 1.732
+        / 1.836 -> 2.032 / 1.715 / 1.788), but it then errs more like the pooled ARIMA, and their
+        half-and-half blend, what ships, lost two windows of three (0.0970 / 0.1140 / 0.1117 ->
+        0.0974 / 0.1144 / 0.1113, pinball 1.840 -> 1.843 on the mean).
+        """
+        self._season = None
+        if not self.params.get("pooled_season") or base(freq) != "D":
+            return None
+        from models.pooled_year import pooled_factor
+
+        wide = history.pivot_table(index="date", columns=["store_id", "sku"], values="units", aggfunc="sum")
+        wide = wide.reindex(pd.date_range(wide.index.min(), wide.index.max(), freq="D"))
+        series = []
+        for j in range(wide.shape[1]):
+            y = wide.iloc[:, j].to_numpy(dtype=float)
+            seen = np.isfinite(y)
+            series.append(np.nan_to_num(y[int(np.argmax(seen)) :]) if seen.any() else np.zeros(0))
+        end = pd.Timestamp(wide.index[-1])
+        pool = pooled_factor(series, end, {"trend_jump": 10, "low_pass_jump": 10})
+        if pool is None:
+            return None
+        return _Season(pool, end, len(wide), self.horizon, self.spec.windows[1])
 
     def _anchor(
         self, feats: pd.DataFrame, spec: FeatureSpec, t: np.ndarray, h: int, scale: np.ndarray
@@ -452,12 +492,38 @@ class GlobalXGBoost(BaseForecaster):
         self._auto_capacity = False  # and the capacity: a model saved before it had one was full
         self.params.setdefault("capacity", "full")
         self.params.setdefault("min_scale", 0.0)  # saved before the floor: forecast as trained
+        self.params.setdefault("pooled_season", False)  # and before the season's feature
         self._warm_rounds_asked = self.warm_rounds
         self.boosters = {}
         for name in ("quantiles", "mean"):
             booster = xgb.Booster()
             booster.load_model(path / f"xgb_{name}.ubj")
             self.boosters[name] = booster
+
+
+class _Season:
+    """The pooled factor by date, over a history and its horizon, and its mean over level windows."""
+
+    def __init__(self, pool: Any, end: pd.Timestamp, days: int, horizon: int, window: int) -> None:
+        from models.pooled_year import YEAR, ahead, cover
+
+        factor = np.concatenate([cover(pool.past, YEAR, days), ahead(pool, horizon)])
+        self.dates = pd.date_range(end=end, periods=days, freq="D").append(
+            pd.date_range(end + pd.Timedelta(days=1), periods=horizon, freq="D")
+        )
+        self.factor = factor
+        # an origin row is the first target day; its level is the window of days before it
+        level = pd.Series(factor).rolling(window, min_periods=1).mean().shift(1)
+        self.level = level.fillna(factor[0]).to_numpy()
+
+    def ratio(self, origin: np.ndarray, target: np.ndarray) -> np.ndarray:
+        """The factor on each target date over its mean across the window ending at the origin."""
+        o = self.dates.get_indexer(pd.DatetimeIndex(origin))
+        t = self.dates.get_indexer(pd.DatetimeIndex(target))
+        ok = (o >= 0) & (t >= 0)
+        out = np.full(len(t), np.nan, dtype=np.float32)
+        out[ok] = self.factor[t[ok]] / self.level[o[ok]]
+        return out
 
 
 def _series_weights(meta: pd.DataFrame, target: np.ndarray) -> np.ndarray:

@@ -20,6 +20,7 @@ from models.deepar import DeepARForecaster
 from models.metrics import wape
 from models.pooled_year import MIN_SERIES, Pool, PooledYearMSTL, ahead, cover, pooled_factor
 from models.statistical import POOLED, AutoARIMAForecaster
+from models.xgboost import GlobalXGBoost
 
 Q = (0.1, 0.5, 0.9)
 STL = {"trend_jump": 10, "low_pass_jump": 10}
@@ -338,3 +339,24 @@ def test_a_deepar_on_the_season_round_trips_and_an_older_one_forecasts_without_i
     pd.testing.assert_frame_equal(
         older.predict(history, 28, Q), load_model(tmp_path / "old").predict(history, 28, Q)
     )
+
+
+def test_xgboost_can_read_the_season_ahead_as_its_ratio_to_the_recent_level() -> None:
+    """Asked for it, XGBoost's ``t_season`` is the factor on the target date over its mean across
+    the level's window: a December that doubles reads about 2 from a late-November origin."""
+    history = frame(tenant(12, december=2.0))
+    history = history[history["date"] <= "2023-11-20"]
+    model = GlobalXGBoost(horizon=28, pooled_season=True, n_estimators=100).fit(history, "D")
+    assert "t_season" in model.columns
+    season = model._pooled_season(history, "D")
+    assert season is not None
+    origin = np.full(28, np.datetime64("2023-11-21"))
+    target = pd.date_range("2023-11-21", periods=28, freq="D").to_numpy()
+    ratio = season.ratio(origin, target)
+    december = pd.DatetimeIndex(target).month == 12
+    assert 1.6 < ratio[december].mean() / ratio[~december].mean() < 2.4
+    pred = model.predict(history, 28, Q)
+    assert pred.loc[pred["target_date"].dt.month == 12, "p50"].mean() > 1.3 * (
+        pred.loc[pred["target_date"].dt.month == 11, "p50"].mean()
+    )
+    assert "t_season" not in GlobalXGBoost(horizon=28, n_estimators=10).fit(history, "D").columns
