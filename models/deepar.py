@@ -69,7 +69,7 @@ from features.frequency import base, pandas_alias, year_length
 from models.base import BaseForecaster, clean_quantiles
 from models.metrics import qcol
 from models.naive import SeasonalNaive
-from models.pooled_year import YEAR, ahead, cover, pooled_factor
+from models.pooled_year import YEAR, ahead, cover, wide_pool
 
 log = logging.getLogger(__name__)
 
@@ -240,11 +240,7 @@ class DeepARForecaster(BaseForecaster):
         day-of-year features it must learn a curve over. The tenant's factor is that curve, measured
         once over all its series: known ahead, smooth, and the same every year on calendar dates.
         """
-        series = []
-        for y in values.T:
-            seen = np.isfinite(y)
-            series.append(np.nan_to_num(y[int(np.argmax(seen)) :]) if seen.any() else np.zeros(0))
-        pool = pooled_factor(series, dates[-1], {"trend_jump": 10, "low_pass_jump": 10})
+        pool = wide_pool(values, dates[-1])
         if pool is None:
             return None
         factor = np.concatenate([cover(pool.past, YEAR, len(dates)), ahead(pool, future)])

@@ -29,6 +29,7 @@ MIN_SERIES = 8  # series with two years needed before their average is a shape r
 # would otherwise stack a 180 MB window twice.
 MAX_SERIES = 2_000
 FACTOR_RANGE = (0.1, 10.0)  # a pooled factor outside it would divide a series by (near) nothing
+STL_JUMPS = {"trend_jump": YEAR // 36, "low_pass_jump": YEAR // 36}  # the ARIMA member's (its _stl)
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,16 @@ def pooled_factor(
     future = 1 + cycle[np.arange(ahead) % week] / level + by_day[calendar_days(future_dates)]
     past, future = (np.clip(np.nan_to_num(f, nan=1.0), *FACTOR_RANGE) for f in (past, future))
     return Pool(past, future, spread_power(window, past))
+
+
+def wide_pool(values: np.ndarray, end: pd.Timestamp) -> Pool | None:
+    """``pooled_factor`` of a (day x series) matrix ending on ``end``, each series from its first
+    non-missing day (the global members, XGBoost and DeepAR, hold their histories wide)."""
+    series = []
+    for y in np.asarray(values, dtype=float).T:
+        seen = np.isfinite(y)
+        series.append(np.nan_to_num(y[int(np.argmax(seen)) :]) if seen.any() else np.zeros(0))
+    return pooled_factor(series, end, STL_JUMPS)
 
 
 def spread_power(scaled: np.ndarray, factor: np.ndarray, bands: int = 5) -> float:

@@ -52,7 +52,7 @@ from typing import Any, ClassVar, Self
 import numpy as np
 import pandas as pd
 
-from features.engineering import FeatureSpec, build_features
+from features.engineering import FeatureSpec, build_features, to_wide
 from features.frequency import base, pandas_alias, year_length
 from models.base import BaseForecaster, clean_quantiles
 from models.metrics import qcol
@@ -416,17 +416,11 @@ class GlobalXGBoost(BaseForecaster):
         self._season = None
         if not self.params.get("pooled_season") or base(freq) != "D":
             return None
-        from models.pooled_year import pooled_factor
+        from models.pooled_year import wide_pool
 
-        wide = history.pivot_table(index="date", columns=["store_id", "sku"], values="units", aggfunc="sum")
-        wide = wide.reindex(pd.date_range(wide.index.min(), wide.index.max(), freq="D"))
-        series = []
-        for j in range(wide.shape[1]):
-            y = wide.iloc[:, j].to_numpy(dtype=float)
-            seen = np.isfinite(y)
-            series.append(np.nan_to_num(y[int(np.argmax(seen)) :]) if seen.any() else np.zeros(0))
+        wide = to_wide(history, freq)
         end = pd.Timestamp(wide.index[-1])
-        pool = pooled_factor(series, end, {"trend_jump": 10, "low_pass_jump": 10})
+        pool = wide_pool(wide.to_numpy(dtype=float), end)
         if pool is None:
             return None
         return _Season(pool, end, len(wide), self.horizon, self.spec.windows[1])
