@@ -1399,18 +1399,11 @@ def arima_young_series() -> dict[str, Any]:
     return out
 
 
-def deepar_pooled_season() -> dict[str, Any]:
-    """DeepAR on Store Item's newest backtest window and its autumns of 2015 and 2016, without and with
-    the tenant's pooled season as a covariate (``DeepARForecaster.pooled_season``), beside the pooled
-    ARIMA and XGBoost, and blends of their quantiles: the ARIMA and XGBoost half and half, and all
-    three in thirds with either DeepAR (whether a DeepAR that sees the year adds to the blend)."""
-    from models.deepar import DeepARForecaster
-    from models.statistical import AutoARIMAForecaster
-    from models.xgboost import GlobalXGBoost
-
-    class _NoSeason(DeepARForecaster):
-        pooled_season = False
-
+def _season_lab(
+    makers: Callable[[int], dict[str, Callable[[], Any]]], blends: dict[str, tuple[str, ...]]
+) -> dict[str, Any]:
+    """Members on Store Item's newest backtest window and its autumns of 2015 and 2016, scored alone
+    and as equal-weight blends of their quantiles (the pooled season's labs)."""
     quantiles = (0.1, 0.5, 0.9)
     keys = ["store_id", "sku", "target_date"]
     cols = ["p10", "p50", "p90"]
@@ -1421,13 +1414,7 @@ def deepar_pooled_season() -> dict[str, Any]:
     ]:
         rows: dict[str, Any] = {}
         preds: dict[str, pd.DataFrame] = {}
-        makers: dict[str, Callable[[], Any]] = {
-            "deepar_before": lambda h=horizon: _NoSeason(horizon=h),
-            "deepar_pooled_season": lambda h=horizon: DeepARForecaster(horizon=h),
-            "arima": AutoARIMAForecaster,
-            "xgboost": lambda h=horizon: GlobalXGBoost(horizon=h),
-        }
-        for label, make in makers.items():
+        for label, make in makers(horizon).items():
             started = time.perf_counter()
             preds[label] = make().fit(history, freq).predict(history, horizon, quantiles)
             rows[label] = {
@@ -1435,11 +1422,6 @@ def deepar_pooled_season() -> dict[str, Any]:
                 "seconds": round(time.perf_counter() - started, 1),
             }
             print(dev.date(), label, rows[label], flush=True)
-        blends = {
-            "half_arima_half_xgboost": ("arima", "xgboost"),
-            "thirds_with_deepar_before": ("arima", "xgboost", "deepar_before"),
-            "thirds_with_deepar_pooled_season": ("arima", "xgboost", "deepar_pooled_season"),
-        }
         for label, members in blends.items():
             frames = [preds[m].set_index(keys)[cols] for m in members]
             blend = (sum(frames[1:], frames[0]) / len(frames)).reset_index()
@@ -1449,43 +1431,51 @@ def deepar_pooled_season() -> dict[str, Any]:
     return out
 
 
-def xgboost_pooled_season() -> dict[str, Any]:
-    """XGBoost on Store Item's newest backtest window and its autumns of 2015 and 2016, without and
-    with the pooled season's ratio as a feature (``GlobalXGBoost(pooled_season=...)``), each beside
-    its half-and-half blend with the pooled ARIMA (whether the two still err apart)."""
+def deepar_pooled_season() -> dict[str, Any]:
+    """DeepAR without and with the tenant's pooled season as a covariate
+    (``DeepARForecaster.pooled_season``), beside the pooled ARIMA and XGBoost; blends: the ARIMA and
+    XGBoost half and half, and all three in thirds with either DeepAR (whether a DeepAR that sees the
+    year adds to the blend)."""
+    from models.deepar import DeepARForecaster
     from models.statistical import AutoARIMAForecaster
     from models.xgboost import GlobalXGBoost
 
-    quantiles = (0.1, 0.5, 0.9)
-    keys = ["store_id", "sku", "target_date"]
-    cols = ["p10", "p50", "p90"]
-    out: dict[str, Any] = {}
-    for _name, dev, history, truth, scale, horizon, freq in [
-        *_newest_dev_windows("store_item"),
-        *_store_item_autumns(),
-    ]:
-        rows: dict[str, Any] = {}
-        preds: dict[str, pd.DataFrame] = {}
-        makers: dict[str, Callable[[], Any]] = {
-            "xgboost_before": lambda h=horizon: GlobalXGBoost(horizon=h, pooled_season=False),
-            "xgboost_pooled_season": lambda h=horizon: GlobalXGBoost(horizon=h),
+    class _NoSeason(DeepARForecaster):
+        pooled_season = False
+
+    return _season_lab(
+        lambda h: {
+            "deepar_before": lambda: _NoSeason(horizon=h),
+            "deepar_pooled_season": lambda: DeepARForecaster(horizon=h),
             "arima": AutoARIMAForecaster,
-        }
-        for label, make in makers.items():
-            started = time.perf_counter()
-            preds[label] = make().fit(history, freq).predict(history, horizon, quantiles)
-            rows[label] = {
-                **_scored(preds[label], truth, quantiles, scale),
-                "seconds": round(time.perf_counter() - started, 1),
-            }
-            print(dev.date(), label, rows[label], flush=True)
-        for label in ("xgboost_before", "xgboost_pooled_season"):
-            frames = [preds[m].set_index(keys)[cols] for m in ("arima", label)]
-            blend = ((frames[0] + frames[1]) / 2).reset_index()
-            rows[f"half_arima_half_{label}"] = _scored(blend, truth, quantiles, scale)
-            print(dev.date(), "blend", label, rows[f"half_arima_half_{label}"], flush=True)
-        out[str(dev.date())] = rows
-    return out
+            "xgboost": lambda: GlobalXGBoost(horizon=h),
+        },
+        {
+            "half_arima_half_xgboost": ("arima", "xgboost"),
+            "thirds_with_deepar_before": ("arima", "xgboost", "deepar_before"),
+            "thirds_with_deepar_pooled_season": ("arima", "xgboost", "deepar_pooled_season"),
+        },
+    )
+
+
+def xgboost_pooled_season() -> dict[str, Any]:
+    """XGBoost without and with the pooled season's ratio as a feature
+    (``GlobalXGBoost(pooled_season=...)``), each beside its half-and-half blend with the pooled ARIMA
+    (whether the two still err apart)."""
+    from models.statistical import AutoARIMAForecaster
+    from models.xgboost import GlobalXGBoost
+
+    return _season_lab(
+        lambda h: {
+            "xgboost_before": lambda: GlobalXGBoost(horizon=h),
+            "xgboost_pooled_season": lambda: GlobalXGBoost(horizon=h, pooled_season=True),
+            "arima": AutoARIMAForecaster,
+        },
+        {
+            "half_arima_half_xgboost_before": ("arima", "xgboost_before"),
+            "half_arima_half_xgboost_pooled_season": ("arima", "xgboost_pooled_season"),
+        },
+    )
 
 
 def calibration(runs: Path) -> dict[str, Any]:
