@@ -72,14 +72,7 @@ def explain_xgboost(
     """SHAP top drivers of a fitted :class:`models.xgboost.GlobalXGBoost` on ``history``'s last origin."""
     import shap
 
-    from features.engineering import build_features
-
-    spec = model.spec
-    feats = build_features(history, spec, horizon=model.horizon)
-    X, _, meta = model._examples(
-        feats, spec, training=False, origin_date=history["date"].max(), horizon=model.horizon
-    )
-    X = X.reindex(columns=model.columns)
+    X, meta = model.forecast_rows(history, model.horizon)
     if len(X) > max_rows:  # a seeded sample keeps the cost bounded; per-series means stay unbiased
         pick = np.sort(np.random.default_rng(seed).choice(len(X), max_rows, replace=False))
         X, meta = X.iloc[pick], meta.iloc[pick]

@@ -56,6 +56,7 @@ from features.engineering import FeatureSpec, build_features, to_wide
 from features.frequency import base, pandas_alias, year_length
 from models.base import BaseForecaster, clean_quantiles
 from models.metrics import qcol
+from models.pooled_year import YEAR, Pool, ahead, cover, wide_pool
 from models.seasonality import series_values, yearly_signal
 
 _CALENDAR = (
@@ -143,7 +144,6 @@ class GlobalXGBoost(BaseForecaster):
         self._auto_anchor = anchor is None
         self._auto_capacity = capacity is None
         self.yearly: dict[str, Any] | None = None  # the year-over-year signal behind a weekly anchor
-        self._season: _Season | None = None  # the pooled season of the history being fitted or forecast
 
     # --- fit -------------------------------------------------------------------------------
     def fit(self, history: pd.DataFrame, freq: str) -> Self:
@@ -178,8 +178,8 @@ class GlobalXGBoost(BaseForecaster):
             self.params["anchor"] = self._weekly_anchor(history, freq) if weekly else "none"
         spec = self.spec
         feats = build_features(history, spec)
-        self._season = self._pooled_season(history, freq)
-        X, y, meta = self._examples(feats, spec, training=True)
+        season = self._pooled_season(history, freq)
+        X, y, meta = self._examples(feats, spec, training=True, season=season)
         anchor = meta["anchor"].to_numpy()
         self.columns = list(X.columns)
         if self._auto_capacity or not self.params.get("capacity"):
@@ -270,12 +270,7 @@ class GlobalXGBoost(BaseForecaster):
         missing = [q for q in quantiles if q not in self.quantiles]
         if missing:
             raise ValueError(f"quantiles {missing} were not trained (trained: {list(self.quantiles)})")
-        spec = self.spec
-        feats = build_features(history, spec, horizon=horizon)
-        self._season = self._pooled_season(history, self.freq) if "t_season" in self.columns else None
-        last = history["date"].max()
-        X, _, meta = self._examples(feats, spec, training=False, origin_date=last, horizon=horizon)
-        X = X.reindex(columns=self.columns)
+        X, meta = self.forecast_rows(history, horizon)
         dm = xgb.DMatrix(X)
         scale = meta["scale"].to_numpy()[:, None]
         qpred = self.boosters["quantiles"].predict(dm).reshape(len(X), -1)
@@ -290,13 +285,27 @@ class GlobalXGBoost(BaseForecaster):
         return clean_quantiles(out.reset_index(drop=True), quantiles, history)
 
     # --- examples --------------------------------------------------------------------------
+    def forecast_rows(self, history: pd.DataFrame, horizon: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The trees' inputs (in the trained columns' order) and keys for each series x horizon step
+        after ``history``: what ``predict`` scores and the SHAP explanation reads."""
+        spec = self.spec
+        feats = build_features(history, spec, horizon=horizon)
+        season = self._pooled_season(history, self.freq) if "t_season" in self.columns else None
+        last = history["date"].max()
+        X, _, meta = self._examples(
+            feats, spec, training=False, origin_date=last, horizon=horizon, season=season
+        )
+        return X.reindex(columns=self.columns), meta
+
     def _examples(
         self,
         feats: pd.DataFrame,
         spec: FeatureSpec,
         training: bool,
+        *,
         origin_date: pd.Timestamp | None = None,
         horizon: int | None = None,
+        season: _Season | None = None,
     ) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
         """(origin, h) rows. ``feats`` is series-major and contiguous per series (build_features)."""
         H = horizon or self.horizon
@@ -339,8 +348,8 @@ class GlobalXGBoost(BaseForecaster):
                 X[f"t_{c}"] = feats[c].to_numpy()[t]
             X["h"] = h
             X["log_level"] = np.log1p(scale)
-            if self._season is not None:
-                X["t_season"] = self._season.ratio(dates[o], dates[t])
+            if season is not None:
+                X["t_season"] = season.ratio(dates[o], dates[t])
             anchor = self._anchor(feats, spec, t, h, scale)
             blocks_X.append(X)
             if training:
@@ -413,11 +422,8 @@ class GlobalXGBoost(BaseForecaster):
         half-and-half blend, what ships, lost two windows of three (0.0970 / 0.1140 / 0.1117 ->
         0.0974 / 0.1144 / 0.1113, pinball 1.840 -> 1.843 on the mean).
         """
-        self._season = None
         if not self.params.get("pooled_season") or base(freq) != "D":
             return None
-        from models.pooled_year import wide_pool
-
         wide = to_wide(history, freq)
         end = pd.Timestamp(wide.index[-1])
         pool = wide_pool(wide.to_numpy(dtype=float), end)
@@ -498,9 +504,7 @@ class GlobalXGBoost(BaseForecaster):
 class _Season:
     """The pooled factor by date, over a history and its horizon, and its mean over level windows."""
 
-    def __init__(self, pool: Any, end: pd.Timestamp, days: int, horizon: int, window: int) -> None:
-        from models.pooled_year import YEAR, ahead, cover
-
+    def __init__(self, pool: Pool, end: pd.Timestamp, days: int, horizon: int, window: int) -> None:
         factor = np.concatenate([cover(pool.past, YEAR, days), ahead(pool, horizon)])
         self.dates = pd.date_range(end=end, periods=days, freq="D").append(
             pd.date_range(end + pd.Timedelta(days=1), periods=horizon, freq="D")

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from realcuts import store_item_cut
+from tinymodels import tiny_deepar
 
 from models.backtest import backtest_model
 from models.base import ModelError, load_model
@@ -35,18 +36,6 @@ Q = (0.1, 0.5, 0.9)
 @pytest.fixture(scope="module")
 def daily() -> pd.DataFrame:
     return store_item_cut(stores=2, items=3, since="2016-06-01")
-
-
-def tiny_deepar(horizon: int = 14) -> DeepARForecaster:
-    return DeepARForecaster(
-        horizon=horizon,
-        max_epochs=1,
-        batches_per_epoch=4,
-        batch_size=16,
-        hidden_size=8,
-        num_layers=1,
-        num_samples=50,
-    )
 
 
 def _check_quantiles(frame: pd.DataFrame) -> None:

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from realcuts import store_item_cut
+from tinymodels import tiny_deepar
 
 from models import pooled_year
 from models.base import load_model
@@ -284,19 +285,6 @@ def test_a_large_tenants_season_comes_from_a_spread_sample_of_its_series(
     assert np.median(np.abs(sampled.past / whole.past - 1)) < 0.03
 
 
-def tiny_deepar(**overrides: object) -> DeepARForecaster:
-    settings: dict[str, object] = {
-        "horizon": 28,
-        "max_epochs": 1,
-        "batches_per_epoch": 4,
-        "batch_size": 16,
-        "hidden_size": 8,
-        "num_layers": 1,
-        "num_samples": 50,
-    }
-    return DeepARForecaster(**{**settings, **overrides})  # type: ignore[arg-type]
-
-
 def test_deepar_sees_the_tenants_season_ahead_as_a_covariate() -> None:
     """A shop whose December doubles: DeepAR's covariate is the log of the pooled factor, over the
     history and on into the horizon, where the December step lands on its calendar dates."""
@@ -324,7 +312,7 @@ def test_deepar_sees_the_tenants_season_ahead_as_a_covariate() -> None:
 
 def test_a_deepar_on_the_season_round_trips_and_an_older_one_forecasts_without_it(tmp_path: Path) -> None:
     history = frame(tenant(10))
-    model = tiny_deepar().fit(history, "D")
+    model = tiny_deepar(horizon=28).fit(history, "D")
     assert "season" in model.covariates
     before = model.predict(history, 28, Q)
     model.save(tmp_path / "new")
@@ -333,7 +321,7 @@ def test_a_deepar_on_the_season_round_trips_and_an_older_one_forecasts_without_i
     class Older(DeepARForecaster):  # a version saved before the covariate
         pooled_season = False
 
-    older = Older(**tiny_deepar().params, horizon=28).fit(history, "D")
+    older = Older(**tiny_deepar(horizon=28).params, horizon=28).fit(history, "D")
     assert "season" not in older.covariates
     older.save(tmp_path / "old")
     pd.testing.assert_frame_equal(
@@ -355,6 +343,8 @@ def test_xgboost_can_read_the_season_ahead_as_its_ratio_to_the_recent_level() ->
     ratio = season.ratio(origin, target)
     december = pd.DatetimeIndex(target).month == 12
     assert 1.6 < ratio[december].mean() / ratio[~december].mean() < 2.4
+    rows, _meta = model.forecast_rows(history, 28)  # what predict and the SHAP drivers read
+    assert rows["t_season"].notna().all()
     pred = model.predict(history, 28, Q)
     assert pred.loc[pred["target_date"].dt.month == 12, "p50"].mean() > 1.3 * (
         pred.loc[pred["target_date"].dt.month == 11, "p50"].mean()
