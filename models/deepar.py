@@ -2,8 +2,15 @@
 
 Choices and why:
 
-- **Output distribution**: negative binomial when the history is non-negative counts (retail units),
-  Student-t otherwise (Walmart's weekly sales are currency with returns, so they can go negative).
+- **Output distribution**: negative binomial when the history is counts (retail units), Student-t
+  otherwise (Walmart's weekly sales are currency). Counts may carry returns: a day whose returns
+  outweigh its sales nets below zero (1.4 % of Online Retail's rows). Up to ``return_share`` (5 %) of such
+  rows the history is still counts and the network learns demand, the units clipped at zero; before,
+  one negative row sent the whole tenant to Student-t, whose location sits on the typical day, and
+  on an intermittent tenant that is next to nothing: on Online Retail's two newest backtest windows
+  DeepAR's mean came to 6-10 % of the units sold, its median to 5-8 %. With the negative binomial,
+  WAPE 0.978 -> 0.946 and 0.982 -> 0.956, the mean 90 % and 76 % of the units sold, in a third of
+  the training time (``benchmarks/dev_windows.py --only deepar_returns``).
 - **Covariates**: the holiday flag of each period (known ahead), the price relative to the series'
   mean price, carried forward into the horizon (the last price is the best known-ahead guess), and
   the promotion flag when the data has one; store and SKU as static categorical embeddings.
@@ -86,6 +93,9 @@ class DeepARForecaster(BaseForecaster):
     # The tenant's pooled week and year (models.pooled_year) as a covariate of daily tenants; off,
     # the network sees the year only through its lags and day-of-year features, as before.
     pooled_season: bool = True
+    # The share of rows below zero (returns outweighing a day's sales) integer units may hold and
+    # still be counts; 0 is the rule before (dev_windows.py --only deepar_returns).
+    return_share: float = 0.05
 
     def __init__(
         self,
@@ -162,6 +172,8 @@ class DeepARForecaster(BaseForecaster):
             y = values[:, j]
             first = int(np.argmax(np.isfinite(y))) if np.isfinite(y).any() else len(y) - 1
             target = np.nan_to_num(y[first:])
+            if self.distribution == "negative_binomial":  # net returns: no demand, not negative demand
+                target = np.maximum(target, 0.0)
             rows = []
             if "holiday" in self.covariates and holiday is not None:
                 rows.append(holiday[first:])
@@ -217,7 +229,8 @@ class DeepARForecaster(BaseForecaster):
     def _describe(self, history: pd.DataFrame, freq: str) -> None:
         """Output distribution, embeddings' vocabularies and covariates this history calls for."""
         units = history["units"].to_numpy(dtype=float)
-        counts = bool((units >= 0).all() and np.allclose(units, np.round(units)))
+        returns = float(np.mean(units < 0)) if len(units) else 0.0
+        counts = bool(returns <= self.return_share and np.allclose(units, np.round(units)))
         self.distribution = "negative_binomial" if counts else "student_t"
         self.stores = {s: i for i, s in enumerate(sorted(history["store_id"].astype(str).unique()))}
         self.skus = {s: i for i, s in enumerate(sorted(history["sku"].astype(str).unique()))}

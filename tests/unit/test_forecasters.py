@@ -355,6 +355,53 @@ def test_a_weekly_series_without_a_year_is_fitted_and_searched_again_once_it_has
     np.testing.assert_allclose(pred["p50"], naive["p50"])
 
 
+def _with_returns(sales: pd.DataFrame, share: float, seed: int = 5) -> pd.DataFrame:
+    """Integer units with ``share`` of the rows netted below zero (a day's returns beat its sales)."""
+    out = sales.copy()
+    rng = np.random.default_rng(seed)
+    rows = rng.choice(len(out), size=round(share * len(out)), replace=False)
+    out.loc[out.index[rows], "units"] = -rng.integers(1, 40, size=len(rows)).astype(float)
+    return out
+
+
+def test_deepar_reads_integer_units_with_a_few_returns_as_counts_and_learns_demand(
+    daily: pd.DataFrame,
+) -> None:
+    """A tenant whose days now and then net below zero still sells counts: the negative binomial on
+    units clipped at zero, not a Student-t whose location sits on the typical (near-empty) day."""
+    returns = _with_returns(daily, 0.02)
+    model = tiny_deepar()
+    model._describe(returns, "D")
+    assert model.distribution == "negative_binomial"
+    entries, _ = model._entries(returns, 0)
+    targets = np.concatenate([e["target"] for e in entries])
+    assert targets.min() == 0.0
+    assert targets.sum() == returns["units"].clip(lower=0).sum()
+    forecast = model._train(returns, "D", start=None).predict(returns, 14, Q)
+    _check_quantiles(forecast)
+
+
+@pytest.mark.parametrize(
+    ("units", "expected"),
+    [
+        (lambda d: _with_returns(d, 0.10), "student_t"),  # net negative too often to be counts
+        (lambda d: d.assign(units=d["units"] * 1.37), "student_t"),  # currency, not units
+        (lambda d: d, "negative_binomial"),
+    ],
+    ids=["many_returns", "currency", "counts"],
+)
+def test_deepar_keeps_student_t_for_currency_and_for_frequent_negatives(
+    units, expected: str, daily: pd.DataFrame
+) -> None:
+    model = tiny_deepar()
+    history = units(daily)
+    model._describe(history, "D")
+    assert model.distribution == expected
+    entries, _ = model._entries(history, 0)
+    targets = np.concatenate([e["target"] for e in entries])
+    assert (targets.min() < 0) == (history["units"].min() < 0 and expected == "student_t")
+
+
 def test_deepar_trains_on_a_history_too_short_to_hold_out_a_horizon() -> None:
     """52 weeks for a 39-week horizon (a Walmart backtest's first cutoff): no validation window fits."""
     daily = store_item_cut(stores=1, items=3, since="2016-01-01")
