@@ -233,6 +233,7 @@ class DeepARForecaster(BaseForecaster):
         returns = float(np.mean(units < 0)) if len(units) else 0.0
         counts = bool(returns <= self.return_share and np.allclose(units, np.round(units)))
         self.distribution = "negative_binomial" if counts else "student_t"
+        self.clipped_rows = returns if counts else 0.0  # for details.json and the model card
         self.stores = {s: i for i, s in enumerate(sorted(history["store_id"].astype(str).unique()))}
         self.skus = {s: i for i, s in enumerate(sorted(history["sku"].astype(str).unique()))}
         self.covariates = ["holiday"]

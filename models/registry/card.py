@@ -144,6 +144,18 @@ def _fallbacks(metrics: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def _clipped(metrics: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per model, the share of rows it read as no demand rather than negative demand (DeepAR on counts
+    with returns): an approver comparing a version trained before that rule should know why its
+    DeepAR forecasts several times more."""
+    rows = []
+    for name, detail in sorted((metrics.get("details") or {}).items()):
+        clipped = (detail or {}).get("returns_clipped") or {}
+        if clipped.get("rows"):
+            rows.append({"model": name, "rows": float(clipped["rows"])})
+    return rows
+
+
 def _pooled(metrics: dict[str, Any]) -> list[dict[str, Any]]:
     """Per model, how many series it forecast on the tenant's pooled week and year rather than their
     own (ARIMA), or whether it saw that season as a covariate (DeepAR): an approver comparing this
@@ -388,6 +400,7 @@ def build_card(
         "windows": _windows(metrics),
         "fallbacks": _fallbacks(metrics),
         "pooled_season": _pooled(metrics),
+        "returns_clipped": _clipped(metrics),
         "backtest": section,
         "drivers": drivers,
         "data": metrics.get("data"),

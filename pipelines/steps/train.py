@@ -71,6 +71,9 @@ def details(model: Forecaster) -> dict[str, Any]:
         out["pooled_season"] = {"series": pooled(), "of": len(getattr(model, "specs", {}))}
     if "season" in (getattr(model, "covariates", None) or []):  # DeepAR: the pooled season as a covariate
         out["pooled_season"] = {"covariate": True}
+    clipped = getattr(model, "clipped_rows", 0.0)
+    if clipped:  # DeepAR learnt demand on units whose net-negative (returns) days were clipped to zero
+        out["returns_clipped"] = {"rows": round(float(clipped), 4), "distribution": model.distribution}
     return out
 
 

@@ -379,6 +379,8 @@ def test_deepar_reads_integer_units_with_a_few_returns_as_counts_and_learns_dema
     assert targets.sum() == returns["units"].clip(lower=0).sum()
     forecast = model._train(returns, "D", start=None).predict(returns, 14, Q)
     _check_quantiles(forecast)
+    recorded = details(model)["returns_clipped"]  # details.json, for the model card
+    assert recorded == {"rows": pytest.approx(0.02, abs=1e-3), "distribution": "negative_binomial"}
 
 
 @pytest.mark.parametrize(

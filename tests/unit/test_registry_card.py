@@ -71,7 +71,10 @@ def metrics(wape: float, coverage: float, passed: bool = True) -> dict[str, Any]
                 "pooled_season": {"series": 3, "of": 3},
             },
             "xgboost": {"trees": {"capacity": "small"}},
-            "deepar": {"pooled_season": {"covariate": True}},
+            "deepar": {
+                "pooled_season": {"covariate": True},
+                "returns_clipped": {"rows": 0.014, "distribution": "negative_binomial"},
+            },
         },
         "data": {"start": "2013-01-01", "end": "2017-10-02", "series": 6, "rows": 10950},
     }
@@ -192,6 +195,8 @@ def test_card_numbers(artifact: Path) -> None:
         {"model": "arima", "series": 3, "of": 3, "covariate": False},
         {"model": "deepar", "series": None, "of": None, "covariate": True},
     ]
+    # ...and one that read net-negative (returns) days as no demand says how many
+    assert card["returns_clipped"] == [{"model": "deepar", "rows": 0.014}]
     # the gate's own out-of-sample figure sits beside the window it pooled; the earliest has none
     assert card["windows"][1]["gated"] == pytest.approx(0.225)
     assert card["gate"]["windows"] == ["2017-09-11"]
@@ -253,6 +258,7 @@ def test_html_has_plots_metrics_and_escapes_text(artifact: Path) -> None:
     expected += ["0.26 (seasonal_naive)", "gate baseline", "(xgboost)"]
     expected += ["pooled over the backtest window(s) 2017-09-11", "3 of 6 series, most often: too short"]
     expected += ["3 of 3 series forecast on the", "sees the tenant's week and year, pooled over its series"]
+    expected += ["the 1.4% of rows whose returns outweighed"]
     for text in expected:
         assert text in html, text
     assert "<script>alert" not in html
