@@ -73,7 +73,10 @@ def details(model: Forecaster) -> dict[str, Any]:
         out["pooled_season"] = {"covariate": True}
     clipped = getattr(model, "clipped_rows", 0.0)
     if clipped:  # DeepAR learnt demand on units whose net-negative (returns) days were clipped to zero
-        out["returns_clipped"] = {"rows": round(float(clipped), 4), "distribution": model.distribution}
+        out["returns_clipped"] = {
+            "rows": round(float(clipped), 4),
+            "distribution": getattr(model, "distribution", None),
+        }
     return out
 
 
