@@ -148,8 +148,14 @@ class DeepARForecaster(BaseForecaster):
         """How many of the latest periods DeepAR keeps: four years unless set (730 before)."""
         return int(self.params["history_periods"] or 4 * year_length(freq))
 
-    def _entries(self, history: pd.DataFrame, future: int) -> tuple[list[dict[str, Any]], pd.DataFrame]:
-        """One gluonts entry per series; covariates extended ``future`` periods past the end."""
+    def _entries(
+        self, history: pd.DataFrame, future: int, season: np.ndarray | None = None
+    ) -> tuple[list[dict[str, Any]], pd.DataFrame]:
+        """One gluonts entry per series; covariates extended ``future`` periods past the end.
+
+        ``season``: the pooled season ``_describe`` already computed for this very history (training,
+        ``future`` 0), so the pool's decomposition is not run twice per fit.
+        """
         wide = to_wide(history, self.freq)
         periods = self._history_periods(self.freq)
         wide = wide.iloc[-periods:] if periods and len(wide) > periods else wide
@@ -163,8 +169,9 @@ class DeepARForecaster(BaseForecaster):
         price = _wide_covariate(history, "unit_price", wide, all_dates)
         promo = _wide_covariate(history, "on_promotion", wide, all_dates)
         values = wide.to_numpy(dtype=np.float32)
-        season = None
-        if "season" in self.covariates:  # a history too thin to pool one now: no season (log 1)
+        if "season" not in self.covariates:
+            season = None
+        elif season is None:  # a history too thin to pool one now: no season (log 1)
             season = self._season(values, dates, future)
             season = np.zeros(len(all_dates), dtype=np.float32) if season is None else season
         entries = []
@@ -201,8 +208,8 @@ class DeepARForecaster(BaseForecaster):
 
     # --- fit -----------------------------------------------------------------------------
     def fit(self, history: pd.DataFrame, freq: str) -> Self:
-        self._describe(history, freq)
-        return self._train(history, freq, start=None)
+        season = self._describe(history, freq)
+        return self._train(history, freq, start=None, season=season)
 
     def fit_after(self, earlier: DeepARForecaster, history: pd.DataFrame, freq: str) -> Self:
         """Train on ``history`` starting from ``earlier``'s network, for half the epochs.
@@ -214,7 +221,7 @@ class DeepARForecaster(BaseForecaster):
         deepar_warm``). A history with stores, SKUs, covariates or a distribution the earlier
         network does not know trains from scratch.
         """
-        self._describe(history, freq)
+        season = self._describe(history, freq)
         if earlier.naive is not None:  # what the backtest judged is what ships (module docstring)
             self._record_training(history, freq)
             return self._fall_back(history, freq, earlier.fallback_reason)
@@ -225,10 +232,11 @@ class DeepARForecaster(BaseForecaster):
             and earlier.horizon == self.horizon
             and earlier.params == self.params
         )
-        return self._train(history, freq, start=earlier if same else None)
+        return self._train(history, freq, start=earlier if same else None, season=season)
 
-    def _describe(self, history: pd.DataFrame, freq: str) -> None:
-        """Output distribution, embeddings' vocabularies and covariates this history calls for."""
+    def _describe(self, history: pd.DataFrame, freq: str) -> np.ndarray | None:
+        """Output distribution, embeddings' vocabularies and covariates this history calls for; returns
+        the history's pooled season when it is one of them (for ``_entries``), else None."""
         units = history["units"].to_numpy(dtype=float)
         returns = float(np.mean(units < 0)) if len(units) else 0.0
         counts = bool(returns <= self.return_share and np.allclose(units, np.round(units)))
@@ -241,11 +249,14 @@ class DeepARForecaster(BaseForecaster):
             self.covariates.append("price")
         if "on_promotion" in history and history["on_promotion"].notna().any():
             self.covariates.append("promo")
-        if self.pooled_season and base(freq) == "D":
-            wide = to_wide(history, freq)
-            wide = wide.iloc[-self._history_periods(freq) :]
-            if self._season(wide.to_numpy(dtype=np.float32), pd.DatetimeIndex(wide.index), 0) is not None:
-                self.covariates.append("season")
+        if not (self.pooled_season and base(freq) == "D"):
+            return None
+        wide = to_wide(history, freq)
+        wide = wide.iloc[-self._history_periods(freq) :]
+        season = self._season(wide.to_numpy(dtype=np.float32), pd.DatetimeIndex(wide.index), 0)
+        if season is not None:
+            self.covariates.append("season")
+        return season
 
     def _season(self, values: np.ndarray, dates: pd.DatetimeIndex, future: int) -> np.ndarray | None:
         """The log of the tenant's pooled week-and-year factor on ``dates`` and ``future`` days after
@@ -261,8 +272,15 @@ class DeepARForecaster(BaseForecaster):
         factor = np.concatenate([cover(pool.past, YEAR, len(dates)), ahead(pool, future)])
         return np.log(factor).astype(np.float32)
 
-    def _train(self, history: pd.DataFrame, freq: str, start: DeepARForecaster | None) -> Self:
-        """Train on ``history`` (already ``_describe``d), from ``start``'s network when given."""
+    def _train(
+        self,
+        history: pd.DataFrame,
+        freq: str,
+        start: DeepARForecaster | None,
+        season: np.ndarray | None = None,
+    ) -> Self:
+        """Train on ``history`` (already ``_describe``d, ``season`` its result), from ``start``'s
+        network when given."""
         import lightning.pytorch as pl
         from gluonts.dataset.common import ListDataset
         from gluonts.torch.distributions import NegativeBinomialOutput, StudentTOutput
@@ -272,7 +290,7 @@ class DeepARForecaster(BaseForecaster):
         _one_thread_on_cpu()
         pl.seed_everything(self.params["seed"], workers=True, verbose=False)
         counts = self.distribution == "negative_binomial"
-        entries, _ = self._entries(history, 0)
+        entries, _ = self._entries(history, 0, season)
         longest = max((len(e["target"]) for e in entries), default=0)
         entries = [e for e in entries if len(e["target"]) > self.horizon + 8]
         if not entries:

@@ -128,6 +128,11 @@ def _windows(metrics: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def _member_details(metrics: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """Each training step's ``details.json`` (as the evaluate step collected them), by member name."""
+    return [(name, detail or {}) for name, detail in sorted((metrics.get("details") or {}).items())]
+
+
 def _fallbacks(metrics: dict[str, Any]) -> list[dict[str, Any]]:
     """Per model, how many series it forecast with a fallback and the commonest reason.
 
@@ -136,8 +141,8 @@ def _fallbacks(metrics: dict[str, Any]) -> list[dict[str, Any]]:
     """
     series = (metrics.get("data") or {}).get("series")
     rows = []
-    for name, detail in sorted((metrics.get("details") or {}).items()):
-        reasons = list(((detail or {}).get("fallbacks") or {}).values())
+    for name, detail in _member_details(metrics):
+        reasons = list((detail.get("fallbacks") or {}).values())
         if reasons:
             commonest = max(set(reasons), key=reasons.count)
             rows.append({"model": name, "series": len(reasons), "of": series, "reason": commonest})
@@ -149,8 +154,8 @@ def _clipped(metrics: dict[str, Any]) -> list[dict[str, Any]]:
     with returns): an approver comparing a version trained before that rule should know why its
     DeepAR forecasts several times more."""
     rows = []
-    for name, detail in sorted((metrics.get("details") or {}).items()):
-        clipped = (detail or {}).get("returns_clipped") or {}
+    for name, detail in _member_details(metrics):
+        clipped = detail.get("returns_clipped") or {}
         if clipped.get("rows"):
             rows.append({"model": name, "rows": float(clipped["rows"])})
     return rows
@@ -161,8 +166,8 @@ def _pooled(metrics: dict[str, Any]) -> list[dict[str, Any]]:
     own (ARIMA), or whether it saw that season as a covariate (DeepAR): an approver comparing this
     version with one trained before the pooled season should know."""
     rows = []
-    for name, detail in sorted((metrics.get("details") or {}).items()):
-        pooled = (detail or {}).get("pooled_season") or {}
+    for name, detail in _member_details(metrics):
+        pooled = detail.get("pooled_season") or {}
         if pooled.get("series") or pooled.get("covariate"):
             rows.append(
                 {

@@ -291,8 +291,15 @@ def test_deepar_sees_the_tenants_season_ahead_as_a_covariate() -> None:
     history = frame(tenant(12, december=2.0))
     history = history[history["date"] <= "2023-11-20"]
     model = DeepARForecaster(horizon=28)
-    model._describe(history, "D")
+    described = model._describe(history, "D")
     assert model.covariates[-1] == "season"
+    # training reuses the season _describe computed: the same entries as computing it again
+    reused, _ = model._entries(history, 0, described)
+    again, _ = model._entries(history, 0)
+    assert described is not None
+    assert len(reused) == len(again) > 0
+    for a, b in zip(reused, again, strict=True):
+        np.testing.assert_array_equal(a["feat_dynamic_real"], b["feat_dynamic_real"])
     entries, wide = model._entries(history, 28)
     row = entries[0]["feat_dynamic_real"][-1]
     assert len(row) == len(wide) + 28
@@ -306,7 +313,7 @@ def test_deepar_sees_the_tenants_season_ahead_as_a_covariate() -> None:
     weekly = weekly.groupby(["store_id", "sku", "date"], as_index=False)["units"].sum()
     for thin, freq in ((few, "D"), (weekly, "W-SUN")):
         other = DeepARForecaster(horizon=8)
-        other._describe(thin, freq)
+        assert other._describe(thin, freq) is None
         assert "season" not in other.covariates
 
 
