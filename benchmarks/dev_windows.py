@@ -26,6 +26,11 @@
 - ``headroom``: on each kept build's newest backtest window, each member's WAPE beside the best convex
   blend of their medians chosen in hindsight on that same window (a bound no fitted ensemble beats
   there), and for count data the WAPE of a forecaster that knew each period's Poisson mean.
+- ``tail_weights`` (``--runs``): each kept build's backtest windows held out one at a time, the ensemble
+  fitted on the others with each quantile's own weights or the median's for all, beside XGBoost.
+- ``intermittent_partners`` (``--runs``): on each kept daily build's backtest windows, Croston-type
+  methods, TSB, ADIDA, IMAPA, a window average and XGBoost's mean, alone and blended with XGBoost's median
+  in hindsight.
 - ``horizons`` (``--runs``): each member's WAPE per backtest window and horizon bucket (a week, two,
   four, the rest; weeks for weekly data), and the member that wins each: where weights per horizon
   as well as per cluster could pay.
@@ -1654,6 +1659,112 @@ def blend_autoets(runs: Path) -> dict[str, Any]:
     return out
 
 
+def tail_weights(runs: Path) -> dict[str, Any]:
+    """Per-quantile weights against the median's weights for every quantile, leave one window out.
+
+    For each kept build and each of its backtest windows: the weights and the interval scale fitted as
+    the evaluate step fits them, on the other windows only, and scored on the held-out one, beside
+    XGBoost alone. More folds than ``ensemble``'s one newest window: whether the tails' own weights
+    pay out of sample. Never an evaluation window.
+    """
+    from features.frequency import season_length
+    from models.ensemble import apply_interval_scale, blend_rows, choose_interval_scale
+    from models.evaluation import fit_ensemble
+    from models.metrics import naive_scale, score
+
+    quantiles = (0.1, 0.5, 0.9)
+    kept = ("wape", "pinball", "coverage")
+    out: dict[str, Any] = {}
+    for name, sales, meta, members in _kept_builds(runs):
+        freq = meta["frequency"]
+        first = next(iter(members.values()))
+        horizon = int(first["horizon_day"].max())
+        windows = sorted(first["window"].unique())
+        scale_of = naive_scale(sales[sales["date"] <= windows[0]], season_length(freq))
+        rows: dict[str, Any] = {}
+        for held in windows:
+            train = {n: f[f["window"] != held] for n, f in members.items()}
+            target = {n: f[f["window"] == held] for n, f in members.items()}
+            # the newest window held out: the fit sees no sales after its cutoff; an older one held
+            # out is inside the later windows' histories anyway
+            known = sales[sales["date"] < held] if held == windows[-1] else sales
+            fold: dict[str, Any] = {}
+            for label, tails in (("per_quantile", True), ("median_weights", False)):
+                weighting, fitted = fit_ensemble(known, freq, horizon, quantiles, train, tail_weights=tails)
+                interval, _ = choose_interval_scale(fitted, quantiles)
+                base = target[weighting.members[0]]
+                cols = weighting.column_rows(base, sales[sales["date"] <= held], quantiles)
+                blend = blend_rows(target, cols, weighting.members, quantiles, base)
+                result = score(apply_interval_scale(blend, quantiles, interval), quantiles, scale_of)
+                fold[label] = {k: round(float(result[k]), 4) for k in kept}
+            result = score(target["xgboost"], quantiles, scale_of)
+            fold["xgboost"] = {k: round(float(result[k]), 4) for k in kept}
+            rows[str(pd.Timestamp(held).date())] = fold
+            print(name, pd.Timestamp(held).date(), json.dumps(fold), flush=True)
+        out[name] = rows
+    return out
+
+
+def intermittent_partners(runs: Path) -> dict[str, Any]:
+    """Would an intermittent-demand method, or XGBoost's own mean, partner XGBoost's median?
+
+    For each kept daily build and each of its backtest windows: statsforecast's CrostonSBA, TSB,
+    IMAPA, ADIDA and a 28-day window average fitted on the history to the window's cutoff (each series
+    from its first sale), their WAPE alone, and the hindsight-best blend of each with XGBoost's median
+    (a bound no fitted weighting beats on that window).
+    """
+    from statsforecast import StatsForecast
+    from statsforecast.models import ADIDA, IMAPA, TSB, CrostonSBA, WindowAverage
+
+    keys = ["store_id", "sku", "target_date"]
+    methods = ("CrostonSBA", "TSB", "IMAPA", "ADIDA", "WindowAverage")
+    out: dict[str, Any] = {}
+    for name, sales, meta, members in _kept_builds(runs):
+        if meta["frequency"] != "D":
+            continue
+        xgb = members["xgboost"]
+        horizon = int(xgb["horizon_day"].max())
+        rows: dict[str, Any] = {}
+        for cutoff in sorted(xgb["window"].unique()):
+            history = sales[sales["date"] <= cutoff]
+            wide = history.pivot_table(
+                index="date", columns=["store_id", "sku"], values="units", aggfunc="sum"
+            )
+            wide = wide.reindex(pd.date_range(history["date"].min(), cutoff, freq="D")).fillna(0.0)
+            long = []
+            for (store, sku), column in wide.items():
+                units = column[column.ne(0).idxmax() :]  # each series from its first sale
+                long.append(pd.DataFrame({"unique_id": f"{store}\x1f{sku}", "ds": units.index, "y": units}))
+            models = [CrostonSBA(), TSB(alpha_d=0.2, alpha_p=0.2), IMAPA(), ADIDA(), WindowAverage(28)]
+            fitted = StatsForecast(models=models, freq="D", n_jobs=2).forecast(df=pd.concat(long), h=horizon)
+            fitted = fitted.reset_index() if "unique_id" not in fitted.columns else fitted
+            fitted[["store_id", "sku"]] = fitted["unique_id"].str.split("\x1f", n=1, expand=True)
+            window = xgb[xgb["window"] == cutoff][[*keys, "actual", "p50", "mean"]]
+            window = window.astype({"store_id": str, "sku": str})
+            joined = window.merge(
+                fitted.rename(columns={"ds": "target_date"}).drop(columns="unique_id"), on=keys, how="left"
+            ).fillna(0.0)
+            actual = joined["actual"].to_numpy(float)
+
+            def wape_of(forecast: np.ndarray, y: np.ndarray = actual) -> float:
+                return round(float(np.abs(y - forecast).sum() / np.abs(y).sum()), 4)
+
+            median = joined["p50"].to_numpy(float)
+            row: dict[str, Any] = {"xgboost": wape_of(median)}
+            for method in (*methods, "mean"):
+                other = joined[method].to_numpy(float)
+                share, best = min(
+                    ((a, wape_of(a * median + (1 - a) * other)) for a in np.arange(0, 1.0001, 0.05)),
+                    key=lambda t: t[1],
+                )
+                label = "xgboost_mean" if method == "mean" else method
+                row[label] = {"alone": wape_of(other), "best_blend": best, "xgboost_share": round(share, 2)}
+            rows[str(pd.Timestamp(cutoff).date())] = row
+            print(name, pd.Timestamp(cutoff).date(), json.dumps(row), flush=True)
+        out[name] = rows
+    return out
+
+
 def headroom(runs: Path) -> dict[str, Any]:
     """How much any blend could gain: the hindsight-best weights on the newest backtest window.
 
@@ -1905,6 +2016,8 @@ def main() -> None:
             "calibration": lambda: calibration(args.runs),
             "ensemble": lambda: ensemble(args.runs),
             "headroom": lambda: headroom(args.runs),
+            "tail_weights": lambda: tail_weights(args.runs),
+            "intermittent_partners": lambda: intermittent_partners(args.runs),
             "blend_autoets": lambda: blend_autoets(args.runs),
             "horizons": lambda: horizons(args.runs),
         }
