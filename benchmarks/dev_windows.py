@@ -1665,7 +1665,9 @@ def tail_weights(runs: Path) -> dict[str, Any]:
     For each kept build and each of its backtest windows: the weights and the interval scale fitted as
     the evaluate step fits them, on the other windows only, and scored on the held-out one, beside
     XGBoost alone. More folds than ``ensemble``'s one newest window: whether the tails' own weights
-    pay out of sample. Never an evaluation window.
+    pay out of sample, unchecked and as shipped (each quantile's own weights kept only where they
+    paid one window back within the fold's windows, ``models.evaluation.check_tails``). Never an
+    evaluation window.
     """
     from features.frequency import season_length
     from models.ensemble import apply_interval_scale, blend_rows, choose_interval_scale
@@ -1689,8 +1691,14 @@ def tail_weights(runs: Path) -> dict[str, Any]:
             # out is inside the later windows' histories anyway
             known = sales[sales["date"] < held] if held == windows[-1] else sales
             fold: dict[str, Any] = {}
-            for label, tails in (("per_quantile", True), ("median_weights", False)):
-                weighting, fitted = fit_ensemble(known, freq, horizon, quantiles, train, tail_weights=tails)
+            for label, tails, check in (
+                ("per_quantile", True, False),
+                ("per_quantile_checked", True, True),  # as shipped: checked one window back
+                ("median_weights", False, False),
+            ):
+                weighting, fitted = fit_ensemble(
+                    known, freq, horizon, quantiles, train, tail_weights=tails, tail_check=check
+                )
                 interval, _ = choose_interval_scale(fitted, quantiles)
                 base = target[weighting.members[0]]
                 cols = weighting.column_rows(base, sales[sales["date"] <= held], quantiles)
@@ -1930,10 +1938,19 @@ def ensemble(runs: Path) -> dict[str, Any]:
             ("quantile_weights_checked_coverage_scale", True, 0.1, "checked_coverage", False),
             ("quantile_weights_checked_pinball_scale", True, 0.1, "checked_pinball", False),
             ("quantile_weights_checked_coverage_scale_window_guard", True, 0.1, "checked_coverage", True),
+            ("tail_check_as_shipped", True, 0.1, "checked_coverage", True),
         ):
             models.ensemble.GRID_STEP = step
             models.ensemble.WINDOW_GUARD = guard
-            weighting, fitted = fit_ensemble(known, freq, horizon, quantiles, older, tail_weights=tails)
+            weighting, fitted = fit_ensemble(
+                known,
+                freq,
+                horizon,
+                quantiles,
+                older,
+                tail_weights=tails,
+                tail_check=label == "tail_check_as_shipped",
+            )
             if objective.startswith("checked_"):
                 scale, _ = choose_interval_scale(fitted, quantiles, objective.removeprefix("checked_"))
             else:

@@ -315,6 +315,8 @@ class Weighting:
         self.cuts = [float(c) for c in cuts]
         self.level_window = level_window
         self.short_history = short_history
+        # per tail quantile, its own weights against the median's one window back (``drop_tails``)
+        self.tail_check: dict[str, dict[str, Any]] = {}
         equal = {m: 1 / len(self.members) for m in self.members}
         for table in (self.clusters, *self.tails.values()):
             table.setdefault(SHORT, dict(equal))
@@ -389,6 +391,14 @@ class Weighting:
             turning=True,
             turn_learned=bool(learn_turn),
         )
+
+    def drop_tails(self, check: Mapping[float, Mapping[str, Any]]) -> None:
+        """Quantiles whose own weights did not pay one window back take the median's
+        (``models.evaluation.check_tails``); the check's figures are kept for the model card."""
+        for q, figures in check.items():
+            if not figures["kept"]:
+                self.tails.pop(float(q), None)
+        self.tail_check = {qcol(q): dict(figures) for q, figures in check.items()}
 
     def backtest_rows(
         self, frame: pd.DataFrame, history: pd.DataFrame, quantiles: Sequence[float]
@@ -487,6 +497,7 @@ class Weighting:
             "short_learned": self.short_learned,
             "turning": self.turning,
             "turn_learned": self.turn_learned,
+            "tail_check": self.tail_check,
         }
 
     def to_json(self) -> dict[str, Any]:
@@ -500,12 +511,13 @@ class Weighting:
             "cuts": self.cuts,
             "level_window": self.level_window,
             "short_history": self.short_history,
+            "tail_check": self.tail_check,
         }
 
     @classmethod
     def from_json(cls, state: Mapping[str, Any]) -> Weighting:
         tails = {float(q): t for q, t in state.get("tails", {}).items()}
-        return cls(
+        weighting = cls(
             state["members"],
             state["clusters"],
             state["cuts"],
@@ -517,6 +529,8 @@ class Weighting:
             turning=bool(state.get("turning", False)),
             turn_learned=bool(state.get("turn_learned", False)),
         )
+        weighting.tail_check = dict(state.get("tail_check") or {})
+        return weighting
 
     def average(self) -> dict[str, float]:
         """Mean median weight per member over the learnt clusters (for reports)."""

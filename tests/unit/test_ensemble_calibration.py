@@ -195,3 +195,43 @@ def test_a_blend_that_loses_to_the_best_member_in_any_window_is_not_chosen() -> 
     loss = np.abs(actual - steady @ kept)
     assert loss[:10].sum() < np.abs(actual - a)[:10].sum()
     assert loss[10:].sum() <= np.abs(actual - a)[10:].sum()
+
+
+def test_a_quantile_whose_own_weights_lost_one_window_back_takes_the_medians_weights() -> None:
+    """b's tails win the two older windows; its p90 then overshoots the newest by 30 units.
+
+    The full fit still leans p90 on b (b leads the three windows' sum and its blends lose one window
+    each), so only the check one window back, weights fitted on the older windows and scored on the
+    newest, can see that b's p90 does not carry over. p10, right in every window, keeps its weights.
+    """
+    from models.ensemble import Weighting
+    from models.evaluation import check_tails, fit_ensemble
+
+    sales = _sales(series=40, days=200, late=0)
+    end = sales["date"].max()
+    w1, w2, w3 = (end - pd.Timedelta(days=k * HORIZON) for k in (3, 2, 1))
+    base = _member(sales, {w1: 5.0, w2: 5.0, w3: 5.0}, 1)
+    noise = np.random.default_rng(13).standard_normal(len(base))
+    a = base.assign(p10=base["p50"] - 0.5, p90=base["p50"] + 0.5)  # right centre, intervals far too tight
+    b = base.assign(p50=base["p50"] + 4 * noise, mean=base["mean"] + 4 * noise)
+    b.loc[b["window"] == w3, "p90"] += 30.0
+    members = {"a": a, "b": b}
+
+    check = check_tails(sales, "D", HORIZON, Q, members)
+    assert check[0.1]["kept"]
+    assert check[0.1]["own_weights"] < check[0.1]["median_weights"]
+    assert not check[0.9]["kept"]
+    assert check[0.9]["own_weights"] > check[0.9]["median_weights"]
+    assert check[0.9]["window"] == str(w3.date())
+
+    result = evaluate(sales, "D", HORIZON, Q, members, max_wape_ratio=10.0)
+    weighting = result.weighting
+    assert set(weighting.tails) == {0.1}
+    for cluster, weights in weighting.clusters.items():
+        assert weighting.table(0.9)[cluster] == weights  # p90 blends with the median's weights
+    assert weighting.summary()["tail_check"]["p90"]["kept"] is False
+    assert Weighting.from_json(weighting.to_json()).tail_check == weighting.tail_check
+
+    unchecked = fit_ensemble(sales, "D", HORIZON, Q, members, tail_check=False)[0]
+    assert 0.9 in unchecked.tails
+    assert any(unchecked.tails[0.9][c]["b"] > w["b"] for c, w in unchecked.clusters.items())
