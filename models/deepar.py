@@ -97,6 +97,10 @@ class DeepARForecaster(BaseForecaster):
     # The share of rows below zero (returns outweighing a day's sales) integer units may hold and
     # still be counts; 0 is the rule before (dev_windows.py --only deepar_returns).
     return_share: float = 0.05
+    # Intermittent non-integer demand (kilograms, litres, currency; more than this share of a
+    # tenant's periods without a sale) gets the implicit quantile network instead of Student-t;
+    # None keeps Student-t, as before (dev_windows.py --only deepar_intermittent).
+    intermittent_share: float | None = 1 / 3
 
     def __init__(
         self,
@@ -180,7 +184,7 @@ class DeepARForecaster(BaseForecaster):
             y = values[:, j]
             first = int(np.argmax(np.isfinite(y))) if np.isfinite(y).any() else len(y) - 1
             target = np.nan_to_num(y[first:])
-            if self.distribution == "negative_binomial":  # net returns: no demand, not negative demand
+            if self.distribution in DEMAND:  # net returns: no demand, not negative demand
                 target = np.maximum(target, 0.0)
             rows = []
             if "holiday" in self.covariates and holiday is not None:
@@ -239,9 +243,15 @@ class DeepARForecaster(BaseForecaster):
         the history's pooled season when it is one of them (for ``_entries``), else None."""
         units = history["units"].to_numpy(dtype=float)
         returns = float(np.mean(units < 0)) if len(units) else 0.0
-        counts = bool(returns <= self.return_share and np.allclose(units, np.round(units)))
-        self.distribution = "negative_binomial" if counts else "student_t"
-        self.clipped_rows = returns if counts else 0.0  # for details.json and the model card
+        demand = returns <= self.return_share
+        idle = self.intermittent_share
+        if demand and np.allclose(units, np.round(units)):
+            self.distribution = "negative_binomial"
+        elif demand and idle is not None and idle_share(history, freq) > idle:
+            self.distribution = "quantile_network"
+        else:
+            self.distribution = "student_t"
+        self.clipped_rows = returns if self.distribution in DEMAND else 0.0  # for details.json and the card
         self.stores = {s: i for i, s in enumerate(sorted(history["store_id"].astype(str).unique()))}
         self.skus = {s: i for i, s in enumerate(sorted(history["sku"].astype(str).unique()))}
         self.covariates = ["holiday"]
@@ -283,13 +293,16 @@ class DeepARForecaster(BaseForecaster):
         network when given."""
         import lightning.pytorch as pl
         from gluonts.dataset.common import ListDataset
-        from gluonts.torch.distributions import NegativeBinomialOutput, StudentTOutput
+        from gluonts.torch.distributions import (
+            ImplicitQuantileNetworkOutput,
+            NegativeBinomialOutput,
+            StudentTOutput,
+        )
         from gluonts.torch.model.deepar import DeepAREstimator
 
         self._record_training(history, freq)
         _one_thread_on_cpu()
         pl.seed_everything(self.params["seed"], workers=True, verbose=False)
-        counts = self.distribution == "negative_binomial"
         entries, _ = self._entries(history, 0, season)
         longest = max((len(e["target"]) for e in entries), default=0)
         entries = [e for e in entries if len(e["target"]) > self.horizon + 8]
@@ -342,7 +355,12 @@ class DeepARForecaster(BaseForecaster):
                 num_feat_dynamic_real=len(self.covariates),
                 num_feat_static_cat=2,
                 cardinality=[max(len(self.stores), 1), max(len(self.skus), 1)],
-                distr_output=NegativeBinomialOutput() if counts else StudentTOutput(),
+                distr_output={
+                    "negative_binomial": NegativeBinomialOutput,
+                    "student_t": StudentTOutput,
+                    # quantiles above zero (softplus): the network learns demand, as NB does
+                    "quantile_network": lambda: ImplicitQuantileNetworkOutput(output_domain="positive"),
+                }[self.distribution](),
                 batch_size=self.params["batch_size"],
                 num_batches_per_epoch=self._batches_per_epoch(train),
                 lags_seq=self.lags,
@@ -557,6 +575,22 @@ def young_series_sampler(min_past: int, horizon: int) -> Any:
             return (self.min_past if end >= self.min_past else 0), end
 
     return _YoungSeriesSampler(num_instances=1.0, min_past=min_past, min_future=horizon)
+
+
+# Distributions of demand: the network learns units clipped at zero (net returns are no demand).
+DEMAND = frozenset({"negative_binomial", "quantile_network"})
+
+
+def idle_share(history: pd.DataFrame, freq: str) -> float:
+    """Share of the tenant's series-periods without a sale, each series counted from its first row.
+
+    A sparse export has no row for a day without sales, so the periods are the tenant's calendar
+    (``to_wide``), not the rows.
+    """
+    values = to_wide(history, freq).to_numpy(dtype=float)
+    started = np.maximum.accumulate(np.isfinite(values), axis=0)
+    periods = int(started.sum())
+    return float((started & ~(np.nan_to_num(values) > 0)).sum() / periods) if periods else 0.0
 
 
 def _recent_lags(freq: str) -> list[int]:

@@ -157,7 +157,8 @@ def _clipped(metrics: dict[str, Any]) -> list[dict[str, Any]]:
     for name, detail in _member_details(metrics):
         clipped = detail.get("returns_clipped") or {}
         if clipped.get("rows"):
-            rows.append({"model": name, "rows": float(clipped["rows"])})
+            counts = clipped.get("distribution", "negative_binomial") == "negative_binomial"
+            rows.append({"model": name, "rows": float(clipped["rows"]), "counts": counts})
     return rows
 
 
@@ -178,6 +179,23 @@ def _pooled(metrics: dict[str, Any]) -> list[dict[str, Any]]:
                 }
             )
     return rows
+
+
+def _tail_check(metrics: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per tail quantile checked one window back: whether it kept its own weights, and the two pinball
+    losses that decided it (``models.evaluation.check_tails``). Versions evaluated before the check
+    have none."""
+    check = (metrics.get("weighting") or {}).get("tail_check") or {}
+    return [
+        {
+            "quantile": name,
+            "kept": bool(figures.get("kept")),
+            "own": _num(figures.get("own_weights")),
+            "median": _num(figures.get("median_weights")),
+            "window": figures.get("window"),
+        }
+        for name, figures in sorted(check.items(), key=lambda item: float(item[0].lstrip("p")))
+    ]
 
 
 def _gate(metrics: dict[str, Any], gate_passed: bool) -> dict[str, Any]:
@@ -401,6 +419,7 @@ def build_card(
                 }
                 for side, key in (("below_p10", "below_lower"), ("above_p90", "above_upper"))
             },
+            "tail_check": _tail_check(metrics),
         },
         "windows": _windows(metrics),
         "fallbacks": _fallbacks(metrics),

@@ -404,6 +404,46 @@ def test_deepar_keeps_student_t_for_currency_and_for_frequent_negatives(
     assert (targets.min() < 0) == (history["units"].min() < 0 and expected == "student_t")
 
 
+def _intermittent_kilograms(daily: pd.DataFrame, seed: int = 9) -> pd.DataFrame:
+    """Sales by weight (0.37 kg a unit) on a third of the days, exported sparse: no row for a day
+    without a sale, a few days netting below zero."""
+    rng = np.random.default_rng(seed)
+    sold = _with_returns(daily[rng.random(len(daily)) < 1 / 3], 0.02, seed)
+    return sold.assign(units=sold["units"] * 0.37)
+
+
+def test_deepar_learns_intermittent_demand_that_is_not_counts_with_a_quantile_network(
+    daily: pd.DataFrame, tmp_path: Path
+) -> None:
+    """Kilograms sold on a third of the days: not counts, so no negative binomial, and a Student-t
+    would centre on the typical, empty day. The implicit quantile network learns the demand (the
+    weights clipped at zero), forecasts monotone non-negative quantiles and reloads to the same
+    forecast."""
+    from models.deepar import idle_share
+
+    kilos = _intermittent_kilograms(daily)
+    assert not np.allclose(kilos["units"], kilos["units"].round())
+    assert idle_share(kilos, "D") == pytest.approx(2 / 3, abs=0.03)  # missing days count as idle
+    assert idle_share(daily, "D") < 0.01
+    model = tiny_deepar().fit(kilos, "D")
+    assert model.distribution == "quantile_network"
+    entries, _ = model._entries(kilos, 0)
+    targets = np.concatenate([e["target"] for e in entries])
+    assert targets.min() == 0.0
+    assert targets.sum() == pytest.approx(kilos["units"].clip(lower=0).sum(), rel=1e-5)
+    forecast = model.predict(kilos, 14, Q)
+    _check_quantiles(forecast)
+    model.save(tmp_path / "m")
+    pd.testing.assert_frame_equal(load_model(tmp_path / "m").predict(kilos, 14, Q), forecast)
+    recorded = details(model)["returns_clipped"]
+    assert recorded == {"rows": pytest.approx(0.02, abs=2e-3), "distribution": "quantile_network"}
+
+    before = tiny_deepar()
+    before.intermittent_share = None  # the rule before: Student-t for anything not counts
+    before._describe(kilos, "D")
+    assert before.distribution == "student_t"
+
+
 def test_deepar_trains_on_a_history_too_short_to_hold_out_a_horizon() -> None:
     """52 weeks for a 39-week horizon (a Walmart backtest's first cutoff): no validation window fits."""
     daily = store_item_cut(stores=1, items=3, since="2016-01-01")

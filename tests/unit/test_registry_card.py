@@ -65,6 +65,22 @@ def metrics(wape: float, coverage: float, passed: bool = True) -> dict[str, Any]
             {"cutoff": "2017-09-11", "ensemble": {"wape": wape + 0.01}},  # an older evaluation.json
         ],
         "weights": {"xgboost": 0.7, "arima": 0.3},
+        "weighting": {
+            "tail_check": {  # models.evaluation.check_tails, as the weighting summary keeps it
+                "p90": {
+                    "own_weights": 3.49116,
+                    "median_weights": 3.48055,
+                    "window": "2017-09-04",
+                    "kept": False,
+                },
+                "p10": {
+                    "own_weights": 0.91867,
+                    "median_weights": 0.919036,
+                    "window": "2017-09-04",
+                    "kept": True,
+                },
+            }
+        },
         "details": {  # the training steps' details.json, as the evaluate step collects them
             "arima": {
                 "fallbacks": {"s0|k0": "too short", "s1|k1": "constant", "s2|k2": "too short"},
@@ -196,7 +212,13 @@ def test_card_numbers(artifact: Path) -> None:
         {"model": "deepar", "series": None, "of": None, "covariate": True},
     ]
     # ...and one that read net-negative (returns) days as no demand says how many
-    assert card["returns_clipped"] == [{"model": "deepar", "rows": 0.014}]
+    assert card["returns_clipped"] == [{"model": "deepar", "rows": 0.014, "counts": True}]
+    # ...and each tail checked one window back says whether it kept its own weights, p10 first
+    assert [(t["quantile"], t["kept"]) for t in card["coverage"]["tail_check"]] == [
+        ("p10", True),
+        ("p90", False),
+    ]
+    assert card["coverage"]["tail_check"][1]["own"] == pytest.approx(3.49116)
     # the gate's own out-of-sample figure sits beside the window it pooled; the earliest has none
     assert card["windows"][1]["gated"] == pytest.approx(0.225)
     assert card["gate"]["windows"] == ["2017-09-11"]
@@ -259,6 +281,7 @@ def test_html_has_plots_metrics_and_escapes_text(artifact: Path) -> None:
     expected += ["pooled over the backtest window(s) 2017-09-11", "3 of 6 series, most often: too short"]
     expected += ["3 of 3 series forecast on the", "sees the tenant's week and year, pooled over its series"]
     expected += ["the 1.4% of rows whose returns outweighed"]
+    expected += ["<b>p90</b>: blends with the median's", "<b>p10</b>: blends with its own weights"]
     for text in expected:
         assert text in html, text
     assert "<script>alert" not in html
