@@ -1285,12 +1285,12 @@ def deepar_intermittent() -> dict[str, Any]:
     out: dict[str, Any] = {"idle_share": {}}
     with tempfile.TemporaryDirectory() as tmp:
         sales, until, horizon, freq = online_retail(Path(tmp))
-    for name, (sales_of, until_of, _h, freq_of) in (
+    for name, (sales_of, until_of, _h, _f) in (
         ("online_retail", (sales, until, horizon, freq)),
         ("store_item", store_item()),
         ("walmart", walmart()),
     ):
-        out["idle_share"][name] = round(idle_share(sales_of[sales_of["date"] <= until_of], freq_of), 3)
+        out["idle_share"][name] = round(idle_share(sales_of[sales_of["date"] <= until_of]), 3)
     skus = np.sort(sales["sku"].unique())
     kilograms = dict(zip(skus, np.random.default_rng(0).uniform(0.05, 2.5, len(skus)).round(3), strict=True))
     sales = sales.assign(units=sales["units"] * sales["sku"].map(kilograms))

@@ -264,7 +264,7 @@ class DeepARForecaster(BaseForecaster):
         idle = self.intermittent_share
         if demand and np.allclose(units, np.round(units)):
             self.distribution = "negative_binomial"
-        elif demand and idle is not None and idle_share(history, freq) > idle:
+        elif demand and idle is not None and idle_share(history) > idle:
             self.distribution = "quantile_network"
         else:
             self.distribution = "student_t"
@@ -604,16 +604,20 @@ def young_series_sampler(min_past: int, horizon: int) -> Any:
 DEMAND = frozenset({"negative_binomial", "quantile_network"})
 
 
-def idle_share(history: pd.DataFrame, freq: str) -> float:
+def idle_share(history: pd.DataFrame) -> float:
     """Share of the tenant's series-periods without a sale, each series counted from its first row.
 
-    A sparse export has no row for a day without sales, so the periods are the tenant's calendar
-    (``to_wide``), not the rows.
+    A sparse export has no row for a day without sales, so the periods are the tenant's (its dates
+    with any row, as ``models.ensemble.series_profile`` counts them), not the series' rows; read off
+    the rows, without widening a large tenant's history.
     """
-    values = to_wide(history, freq).to_numpy(dtype=float)
-    started = np.maximum.accumulate(np.isfinite(values), axis=0)
-    periods = int(started.sum())
-    return float((started & ~(np.nan_to_num(values) > 0)).sum() / periods) if periods else 0.0
+    dates = np.sort(history["date"].unique())
+    if len(dates) == 0:
+        return 0.0
+    first = history.groupby(["store_id", "sku"])["date"].min().to_numpy(dtype="datetime64[ns]")
+    periods = int((len(dates) - np.searchsorted(dates, first, side="left")).sum())
+    selling = int((history["units"].to_numpy(dtype=float) > 0).sum())
+    return max(0.0, 1.0 - selling / periods) if periods else 0.0
 
 
 def _recent_lags(freq: str) -> list[int]:

@@ -423,8 +423,8 @@ def test_deepar_learns_intermittent_demand_that_is_not_counts_with_a_quantile_ne
 
     kilos = _intermittent_kilograms(daily)
     assert not np.allclose(kilos["units"], kilos["units"].round())
-    assert idle_share(kilos, "D") == pytest.approx(2 / 3, abs=0.03)  # missing days count as idle
-    assert idle_share(daily, "D") < 0.01
+    assert idle_share(kilos) == pytest.approx(2 / 3, abs=0.03)  # missing days count as idle
+    assert idle_share(daily) < 0.01
     model = tiny_deepar().fit(kilos, "D")
     assert model.distribution == "quantile_network"
     entries, _ = model._entries(kilos, 0)
