@@ -102,7 +102,7 @@ import os
 import sys
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -1217,25 +1217,42 @@ def deepar_returns() -> dict[str, Any]:
 
     from accuracy import online_retail
 
-    from models.backtest import actuals_after, history_until
     from models.deepar import DeepARForecaster
-    from models.metrics import naive_scale
 
     class _StudentT(DeepARForecaster):
         return_share = 0.0
 
-    quantiles = (0.1, 0.5, 0.9)
     out: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
         sales, until, horizon, freq = online_retail(Path(tmp))
     out["negative_rows"] = round(float((sales["units"] < 0).mean()), 4)
+    variants = (("student_t", _StudentT), ("negative_binomial", DeepARForecaster))
+    return {**out, **_deepar_windows(sales, until, horizon, freq, variants, sold_as="units")}
+
+
+def _deepar_windows(  # noqa: PLR0917 (a lab's data and settings)
+    sales: pd.DataFrame,
+    until: pd.Timestamp,
+    horizon: int,
+    freq: str,
+    variants: Sequence[tuple[str, Callable[..., Any]]],
+    keep: tuple[str, ...] = ("wape", "mase", "pinball", "coverage"),
+    sold_as: str = "units",
+) -> dict[str, Any]:
+    """Each DeepAR variant fitted and scored on the two newest backtest windows before ``until``,
+    beside the shares of what sold its median and its mean forecast."""
+    from models.backtest import actuals_after, history_until
+    from models.metrics import naive_scale
+
+    quantiles = (0.1, 0.5, 0.9)
+    out: dict[str, Any] = {}
     for back in (1, 2):
         cutoff = until - pd.Timedelta(days=horizon * back)
         history = history_until(sales, cutoff)
         truth = actuals_after(sales[sales["date"] <= until], cutoff, horizon, freq)
         scale = naive_scale(history, 7)
         rows: dict[str, Any] = {}
-        for label, make in (("student_t", _StudentT), ("negative_binomial", DeepARForecaster)):
+        for label, make in variants:
             started = time.perf_counter()
             model = make(horizon=horizon).fit(history, freq)
             pred = model.predict(history, horizon, quantiles)
@@ -1243,10 +1260,10 @@ def deepar_returns() -> dict[str, Any]:
             joined = truth.merge(pred, on=["store_id", "sku", "target_date"], how="left").fillna(0.0)
             sold = float(joined["actual"].sum())
             rows[label] = {
-                **_scored(pred, truth, quantiles, scale),
+                **_scored(pred, truth, quantiles, scale, keep),
                 "distribution": model.distribution,
-                "median_share_of_units": round(float(joined["p50"].sum()) / sold, 3),
-                "mean_share_of_units": round(float(joined["mean"].sum()) / sold, 3),
+                f"median_share_of_{sold_as}": round(float(joined["p50"].sum()) / sold, 3),
+                f"mean_share_of_{sold_as}": round(float(joined["mean"].sum()) / sold, 3),
                 "seconds": seconds,
             }
             print(cutoff.date(), label, rows[label], flush=True)
@@ -1270,9 +1287,7 @@ def deepar_intermittent() -> dict[str, Any]:
 
     from accuracy import online_retail, store_item, walmart
 
-    from models.backtest import actuals_after, history_until
     from models.deepar import DeepARForecaster, idle_share
-    from models.metrics import naive_scale
 
     class _StudentT(DeepARForecaster):
         intermittent_share = None
@@ -1280,8 +1295,6 @@ def deepar_intermittent() -> dict[str, Any]:
     class _Softplus(DeepARForecaster):
         quantile_domain = "positive"
 
-    quantiles = (0.1, 0.5, 0.9)
-    keep = ("wape", "mase", "pinball", "coverage", "below_lower", "above_upper")
     out: dict[str, Any] = {"idle_share": {}}
     with tempfile.TemporaryDirectory() as tmp:
         sales, until, horizon, freq = online_retail(Path(tmp))
@@ -1295,33 +1308,13 @@ def deepar_intermittent() -> dict[str, Any]:
     kilograms = dict(zip(skus, np.random.default_rng(0).uniform(0.05, 2.5, len(skus)).round(3), strict=True))
     sales = sales.assign(units=sales["units"] * sales["sku"].map(kilograms))
     print(out, flush=True)
-    for back in (1, 2):
-        cutoff = until - pd.Timedelta(days=horizon * back)
-        history = history_until(sales, cutoff)
-        truth = actuals_after(sales[sales["date"] <= until], cutoff, horizon, freq)
-        scale = naive_scale(history, 7)
-        rows: dict[str, Any] = {}
-        for label, make in (
-            ("student_t", _StudentT),
-            ("quantile_network_softplus", _Softplus),
-            ("quantile_network", DeepARForecaster),
-        ):
-            started = time.perf_counter()
-            model = make(horizon=horizon).fit(history, freq)
-            pred = model.predict(history, horizon, quantiles)
-            seconds = round(time.perf_counter() - started, 1)
-            joined = truth.merge(pred, on=["store_id", "sku", "target_date"], how="left").fillna(0.0)
-            sold = float(joined["actual"].sum())
-            rows[label] = {
-                **_scored(pred, truth, quantiles, scale, keep),
-                "distribution": model.distribution,
-                "median_share_of_sales": round(float(joined["p50"].sum()) / sold, 3),
-                "mean_share_of_sales": round(float(joined["mean"].sum()) / sold, 3),
-                "seconds": seconds,
-            }
-            print(cutoff.date(), label, rows[label], flush=True)
-        out[str(cutoff.date())] = rows
-    return out
+    variants = (
+        ("student_t", _StudentT),
+        ("quantile_network_softplus", _Softplus),
+        ("quantile_network", DeepARForecaster),
+    )
+    keep = ("wape", "mase", "pinball", "coverage", "below_lower", "above_upper")
+    return {**out, **_deepar_windows(sales, until, horizon, freq, variants, keep, sold_as="sales")}
 
 
 def xgboost_fit_once() -> dict[str, Any]:
