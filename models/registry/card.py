@@ -262,7 +262,7 @@ def representative_series(backtest: pd.DataFrame) -> list[dict[str, Any]]:
         points = [
             {
                 "date": pd.Timestamp(r.date).strftime("%Y-%m-%d"),
-                "window": str(r.window),
+                "window": _window_label(r.window),
                 **{k: _num(getattr(r, k)) for k in ("actual", "p10", "p50", "p90")},
             }
             for r in rows.itertuples(index=False)
@@ -271,6 +271,15 @@ def representative_series(backtest: pd.DataFrame) -> list[dict[str, Any]]:
             {"role": role, "store_id": str(store), "sku": str(sku), "wape": _num(wape), "points": points}
         )
     return out
+
+
+def _window_label(window: Any) -> str:
+    """A backtest cutoff as the evaluate step names it: the date alone (the saved backtest holds
+    timestamps, and "2017-12-03 00:00:00" beside the gate's "2017-12-03" reads as another window)."""
+    midnight = getattr(window, "normalize", None)  # a pandas Timestamp (pandas is imported lazily here)
+    if midnight is not None and window == midnight():
+        return str(window.date())
+    return str(window)
 
 
 def _backtest_section(backtest: pd.DataFrame, missing: list[str]) -> dict[str, Any] | None:
@@ -286,9 +295,9 @@ def _backtest_section(backtest: pd.DataFrame, missing: list[str]) -> dict[str, A
     return {
         "rows": len(ensemble),
         "series": int(ensemble.groupby(["store_id", "sku"]).ngroups),
-        "windows": [str(w) for w in by_window.index],
+        "windows": [_window_label(w) for w in by_window.index],
         "coverage": _num(float(inside.mean())),
-        "coverage_by_window": {str(w): _num(float(v)) for w, v in by_window.items()},
+        "coverage_by_window": {_window_label(w): _num(float(v)) for w, v in by_window.items()},
         "below_p10": _num(below),
         "above_p90": _num(above),
         "representative": representative_series(backtest),

@@ -106,7 +106,8 @@ def version(n: int, wape: float, coverage: float, status: str = PENDING) -> Mode
 
 
 def synthetic_backtest() -> pd.DataFrame:
-    """6 series x 2 windows x 7 days. Series i has p50 = actual x (1 + 0.1 i), so ensemble WAPE is
+    """6 series x 2 windows x 7 days (window cutoffs as timestamps, as the evaluate step saves them).
+    Series i has p50 = actual x (1 + 0.1 i), so ensemble WAPE is
     exactly 0.1 i; series 5 never sells (WAPE undefined). The band p50 ± 2.5 holds the actual for
     series 0-2 and 5 and misses it for series 3-4 (|error| >= 3): coverage 4/6."""
     rows = []
@@ -115,7 +116,8 @@ def synthetic_backtest() -> pd.DataFrame:
             for i in range(6):
                 actual = 0.0 if i == 5 else 10.0 + day % 3
                 p50 = actual * (1 + 0.1 * i)
-                base = {"store_id": f"s{i}", "sku": f"k{i}", "date": date, "window": window, "actual": actual}
+                base = {"store_id": f"s{i}", "sku": f"k{i}", "date": date, "window": pd.Timestamp(window),
+                        "actual": actual}  # fmt: skip
                 rows.append(
                     base | {"model": "ensemble", "p10": p50 - 2.5, "p50": p50, "p90": p50 + 2.5, "mean": p50}
                 )
