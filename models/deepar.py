@@ -605,19 +605,14 @@ DEMAND = frozenset({"negative_binomial", "quantile_network"})
 
 
 def idle_share(history: pd.DataFrame) -> float:
-    """Share of the tenant's series-periods without a sale, each series counted from its first row.
+    """Share of the tenant's series-periods without a sale, each series counted from its first row:
+    the ensemble's per-series zero share (``series_profile``, which counts the tenant's periods, not
+    a sparse export's rows) over the whole history, weighted by each series' length."""
+    from models.ensemble import series_profile
 
-    A sparse export has no row for a day without sales, so the periods are the tenant's (its dates
-    with any row, as ``models.ensemble.series_profile`` counts them), not the series' rows; read off
-    the rows, without widening a large tenant's history.
-    """
-    dates = np.sort(history["date"].unique())
-    if len(dates) == 0:
-        return 0.0
-    first = history.groupby(["store_id", "sku"])["date"].min().to_numpy(dtype="datetime64[ns]")
-    periods = int((len(dates) - np.searchsorted(dates, first, side="left")).sum())
-    selling = int((history["units"].to_numpy(dtype=float) > 0).sum())
-    return max(0.0, 1.0 - selling / periods) if periods else 0.0
+    profile = series_profile(history, int(history["date"].nunique()))
+    length = profile["length"].to_numpy(dtype=float)
+    return float((profile["zero_share"].to_numpy() * length).sum() / length.sum()) if length.sum() else 0.0
 
 
 def _recent_lags(freq: str) -> list[int]:
