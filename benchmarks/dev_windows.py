@@ -2050,6 +2050,62 @@ def ensemble(runs: Path) -> dict[str, Any]:
     return out
 
 
+def _turning_series(frame: pd.DataFrame, sales: pd.DataFrame, level_window: int, seasonal: bool) -> int:
+    from models.ensemble import turning_rows
+
+    turned = turning_rows(frame, sales, level_window, seasonal=seasonal)
+    return int(frame.loc[turned, ["store_id", "sku"]].drop_duplicates().shape[0])
+
+
+def turning_rule(runs: Path) -> dict[str, Any]:
+    """The turning cluster with the seasonal rule (last year turned too) against the first rule (last
+    year's dates against the recent level alone), on each kept build's newest backtest window.
+
+    Everything else as the evaluate step ships it (window guard, tail check, checked interval scale),
+    fitted on the older windows; the series each rule calls turning at the newest cutoff and at the
+    build's end (what the shipped forecast sees). ``runs``: ``accuracy.py --keep-runs``, or any
+    ORDERNIMBUS_HOME linked in as ``home-<name>``.
+    """
+    import models.ensemble
+    from models.ensemble import apply_interval_scale, blend_rows, choose_interval_scale, horizon_frame
+    from models.evaluation import fit_ensemble, weighting_params
+    from models.metrics import score
+
+    quantiles = (0.1, 0.5, 0.9)
+    out: dict[str, Any] = {}
+    for name, sales, meta, members in _kept_builds(runs):
+        freq = meta["frequency"]
+        first = next(iter(members.values()))
+        horizon = int(first["horizon_day"].max())
+        newest = max(first["window"].unique())
+        older = {n: f[f["window"] < newest] for n, f in members.items()}
+        target = {n: f[f["window"] == newest] for n, f in members.items()}
+        level_window, _ = weighting_params(freq, horizon)
+        base = target[sorted(target)[0]]
+        row: dict[str, Any] = {"newest_window": str(pd.Timestamp(newest).date())}
+        for label, seasonal in (("first_rule", False), ("seasonal_rule", True)):
+            models.ensemble.SEASONAL_TURNS = seasonal
+            weighting, fitted = fit_ensemble(sales[sales["date"] < newest], freq, horizon, quantiles, older)
+            scale, _ = choose_interval_scale(fitted, quantiles)
+            cols = weighting.column_rows(base, sales[sales["date"] <= newest], quantiles)
+            blend = apply_interval_scale(
+                blend_rows(target, cols, weighting.members, quantiles, base), quantiles, scale
+            )
+            scores = score(blend, quantiles)
+            row[label] = {
+                **{k: round(float(scores[k]), 4) for k in ("wape", "pinball", "coverage")},
+                "turn_learned": weighting.turn_learned,
+                "turning_series_newest_window": _turning_series(base, sales, level_window, seasonal),
+                "turning_series_at_the_end": _turning_series(
+                    horizon_frame(sales, horizon), sales, level_window, seasonal
+                ),
+            }
+        models.ensemble.SEASONAL_TURNS = True
+        out[name] = row
+        print(name, json.dumps(row, indent=1), flush=True)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", default="xgboost,stl,walmart_d1")
@@ -2096,6 +2152,7 @@ def main() -> None:
             "deepar_samples": lambda: deepar_samples(args.runs),
             "calibration": lambda: calibration(args.runs),
             "ensemble": lambda: ensemble(args.runs),
+            "turning_rule": lambda: turning_rule(args.runs),
             "headroom": lambda: headroom(args.runs),
             "tail_weights": lambda: tail_weights(args.runs),
             "intermittent_partners": lambda: intermittent_partners(args.runs),

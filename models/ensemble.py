@@ -18,6 +18,10 @@ more or less than its recent level (a Christmas product in December, a garden de
 is entering or leaving its season, which the windows may never have shown: the hunt's Christmas
 product, silent from January to November, took AutoETS's flat zero in December, because the
 low-volume cluster's windows (August to November) preferred the member that cannot see the year.
+The turn must be the calendar's, not the series': last year, those dates sold ``TURN_RATIO`` times
+more (or less) than the series' level a year before the cutoff, in the same direction. A product
+delisted in July, silent since and selling all last year, turned in the series; as turning it blended
+the p90 of the members that forecast its old level (4 a day) into a product that is gone.
 Such a series is in the turning cluster (``turning_rows``). When the backtest holds enough series
 that turned at their window's cutoff (``min_series``), the cluster learns its weights from those
 rows; without such evidence it keeps equal weights, as the short cluster does. Versions saved before
@@ -108,6 +112,8 @@ SHORT = "short"
 TURNING = "turning"
 YEAR = pd.Timedelta(days=364)  # 52 weeks: the same weekday, a year before, for daily and weekly data
 TURN_RATIO = 3.0  # last year's horizon against the recent level, either way, for a series to be turning
+# ... and against the level a year before the cutoff, the same way (turning_rows' seasonal; labs turn it off)
+SEASONAL_TURNS = True
 
 
 # --- clusters ---------------------------------------------------------------------------------
@@ -169,9 +175,21 @@ def young_rows(frame: pd.DataFrame, history: pd.DataFrame, short_history: int) -
     return np.where(np.isnat(start), True, length < short_history)
 
 
-def turning_rows(frame: pd.DataFrame, history: pd.DataFrame, level_window: int) -> np.ndarray:
+def turning_rows(
+    frame: pd.DataFrame, history: pd.DataFrame, level_window: int, *, seasonal: bool = True
+) -> np.ndarray:
     """Rows of series whose same dates a year before their window sold ``TURN_RATIO`` times more (or
     less) than their recent level: a season arriving or leaving within the horizon.
+
+    ``seasonal``: the turn must also be last year's, in the same direction: those dates sold
+    ``TURN_RATIO`` times more (or less) than the series' level over the ``level_window`` periods a
+    year before the cutoff. Otherwise the turn is in the series, not in the calendar: a product
+    delisted four months ago, silent now and selling all last year, was turning at every cutoff and
+    blended half of ARIMA's and AutoETS's p90 of 4 units a day into its forecast (the members that
+    knew it was gone forecast 0), and a product that grew fivefold was turning with no season at
+    all. A series without that year-ago level (younger than a year and half the window) is judged on
+    the first ratio alone, as before. ``seasonal=False`` is the first rule, which versions
+    registered before this one keep.
 
     Per (series, window): the level is the mean of the series' last ``level_window`` periods up to
     the window's cutoff (``frame['window']``), and last year is the mean over the window's target
@@ -202,12 +220,31 @@ def turning_rows(frame: pd.DataFrame, history: pd.DataFrame, level_window: int) 
         at = pd.MultiIndex.from_frame(keys)
         levels.append(pd.Series(level.reindex(at).to_numpy(dtype=float), index=keys.index))
     year["level"] = pd.concat(levels).reindex(year.index)
-    ratio = (year["mean"].clip(lower=0) + 1) / (year["level"].clip(lower=0) + 1)
-    covered = year["count"] * 2 >= year["size"]
-    year["turning"] = covered & year["level"].notna() & ((ratio > TURN_RATIO) | (ratio < 1 / TURN_RATIO))
+    last = (year["mean"].clip(lower=0) + 1).to_numpy()
+    ratio = last / (year["level"].clip(lower=0) + 1).to_numpy()
+    covered = (year["count"] * 2 >= year["size"]) & year["level"].notna()
+    up, down = ratio > TURN_RATIO, ratio < 1 / TURN_RATIO
+    if seasonal:
+        then = last / (np.clip(_year_ago_level(year, history, level_window), 0, None) + 1)
+        known = ~np.isnan(then)
+        up &= ~known | (then > TURN_RATIO)
+        down &= ~known | (then < 1 / TURN_RATIO)
+    year["turning"] = covered & (up | down)
     keyed = year.set_index([*SERIES, "cutoff"])["turning"]
     at = pd.MultiIndex.from_arrays([frame["store_id"].to_numpy(), frame["sku"].to_numpy(), cutoff])
     return keyed.reindex(at).fillna(False).to_numpy(dtype=bool)
+
+
+def _year_ago_level(keys: pd.DataFrame, history: pd.DataFrame, level_window: int) -> np.ndarray:
+    """Per (series, cutoff) row of ``keys``: the series' level over the ``level_window`` periods that
+    ended a year before the cutoff, NaN where it had sold for under half of them by then."""
+    out = np.full(len(keys), np.nan)
+    for ago, rows in keys.assign(ago=keys["cutoff"] - YEAR).groupby("ago")[SERIES]:
+        profile = series_profile(history[history["date"] <= ago], level_window)
+        judged = profile["level"].where(profile["length"] * 2 >= level_window)
+        at = pd.MultiIndex.from_frame(rows)
+        out[keys.index.get_indexer(rows.index)] = judged.reindex(at).to_numpy(dtype=float)
+    return out
 
 
 def horizon_frame(history: pd.DataFrame, horizon: int) -> pd.DataFrame:
@@ -317,11 +354,13 @@ class Weighting:
         short_learned: bool = False,
         turning: bool = False,
         turn_learned: bool = False,
+        seasonal_turns: bool = False,
     ) -> None:
         self.members = list(members)
         self.short_learned = short_learned  # the short cluster's weights came from young backtest rows
         self.turning = turning  # series whose season turns within the horizon have their own weights
         self.turn_learned = turn_learned  # ... learnt from backtest rows that turned, else equal
+        self.seasonal_turns = seasonal_turns  # ... and turned last year too (turning_rows' seasonal)
         self.clusters = {c: dict(w) for c, w in clusters.items()}
         self.tails = {float(q): {c: dict(w) for c, w in cl.items()} for q, cl in (tails or {}).items()}
         self.cuts = [float(c) for c in cuts]
@@ -372,7 +411,7 @@ class Weighting:
         learn_short = merged.loc[young, SERIES].drop_duplicates().shape[0] >= min_series
         if learn_short:
             rows[young] = SHORT
-        turn = turning_rows(merged, history, level_window) & ~young
+        turn = turning_rows(merged, history, level_window, seasonal=SEASONAL_TURNS) & ~young
         learn_turn = merged.loc[turn, SERIES].drop_duplicates().shape[0] >= min_series
         if learn_turn:
             rows[turn] = TURNING
@@ -402,6 +441,7 @@ class Weighting:
             short_learned=bool(learn_short),
             turning=True,
             turn_learned=bool(learn_turn),
+            seasonal_turns=SEASONAL_TURNS,
         )
 
     def drop_tails(self, check: Mapping[float, Mapping[str, Any]]) -> None:
@@ -440,7 +480,8 @@ class Weighting:
         labels = assign_clusters(profile, self.cuts, self.short_history if judge_length else 0, known)
         if self.turning and horizon > 0 and not history.empty:
             ahead = horizon_frame(history, horizon)  # every target date: last year is their mean
-            turn = ahead.loc[turning_rows(ahead, history, self.level_window), SERIES].drop_duplicates()
+            turned = turning_rows(ahead, history, self.level_window, seasonal=self.seasonal_turns)
+            turn = ahead.loc[turned, SERIES].drop_duplicates()
             at = labels.index.isin(pd.MultiIndex.from_frame(turn)) & (labels != SHORT).to_numpy()
             labels[at] = TURNING
         return labels
@@ -473,7 +514,8 @@ class Weighting:
     def _mark_turning(self, labels: np.ndarray, frame: pd.DataFrame, history: pd.DataFrame) -> None:
         """Rows of ``frame`` that turn at their window's cutoff take the turning cluster (short rows
         stay short: a series without a year has no season to turn)."""
-        labels[turning_rows(frame, history, self.level_window) & (labels != SHORT)] = TURNING
+        turned = turning_rows(frame, history, self.level_window, seasonal=self.seasonal_turns)
+        labels[turned & (labels != SHORT)] = TURNING
 
     def _row_labels(self, frame: pd.DataFrame, history: pd.DataFrame, judge_length: bool) -> np.ndarray:
         # A series absent from ``history`` (in a backtest: it started after the earliest cutoff the
@@ -509,6 +551,7 @@ class Weighting:
             "short_learned": self.short_learned,
             "turning": self.turning,
             "turn_learned": self.turn_learned,
+            "seasonal_turns": self.seasonal_turns,
             "tail_check": self.tail_check,
         }
 
@@ -517,6 +560,7 @@ class Weighting:
             "short_learned": self.short_learned,
             "turning": self.turning,
             "turn_learned": self.turn_learned,
+            "seasonal_turns": self.seasonal_turns,
             "members": self.members,
             "clusters": self.clusters,
             "tails": {str(q): t for q, t in self.tails.items()},
@@ -540,6 +584,7 @@ class Weighting:
             # Versions registered before the rule forecast as they were approved.
             turning=bool(state.get("turning", False)),
             turn_learned=bool(state.get("turn_learned", False)),
+            seasonal_turns=bool(state.get("seasonal_turns", False)),
         )
         weighting.tail_check = dict(state.get("tail_check") or {})
         return weighting

@@ -143,3 +143,58 @@ def test_a_sparse_export_is_profiled_and_turned_as_its_dense_form(sales: pd.Data
     frame = horizon_frame(history, HORIZON)
     assert (turning_rows(frame, sparse, 28) == turning_rows(frame, history, 28)).all()
     assert turning_rows(frame, sparse, 28)[frame["sku"].str.startswith("XMAS").to_numpy()].all()
+
+
+def _changed_products(sales: pd.DataFrame) -> pd.DataFrame:
+    """The tenant plus a product delisted at the end of July (no row since, a sparse export's
+    silence) and one that sold 4 a day until June and 20 since: turns in the series, not in the
+    calendar."""
+    rng = np.random.default_rng(6)
+    dates = pd.date_range("2021-11-01", "2024-11-30", freq="D")
+    units = rng.poisson(12.0, len(dates))
+    delisted = pd.DataFrame({"store_id": "S", "sku": "GONE", "date": dates, "units": units})
+    delisted = delisted[delisted["date"] <= "2024-07-31"]
+    grown = pd.DataFrame(
+        {
+            "store_id": "S",
+            "sku": "GROWN",
+            "date": dates,
+            "units": rng.poisson(np.where(dates > pd.Timestamp("2024-06-30"), 20.0, 4.0)),
+        }
+    )
+    return pd.concat([sales, delisted, grown], ignore_index=True).astype({"units": float})
+
+
+def test_a_product_that_changed_is_not_turning_unless_last_year_turned_too(sales: pd.DataFrame) -> None:
+    """A delisted product, silent for four months, sold all last year: with the first rule it was
+    turning, and blended the p90 of members that forecast its old level into a product that is gone."""
+    history = _changed_products(sales)
+    frame = horizon_frame(history, HORIZON)
+    sku = frame["sku"].to_numpy()
+    seasonal = turning_rows(frame, history, 28)
+    first = turning_rows(frame, history, 28, seasonal=False)
+    assert first[np.isin(sku, ["GONE", "GROWN"])].all()  # what the first rule saw
+    assert not seasonal[np.isin(sku, ["GONE", "GROWN"])].any()
+    assert (seasonal == first)[~np.isin(sku, ["GONE", "GROWN"])].all()  # Christmas still turns
+    assert seasonal[np.char.startswith(sku.astype(str), "XMAS")].all()
+
+
+def test_a_product_without_a_year_ago_level_is_judged_as_before(sales: pd.DataFrame) -> None:
+    """Launched in December a year ago and silent since: no level a year before the cutoff to say
+    whether last year turned, so the first ratio alone decides, and it turns."""
+    dates = pd.date_range("2023-12-01", "2023-12-24", freq="D")
+    launch = pd.DataFrame({"store_id": "S", "sku": "NEW", "date": dates, "units": 30.0})
+    history = pd.concat([sales, launch], ignore_index=True)
+    frame = horizon_frame(history, HORIZON)
+    assert turning_rows(frame, history, 28)[frame["sku"].to_numpy() == "NEW"].all()
+
+
+def test_a_version_saved_before_the_seasonal_rule_keeps_the_first(sales: pd.DataFrame) -> None:
+    history = _changed_products(sales)
+    weighting = Weighting.fit(_backtests(history, ["2024-08-01", "2024-09-01"]), history, 28, 0)
+    assert weighting.seasonal_turns
+    state = weighting.to_json()
+    labels = Weighting.from_json(state).labels(history, horizon=HORIZON)
+    assert labels[("S", "GONE")] != TURNING
+    old = {k: v for k, v in state.items() if k != "seasonal_turns"}
+    assert Weighting.from_json(old).labels(history, horizon=HORIZON)[("S", "GONE")] == TURNING
