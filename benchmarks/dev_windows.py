@@ -89,6 +89,11 @@
   backtest windows. About three minutes.
 - ``walmart_dhr``: the same series and weeks: dynamic harmonic regression (AutoARIMA errors on K yearly
   Fourier pairs, K = 3, 6, 10, 15, and K chosen by AICc) against the 52-week naive. About 8 minutes.
+- ``one_off_order``: a steady product's one-off bulk order of 1,500 units five days before the end,
+  built and forecast through the CLI, against the same tenant without it: the ensemble's and each
+  member's next two weeks. About two minutes.
+- ``turning_rule`` (``--runs``): the turning cluster's seasonal rule against the first one on each
+  kept build's newest backtest window, and how many series each calls turning. Under a minute.
 - ``deepar_returns``: Online Retail's two newest backtest windows: DeepAR with the Student-t its returns
   used to choose against the negative binomial on units clipped at zero. About 3 minutes.
 """
@@ -593,6 +598,89 @@ def christmas_tenant(seed: int = 21) -> pd.DataFrame:
     return sales[sales["units"] > 0].reset_index(drop=True)
 
 
+def _cli_forecast(sales: pd.DataFrame, tenant: str, horizon: int, work: Path) -> pd.DataFrame:
+    """A tenant as a user runs it: ingest a CSV, build, approve (with --override when the gate
+    refuses), forecast and export; the exported forecast. The home stays in ``work / 'home'``."""
+    import subprocess
+
+    path = work / f"{tenant}.csv"
+    sales.assign(date=sales["date"].dt.strftime("%Y-%m-%d")).to_csv(path, index=False)
+    env = {**os.environ, "ORDERNIMBUS_HOME": str(work / "home")}
+    cli = [sys.executable, "-c", "from ordernimbus.cli import main; main()"]
+    named = ["--tenant", tenant]
+    for args in (["ingest", str(path)], ["pipeline", "run", "build", "--horizon", str(horizon)]):
+        subprocess.run([*cli, *args, *named], env=env, cwd=ROOT, check=True, capture_output=True)
+    approve = [*cli, "registry", "approve", *named, "--version", "1"]
+    if subprocess.run(approve, check=False, env=env, cwd=ROOT, capture_output=True).returncode != 0:
+        subprocess.run(
+            [*approve, "--override", "--reason", "lab"], env=env, cwd=ROOT, check=True, capture_output=True
+        )
+    export = work / f"{tenant}-forecast.csv"
+    for args in (
+        ["pipeline", "run", "forecast", "--horizon", str(horizon)],
+        ["forecast", "export", "--out", str(export)],
+    ):
+        subprocess.run([*cli, *args, *named], env=env, cwd=ROOT, check=True, capture_output=True)
+    return pd.read_csv(export)
+
+
+def one_off_order() -> dict[str, Any]:
+    """A one-off bulk order, five days before the end, in one of six steady products (10 a day, 15 at
+    weekends, 400 days): what the forecast of the next two weeks makes of it, against the same tenant
+    without the order. Built through the CLI as a user would (``_cli_forecast``); the registered
+    version's members then forecast from the same history, each on its own. About two minutes.
+    """
+    import tempfile
+
+    from models.base import load_model
+
+    rng = np.random.default_rng(2)
+    dates = pd.date_range(end="2026-11-20", periods=400, freq="D")
+    weekend = 1 + 0.5 * (dates.dayofweek.to_numpy() >= 5)
+    sales = pd.concat(
+        [
+            pd.DataFrame(
+                {"store_id": "S0", "sku": f"K{j}", "date": dates, "units": rng.poisson(10 * weekend)}
+            )
+            for j in range(6)
+        ],
+        ignore_index=True,
+    ).astype({"units": float})
+    order = (sales["sku"] == "K0") & (sales["date"] == dates[-5])
+    out: dict[str, Any] = {
+        "order_day": str(dates[-5].date()),
+        "units_without_order": float(sales.loc[order, "units"].iloc[0]),
+    }
+    for label, frame in (
+        ("without_order", sales),
+        ("with_order", sales.assign(units=sales["units"].mask(order, 1500.0))),
+    ):
+        work = Path(tempfile.mkdtemp())
+        forecast = _cli_forecast(frame, "bulk", 14, work)
+        k0 = forecast[forecast["sku"] == "K0"]
+        same_weekday = pd.to_datetime(k0["target_date"]).dt.dayofweek == dates[-5].dayofweek
+        row: dict[str, Any] = {
+            "ensemble": {
+                "p50_on_the_orders_weekday": round(float(k0.loc[same_weekday, "p50"].mean()), 1),
+                "p50_other_days": round(float(k0.loc[~same_weekday, "p50"].mean()), 1),
+                "p90_other_days": round(float(k0.loc[~same_weekday, "p90"].mean()), 1),
+            }
+        }
+        model = next((work / "home").glob("runs/bulk/*/Evaluate/processing/output/model"))
+        for member in sorted(p.name for p in (model / "members").iterdir()):
+            pred = load_model(model / "members" / member).predict(frame, 14, (0.1, 0.5, 0.9))
+            pred = pred[pred["sku"] == "K0"]
+            weekday = pd.to_datetime(pred["target_date"]).dt.dayofweek == dates[-5].dayofweek
+            row[member] = {
+                "p50_on_the_orders_weekday": round(float(pred.loc[weekday, "p50"].mean()), 1),
+                "p50_other_days": round(float(pred.loc[~weekday, "p50"].mean()), 1),
+                "p90_other_days": round(float(pred.loc[~weekday, "p90"].mean()), 1),
+            }
+        out[label] = row
+    print(json.dumps(out, indent=1), flush=True)
+    return out
+
+
 def seasonal_products() -> dict[str, Any]:
     """The Christmas tenant (``christmas_tenant``) built and forecast through the CLI as a user
     would: ingest, build at horizon 28, approve (with --override when the gate refuses: its steady
@@ -601,30 +689,9 @@ def seasonal_products() -> dict[str, Any]:
     for the steady products, the mean p50 and mean against the true expected sales. About two
     minutes; run it at two commits to compare (the steps import the checkout they run in).
     """
-    import subprocess
     import tempfile
 
-    work = Path(tempfile.mkdtemp())
-    sales = christmas_tenant()
-    path = work / "christmas.csv"
-    sales.assign(date=sales["date"].dt.strftime("%Y-%m-%d")).to_csv(path, index=False)
-    env = {**os.environ, "ORDERNIMBUS_HOME": str(work / "home")}
-    cli = [sys.executable, "-c", "from ordernimbus.cli import main; main()"]
-    tenant = ["--tenant", "christmas"]
-    for args in (["ingest", str(path)], ["pipeline", "run", "build", "--horizon", "28"]):
-        subprocess.run([*cli, *args, *tenant], env=env, cwd=ROOT, check=True, capture_output=True)
-    approve = [*cli, "registry", "approve", *tenant, "--version", "1"]
-    if subprocess.run(approve, check=False, env=env, cwd=ROOT, capture_output=True).returncode != 0:
-        subprocess.run(
-            [*approve, "--override", "--reason", "lab"], env=env, cwd=ROOT, check=True, capture_output=True
-        )
-    export = work / "forecast.csv"
-    for args in (
-        ["pipeline", "run", "forecast", "--horizon", "28"],
-        ["forecast", "export", "--out", str(export)],
-    ):
-        subprocess.run([*cli, *args, *tenant], env=env, cwd=ROOT, check=True, capture_output=True)
-    forecast = pd.read_csv(export)
+    forecast = _cli_forecast(christmas_tenant(), "christmas", 28, Path(tempfile.mkdtemp()))
     totals = forecast.groupby("sku")[["p10", "p50", "p90", "mean"]].sum().round(1)
     ahead = pd.to_datetime(sorted(forecast["target_date"].unique()))
     steady_truth = float(
@@ -2129,6 +2196,7 @@ def main() -> None:
             "xgboost_capacity": lambda: xgboost_capacity(args.full),
             "small_tenant_builds": small_tenant_builds,
             "seasonal_products": seasonal_products,
+            "one_off_order": one_off_order,
             "young_tenants": young_tenants,
             "xgboost_scaling": lambda: xgboost_scaling(args.sets),
             "xgboost_mean_scale": lambda: xgboost_mean_scale(args.sets),

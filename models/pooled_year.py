@@ -28,6 +28,9 @@ MIN_SERIES = 8  # series with two years needed before their average is a shape r
 # A shape from this many series is as good as from all (each adds 1/n of its noise); M5's 30,490 series
 # would otherwise stack a 180 MB window twice.
 MAX_SERIES = 2_000
+# A series whose stretch of the year over the factor stands this far off its mean (a share of it,
+# and standard errors) does not share the tenant's year (``follows``).
+MISFIT, MISFIT_Z = 0.5, 5.0
 FACTOR_RANGE = (0.1, 10.0)  # a pooled factor outside it would divide a series by (near) nothing
 STL_JUMPS = {"trend_jump": YEAR // 36, "low_pass_jump": YEAR // 36}  # the ARIMA member's (its _stl)
 
@@ -140,6 +143,34 @@ def cover(factor: np.ndarray, year: int, length: int) -> np.ndarray:
     before its span take the same period of its first year."""
     index = np.arange(len(factor) - length, len(factor))
     return factor[np.where(index >= 0, index, index % year)]
+
+
+def follows(y: np.ndarray, pool: Pool, block: int = 28) -> bool:
+    """Whether a series with a year of its own shares the tenant's: the test it must pass to be
+    fitted on the tenant's factor.
+
+    The pool is the average shape of the tenant's series, and they need not share one: beside six
+    Christmas products, whose December lifts the shop's factor severalfold, a steady product divided
+    by it showed a December trough its own (shrunk) year could not undo, and its ARIMA forecast
+    December at three times its sales (``tests/unit/test_pooled_year.py``). So the series over the
+    factor is averaged in ``block``-period stretches of the year (counted back from its last period,
+    its years averaged): a series that shares the factor is flat there up to noise. It does not
+    share it when a stretch stands off the series' mean by more than ``MISFIT`` of it and by more
+    than ``MISFIT_Z`` standard errors, so a slow mover's noisy months never send it off the
+    tenant's year. A series younger than a year shows no year to compare: it takes the tenant's.
+    """
+    y = np.asarray(y, dtype=float)
+    if len(y) < YEAR:
+        return True
+    x = y / cover(pool.past, YEAR, len(y))
+    mean = float(x.mean())
+    if mean <= 0:
+        return True
+    stretch = (np.arange(len(x)) - len(x)) % YEAR // block
+    groups = pd.Series(x).groupby(stretch)
+    off = (groups.mean() - mean).abs()
+    error = groups.std(ddof=1) / np.sqrt(groups.count())
+    return not bool(((off > MISFIT * mean) & (off > MISFIT_Z * error)).any())
 
 
 def ahead(pool: Pool, h: int) -> np.ndarray:

@@ -73,7 +73,7 @@ from features.frequency import base, season_length, year_length
 from models.base import BaseForecaster, clean_quantiles
 from models.metrics import qcol
 from models.naive import SeasonalNaive
-from models.pooled_year import Pool, PooledYearMSTL, pooled_factor
+from models.pooled_year import Pool, PooledYearMSTL, follows, pooled_factor
 from models.seasonality import from_first_observation, yearly_signal
 
 SeriesKey = tuple[str, str]
@@ -578,7 +578,7 @@ class AutoARIMAForecaster(_LocalStatModel):
         fitted: Any
         marker: list[str] = []
         pool = getattr(self, "_pool", None)
-        if pool is not None and (self.year in seasons or not seasons):
+        if pool is not None and (self.year in seasons or not seasons) and follows(y, pool):
             # two years: the series' week and year over the tenant's; younger: its week over the
             # tenant's, and the tenant's year, which the series is too young to show
             seasons = seasons or [self.season]

@@ -357,3 +357,67 @@ def test_xgboost_can_read_the_season_ahead_as_its_ratio_to_the_recent_level() ->
         pred.loc[pred["target_date"].dt.month == 11, "p50"].mean()
     )
     assert "t_season" not in GlobalXGBoost(horizon=28, n_estimators=10).fit(history, "D").columns
+
+
+def _christmas_tenant(steady: int = 8, christmas: int = 6) -> pd.DataFrame:
+    """Steady products on the shop's week and a mild year, and products that sell only from the 1st
+    to the 24th of December (a stray unit a month otherwise), to the end of November."""
+    rng = np.random.default_rng(21)
+    dates = pd.date_range("2021-11-01", "2024-11-30", freq="D")
+    december = (dates.month == 12) & (dates.day <= 24)
+    level = (
+        10
+        * (1 + 0.25 * np.isin(dates.dayofweek, (5, 6)))
+        * (1 + 0.2 * np.sin(2 * np.pi * dates.dayofyear / 365))
+    )
+    units = [rng.poisson(level) for _ in range(steady)]
+    units += [rng.poisson(np.where(december, 20.0 + 4 * i, 0.02)) for i in range(christmas)]
+    names = [f"ITEM{i}" for i in range(steady)] + [f"XMAS{i}" for i in range(christmas)]
+    return pd.concat(
+        [
+            pd.DataFrame({"store_id": "1", "sku": n, "date": dates, "units": u})
+            for n, u in zip(names, units, strict=True)
+        ],
+        ignore_index=True,
+    ).astype({"units": float})
+
+
+def test_a_series_that_does_not_share_the_shops_year_is_not_fitted_on_it() -> None:
+    """Products on the shop's year follow its factor, slow movers included (their noisy months are
+    within their noise); a summer product beside a Christmas shop does not, nor a steady product
+    beside Christmas products, whose December lifts the shop's factor severalfold."""
+    series = tenant(16, own_year={0: 160})
+    pool = pooled_factor(series, DATES[-1], STL)
+    assert pool is not None
+    assert not pooled_year.follows(series[0], pool)
+    assert all(pooled_year.follows(y, pool) for y in series[1:])
+    rng = np.random.default_rng(3)
+    slow = [rng.poisson(0.3 * shape(DATES)).astype(float) for _ in range(20)]
+    assert all(pooled_year.follows(y, pool) for y in slow)
+    assert pooled_year.follows(series[1][-300:], pool)  # under a year: no year of its own to judge
+
+    wide = _christmas_tenant().pivot(index="date", columns="sku", values="units")
+    shop = pooled_factor([wide[c].to_numpy() for c in wide], wide.index[-1], STL)
+    assert shop is not None
+    assert shop.future[:24].mean() > 3  # the shop's December, lifted by six products of fourteen
+    assert not any(pooled_year.follows(wide[c].to_numpy(), shop) for c in wide if c.startswith("ITEM"))
+
+
+def test_steady_products_beside_christmas_products_are_forecast_at_their_own_december() -> None:
+    """Fitted on the shop's factor, the steady products' ARIMA forecast their December at three times
+    their sales (the Christmas products' peak, which their own shrunk year could not undo)."""
+    sales = _christmas_tenant()
+    model = AutoARIMAForecaster(n_jobs=1).fit(sales, "D")
+    steady = [k for k in model.specs if "ITEM" in k]
+    assert steady and not any(model.specs[k][-1] == POOLED for k in steady)
+    pred = model.predict(sales, 24, Q)
+    december = pred[pred["sku"].str.startswith("ITEM")].groupby("sku")["p50"].sum()
+    dates = pd.date_range("2024-12-01", periods=24, freq="D")
+    expected = float(
+        np.sum(
+            10
+            * (1 + 0.25 * np.isin(dates.dayofweek, (5, 6)))
+            * (1 + 0.2 * np.sin(2 * np.pi * dates.dayofyear / 365))
+        )
+    )
+    assert ((december - expected).abs() < 0.2 * expected).all(), (december.to_dict(), expected)
