@@ -168,9 +168,9 @@ def follows(y: np.ndarray, pool: Pool, block: int = 28) -> bool:
         return True
     stretch = (np.arange(len(x)) - len(x)) % YEAR // block
     groups = pd.Series(x).groupby(stretch)
-    off = (groups.mean() - mean).abs()
-    error = groups.std(ddof=1) / np.sqrt(groups.count())
-    return not bool(((off > MISFIT * mean) & (off > MISFIT_Z * error)).any())
+    off = np.abs(groups.mean().to_numpy() - mean)
+    error = groups.std(ddof=1).to_numpy() / np.sqrt(groups.count().to_numpy())
+    return not bool(np.any((off > MISFIT * mean) & (off > MISFIT_Z * error)))
 
 
 def ahead(pool: Pool, h: int) -> np.ndarray:
