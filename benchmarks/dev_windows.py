@@ -89,6 +89,8 @@
   backtest windows. About three minutes.
 - ``walmart_dhr``: the same series and weeks: dynamic harmonic regression (AutoARIMA errors on K yearly
   Fourier pairs, K = 3, 6, 10, 15, and K chosen by AICc) against the 52-week naive. About 8 minutes.
+- ``delisted_products``: three of six steady products delisted four months before the end, built and
+  forecast through the CLI: their forecast against the selling products'. About a minute.
 - ``one_off_order``: a steady product's one-off bulk order of 1,500 units five days before the end,
   built and forecast through the CLI, against the same tenant without it: the ensemble's and each
   member's next two weeks. About two minutes.
@@ -622,6 +624,39 @@ def _cli_forecast(sales: pd.DataFrame, tenant: str, horizon: int, work: Path) ->
     ):
         subprocess.run([*cli, *args, *named], env=env, cwd=ROOT, check=True, capture_output=True)
     return pd.read_csv(export)
+
+
+def delisted_products() -> dict[str, Any]:
+    """Six steady products (8 a day, 12 at weekends, 400 days), three of them delisted 120 days before
+    the end (no row since): built and forecast through the CLI (``_cli_forecast``); the delisted and
+    the selling products' mean daily p10 / p50 / p90 / mean over the next two weeks. A product gone
+    for four months and selling all last year was turning (``models.ensemble.turning_rows``) and
+    took equal weights. About a minute.
+    """
+    import tempfile
+
+    rng = np.random.default_rng(1)
+    dates = pd.date_range(end="2026-11-20", periods=400, freq="D")
+    weekend = 1 + 0.5 * (dates.dayofweek.to_numpy() >= 5)
+    sales = pd.concat(
+        [
+            pd.DataFrame(
+                {"store_id": f"S{j % 2}", "sku": f"K{j}", "date": dates, "units": rng.poisson(8 * weekend)}
+            )
+            for j in range(6)
+        ],
+        ignore_index=True,
+    )
+    gone = sales["sku"].isin(["K0", "K1", "K2"]) & (sales["date"] > dates[-1] - pd.Timedelta(days=120))
+    forecast = _cli_forecast(sales[~gone], "delisted", 14, Path(tempfile.mkdtemp()))
+    delisted = forecast["sku"].isin(["K0", "K1", "K2"])
+    cols = ["p10", "p50", "p90", "mean"]
+    out = {
+        "delisted": {c: round(float(forecast.loc[delisted, c].mean()), 3) for c in cols},
+        "selling": {c: round(float(forecast.loc[~delisted, c].mean()), 3) for c in cols},
+    }
+    print(json.dumps(out), flush=True)
+    return out
 
 
 def one_off_order() -> dict[str, Any]:
@@ -2197,6 +2232,7 @@ def main() -> None:
             "small_tenant_builds": small_tenant_builds,
             "seasonal_products": seasonal_products,
             "one_off_order": one_off_order,
+            "delisted_products": delisted_products,
             "young_tenants": young_tenants,
             "xgboost_scaling": lambda: xgboost_scaling(args.sets),
             "xgboost_mean_scale": lambda: xgboost_mean_scale(args.sets),
