@@ -1759,6 +1759,24 @@ def _kept_builds(runs: Path) -> list[tuple[str, pd.DataFrame, dict[str, Any], di
     return out
 
 
+def _split_newest(
+    members: dict[str, pd.DataFrame],
+) -> tuple[int, list[Any], Any, dict[str, pd.DataFrame], dict[str, pd.DataFrame]]:
+    """A kept build's horizon, backtest windows (oldest first) and newest window, and each member's
+    backtest before it and on it: the out-of-sample split of the labs that score the newest window."""
+    first = next(iter(members.values()))
+    windows = sorted(first["window"].unique())
+    newest = windows[-1]
+    older = {n: f[f["window"] < newest] for n, f in members.items()}
+    return (
+        int(first["horizon_day"].max()),
+        windows,
+        newest,
+        older,
+        {n: f[f["window"] == newest] for n, f in members.items()},
+    )
+
+
 def blend_autoets(runs: Path) -> dict[str, Any]:
     """Would AutoETS earn a place in the blend? Every kept build re-evaluated both ways.
 
@@ -2080,12 +2098,7 @@ def ensemble(runs: Path) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, sales, meta, members in _kept_builds(runs):
         freq = meta["frequency"]
-        first = next(iter(members.values()))
-        horizon = int(first["horizon_day"].max())
-        windows = sorted(first["window"].unique())
-        newest = windows[-1]
-        older = {n: f[f["window"] < newest] for n, f in members.items()}
-        target = {n: f[f["window"] == newest] for n, f in members.items()}
+        horizon, windows, newest, older, target = _split_newest(members)
         known = sales[sales["date"] < newest]
         mase = naive_scale(sales[sales["date"] <= windows[0]], season_length(freq))
 
@@ -2177,11 +2190,7 @@ def turning_rule(runs: Path) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, sales, meta, members in _kept_builds(runs):
         freq = meta["frequency"]
-        first = next(iter(members.values()))
-        horizon = int(first["horizon_day"].max())
-        newest = max(first["window"].unique())
-        older = {n: f[f["window"] < newest] for n, f in members.items()}
-        target = {n: f[f["window"] == newest] for n, f in members.items()}
+        horizon, _windows, newest, older, target = _split_newest(members)
         level_window, _ = weighting_params(freq, horizon)
         base = target[sorted(target)[0]]
         row: dict[str, Any] = {"newest_window": str(pd.Timestamp(newest).date())}
