@@ -221,12 +221,17 @@ def _outliers(records: pd.DataFrame, warnings: list[str]) -> dict[str, Any]:
     deviation = (records["units"] - median).abs()
     mad = deviation.groupby([records[k] for k in SERIES_KEY], sort=False).transform("median")
     score: pd.Series = deviation / np.maximum(1.4826 * mad, 1.0)
-    flagged = records.assign(score=score.round(1)).loc[score > OUTLIER_Z]
+    flagged = records.assign(score=score.round(1), median=median).loc[score > OUTLIER_Z]
     flagged = flagged.sort_values(by="score", ascending=False)
     if len(flagged):
+        top = flagged.iloc[0]
+        # Named, since the members learn these values as demand: a one-off bulk order five days before
+        # the end put its product's forecast at 225 a day where it sold 10 (dev_windows one_off_order).
         warnings.append(
             f"{len(flagged):,} value(s) lie more than {OUTLIER_Z:g} robust deviations from their series' "
-            "median"
+            f"median, the largest {top['units']:g} for store {top['store_id']}, SKU {top['sku']} on "
+            f"{pd.Timestamp(top['date']).date()} (median {top['median']:g}); forecasts learn them as demand, "
+            "so correct a one-off order or a typo and upload again"
         )
     return {
         "count": len(flagged),

@@ -86,10 +86,14 @@ def test_outliers_are_robust_and_spare_intermittent_series() -> None:
     steady = [("1", "A", d, float(v)) for d, v in zip(days, rng.normal(50, 3, 60).round(), strict=True)]
     steady[30] = ("1", "A", days[30], 500.0)
     sparse = [("1", "B", d, float(i % 9 == 0)) for i, d in enumerate(days)]
-    checks, _ = quality_checks(records(steady + sparse), "D", TODAY)
+    checks, warnings = quality_checks(records(steady + sparse), "D", TODAY)
     assert checks["outliers"]["count"] == 1
     assert checks["outliers"]["examples"][0]["date"] == days[30]
     assert checks["outliers"]["examples"][0]["sku"] == "A"
+    # the warning names the value, where and what is usual there: the members would learn it as demand
+    (outlier,) = [w for w in warnings if "robust deviations" in w]
+    assert f"the largest 500 for store 1, SKU A on {days[30]} (median 50)" in outlier
+    assert "forecasts learn them as demand" in outlier
 
 
 def test_negative_units_and_completeness() -> None:
