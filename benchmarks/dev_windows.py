@@ -89,6 +89,9 @@
   backtest windows. About three minutes.
 - ``walmart_dhr``: the same series and weeks: dynamic harmonic regression (AutoARIMA errors on K yearly
   Fourier pairs, K = 3, 6, 10, 15, and K chosen by AICc) against the 52-week naive. About 8 minutes.
+- ``one_off_rule`` (``--runs``): a candidate rule for one-off orders (``_one_offs_cleaned``) on each kept
+  build's newest backtest window: XGBoost trained on the history as it is and cleaned, scored on the
+  real sales; how many values it replaces. About two minutes.
 - ``delisted_products``: three of six steady products delisted four months before the end, built and
   forecast through the CLI: their forecast against the selling products'. About a minute.
 - ``one_off_order``: a steady product's one-off bulk order of 1,500 units five days before the end,
@@ -624,6 +627,77 @@ def _cli_forecast(sales: pd.DataFrame, tenant: str, horizon: int, work: Path) ->
     ):
         subprocess.run([*cli, *args, *named], env=env, cwd=ROOT, check=True, capture_output=True)
     return pd.read_csv(export)
+
+
+def _one_offs_cleaned(sales: pd.DataFrame, freq: str, ratio: float) -> tuple[pd.DataFrame, int]:
+    """A candidate one-off rule, for the lab only: a value more than ``ratio`` times its series' record
+    so far and ten times its typical level (the same period of the season over its last eight
+    seasons, or its selling periods' median over as long), after eight seasons of history and not
+    echoed a year before (a period either side at a third of it or more), is replaced by that
+    same-season mean. Causal: each value is judged by what came before it. (sales, values replaced)."""
+    from features.frequency import pandas_alias, season_length, year_length
+
+    season, year = season_length(freq), year_length(freq)
+    wide = sales.pivot_table(index="date", columns=["store_id", "sku"], values="units", aggfunc="sum")
+    wide = wide.reindex(pd.date_range(wide.index.min(), wide.index.max(), freq=pandas_alias(freq)))
+    started = wide.notna().cumsum() > 0
+    v = wide.fillna(0.0).where(started)
+    same = sum(v.shift(season * k) for k in range(1, 9)) / 8
+    selling = v.where(v > 0).rolling(8 * season, min_periods=1).median().shift(1)
+    typical = np.maximum(same.fillna(0.0), selling.fillna(0.0))
+    echo = pd.concat([v.shift(year + d) for d in (-1, 0, 1)]).groupby(level=0).max()
+    flag = (
+        (v > ratio * v.cummax().shift(1))
+        & (v > 10 * typical)
+        & (started.cumsum() > 8 * season)
+        & ~(echo >= v / 3)
+    )
+    fill = same.where(same.notna(), typical)
+    long = fill.where(flag).stack(level=[0, 1], future_stack=True).dropna().rename("fill").reset_index()
+    long = long.rename(columns={"level_0": "date"})
+    out = sales.merge(long, on=["date", "store_id", "sku"], how="left")
+    replaced = int(out["fill"].notna().sum())
+    out["units"] = out["fill"].where(out["fill"].notna(), out["units"])
+    return out.drop(columns="fill"), replaced
+
+
+def one_off_rule(runs: Path) -> dict[str, Any]:
+    """The candidate one-off rule (``_one_offs_cleaned``) on each kept build's newest backtest window:
+    XGBoost trained as the build trains it (100 rounds) on the history to that cutoff as it is and
+    cleaned, scored on the window's real sales (never cleaned). How many values the rule replaces at
+    ratios 3 and 10. Never an evaluation window. About two minutes a set with values to replace.
+    """
+    from models.backtest import actuals_after, history_until
+    from models.metrics import score
+    from pipelines.steps.train import make_model
+
+    quantiles = (0.1, 0.5, 0.9)
+    out: dict[str, Any] = {}
+    for name, sales, meta, members in _kept_builds(runs):
+        freq = meta["frequency"]
+        horizon, _windows, newest, _older, _target = _split_newest(members)
+        history = history_until(sales, newest)
+        truth = actuals_after(sales, newest, horizon, freq)
+        row: dict[str, Any] = {"newest_window": str(pd.Timestamp(newest).date())}
+        for ratio in (3.0, 10.0):
+            cleaned, replaced = _one_offs_cleaned(history, freq, ratio)
+            row[f"replaced_at_ratio_{ratio:g}"] = replaced
+            if replaced == 0:
+                continue
+            for label, frame in (("as_it_is", history), (f"cleaned_at_ratio_{ratio:g}", cleaned)):
+                if label in row:
+                    continue
+                pred = (
+                    make_model("xgboost", horizon, quantiles, 100)
+                    .fit(frame, freq)
+                    .predict(frame, horizon, quantiles)
+                )
+                joined = truth.merge(pred, on=["store_id", "sku", "target_date"], how="left").fillna(0.0)
+                scores = score(joined, quantiles)
+                row[label] = {k: round(float(scores[k]), 4) for k in ("wape", "pinball", "coverage")}
+        out[name] = row
+        print(name, json.dumps(row), flush=True)
+    return out
 
 
 def delisted_products() -> dict[str, Any]:
@@ -2266,6 +2340,7 @@ def main() -> None:
             "calibration": lambda: calibration(args.runs),
             "ensemble": lambda: ensemble(args.runs),
             "turning_rule": lambda: turning_rule(args.runs),
+            "one_off_rule": lambda: one_off_rule(args.runs),
             "headroom": lambda: headroom(args.runs),
             "tail_weights": lambda: tail_weights(args.runs),
             "intermittent_partners": lambda: intermittent_partners(args.runs),
