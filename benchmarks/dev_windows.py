@@ -700,6 +700,39 @@ def one_off_rule(runs: Path) -> dict[str, Any]:
     return out
 
 
+def _steady_products(level: float, seed: int, stores: int = 1, products: int = 6) -> pd.DataFrame:
+    """Steady Poisson products, 400 days to 2026-11-20, half as busy again at weekends; product
+    ``K<j>`` in store ``S<j % stores>``."""
+    rng = np.random.default_rng(seed)
+    dates = pd.date_range(end="2026-11-20", periods=400, freq="D")
+    weekend = 1 + 0.5 * (dates.dayofweek.to_numpy() >= 5)
+    return pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "store_id": f"S{j % stores}",
+                    "sku": f"K{j}",
+                    "date": dates,
+                    "units": rng.poisson(level * weekend),
+                }
+            )
+            for j in range(products)
+        ],
+        ignore_index=True,
+    )
+
+
+def _around_the_order(forecast: pd.DataFrame, day: pd.Timestamp) -> dict[str, float]:
+    """Product K0's mean p50 on the order's weekday and on the other days, and its p90 on the others."""
+    k0 = forecast[forecast["sku"] == "K0"]
+    same = (pd.to_datetime(k0["target_date"]).dt.dayofweek == day.dayofweek).to_numpy()
+    return {
+        "p50_on_the_orders_weekday": round(float(k0.loc[same, "p50"].mean()), 1),
+        "p50_other_days": round(float(k0.loc[~same, "p50"].mean()), 1),
+        "p90_other_days": round(float(k0.loc[~same, "p90"].mean()), 1),
+    }
+
+
 def delisted_products() -> dict[str, Any]:
     """Six steady products (8 a day, 12 at weekends, 400 days), three of them delisted 120 days before
     the end (no row since): built and forecast through the CLI (``_cli_forecast``); the delisted and
@@ -709,19 +742,10 @@ def delisted_products() -> dict[str, Any]:
     """
     import tempfile
 
-    rng = np.random.default_rng(1)
-    dates = pd.date_range(end="2026-11-20", periods=400, freq="D")
-    weekend = 1 + 0.5 * (dates.dayofweek.to_numpy() >= 5)
-    sales = pd.concat(
-        [
-            pd.DataFrame(
-                {"store_id": f"S{j % 2}", "sku": f"K{j}", "date": dates, "units": rng.poisson(8 * weekend)}
-            )
-            for j in range(6)
-        ],
-        ignore_index=True,
+    sales = _steady_products(8.0, seed=1, stores=2)
+    gone = sales["sku"].isin(["K0", "K1", "K2"]) & (
+        sales["date"] > sales["date"].max() - pd.Timedelta(days=120)
     )
-    gone = sales["sku"].isin(["K0", "K1", "K2"]) & (sales["date"] > dates[-1] - pd.Timedelta(days=120))
     forecast = _cli_forecast(sales[~gone], "delisted", 14, Path(tempfile.mkdtemp()))
     delisted = forecast["sku"].isin(["K0", "K1", "K2"])
     cols = ["p10", "p50", "p90", "mean"]
@@ -743,21 +767,11 @@ def one_off_order() -> dict[str, Any]:
 
     from models.base import load_model
 
-    rng = np.random.default_rng(2)
-    dates = pd.date_range(end="2026-11-20", periods=400, freq="D")
-    weekend = 1 + 0.5 * (dates.dayofweek.to_numpy() >= 5)
-    sales = pd.concat(
-        [
-            pd.DataFrame(
-                {"store_id": "S0", "sku": f"K{j}", "date": dates, "units": rng.poisson(10 * weekend)}
-            )
-            for j in range(6)
-        ],
-        ignore_index=True,
-    ).astype({"units": float})
-    order = (sales["sku"] == "K0") & (sales["date"] == dates[-5])
+    sales = _steady_products(10.0, seed=2).astype({"units": float})
+    day = sorted(sales["date"].unique())[-5]
+    order = (sales["sku"] == "K0") & (sales["date"] == day)
     out: dict[str, Any] = {
-        "order_day": str(dates[-5].date()),
+        "order_day": str(pd.Timestamp(day).date()),
         "units_without_order": float(sales.loc[order, "units"].iloc[0]),
     }
     for label, frame in (
@@ -766,25 +780,11 @@ def one_off_order() -> dict[str, Any]:
     ):
         work = Path(tempfile.mkdtemp())
         forecast = _cli_forecast(frame, "bulk", 14, work)
-        k0 = forecast[forecast["sku"] == "K0"]
-        same_weekday = pd.to_datetime(k0["target_date"]).dt.dayofweek == dates[-5].dayofweek
-        row: dict[str, Any] = {
-            "ensemble": {
-                "p50_on_the_orders_weekday": round(float(k0.loc[same_weekday, "p50"].mean()), 1),
-                "p50_other_days": round(float(k0.loc[~same_weekday, "p50"].mean()), 1),
-                "p90_other_days": round(float(k0.loc[~same_weekday, "p90"].mean()), 1),
-            }
-        }
+        row: dict[str, Any] = {"ensemble": _around_the_order(forecast, pd.Timestamp(day))}
         model = next((work / "home").glob("runs/bulk/*/Evaluate/processing/output/model"))
         for member in sorted(p.name for p in (model / "members").iterdir()):
             pred = load_model(model / "members" / member).predict(frame, 14, (0.1, 0.5, 0.9))
-            pred = pred[pred["sku"] == "K0"]
-            weekday = pd.to_datetime(pred["target_date"]).dt.dayofweek == dates[-5].dayofweek
-            row[member] = {
-                "p50_on_the_orders_weekday": round(float(pred.loc[weekday, "p50"].mean()), 1),
-                "p50_other_days": round(float(pred.loc[~weekday, "p50"].mean()), 1),
-                "p90_other_days": round(float(pred.loc[~weekday, "p90"].mean()), 1),
-            }
+            row[member] = _around_the_order(pred, pd.Timestamp(day))
         out[label] = row
     print(json.dumps(out, indent=1), flush=True)
     return out

@@ -111,6 +111,7 @@ POOLED = "pooled"
 SHORT = "short"
 TURNING = "turning"
 YEAR = pd.Timedelta(days=364)  # 52 weeks: the same weekday, a year before, for daily and weekly data
+NO_LAG = pd.Timedelta(0)
 TURN_RATIO = 3.0  # last year's horizon against the recent level, either way, for a series to be turning
 # ... and against the level a year before the cutoff, the same way (turning_rows' seasonal; labs turn it off)
 SEASONAL_TURNS = True
@@ -214,18 +215,14 @@ def turning_rows(
     rows["units"] = rows["units"].fillna(0.0).where(readable)
     groups = rows.groupby([*SERIES, "cutoff"], sort=False)
     year = groups["units"].agg(["mean", "count", "size"]).reset_index()
-    levels = []
-    for when, keys in year.groupby("cutoff")[SERIES]:
-        level = series_profile(history[history["date"] <= when], level_window)["level"]
-        at = pd.MultiIndex.from_frame(keys)
-        levels.append(pd.Series(level.reindex(at).to_numpy(dtype=float), index=keys.index))
-    year["level"] = pd.concat(levels).reindex(year.index)
+    level = _level_before(year, history, level_window)
     last = (year["mean"].clip(lower=0) + 1).to_numpy()
-    ratio = last / (year["level"].clip(lower=0) + 1).to_numpy()
-    covered = (year["count"] * 2 >= year["size"]) & year["level"].notna()
+    ratio = last / (np.clip(level, 0, None) + 1)
+    covered = (year["count"] * 2 >= year["size"]).to_numpy() & ~np.isnan(level)
     up, down = ratio > TURN_RATIO, ratio < 1 / TURN_RATIO
-    if seasonal:
-        then = last / (np.clip(_year_ago_level(year, history, level_window), 0, None) + 1)
+    if seasonal:  # the level a year back, where the series had sold for half the window by then
+        ago = _level_before(year, history, level_window, YEAR, (level_window + 1) // 2)
+        then = last / (np.clip(ago, 0, None) + 1)
         known = ~np.isnan(then)
         up &= ~known | (then > TURN_RATIO)
         down &= ~known | (then < 1 / TURN_RATIO)
@@ -235,15 +232,23 @@ def turning_rows(
     return keyed.reindex(at).fillna(False).to_numpy(dtype=bool)
 
 
-def _year_ago_level(keys: pd.DataFrame, history: pd.DataFrame, level_window: int) -> np.ndarray:
-    """Per (series, cutoff) row of ``keys``: the series' level over the ``level_window`` periods that
-    ended a year before the cutoff, NaN where it had sold for under half of them by then."""
+def _level_before(
+    keys: pd.DataFrame,
+    history: pd.DataFrame,
+    level_window: int,
+    back: pd.Timedelta = NO_LAG,
+    min_length: int = 0,
+) -> np.ndarray:
+    """Per (series, cutoff) row of ``keys``: the series' level (``series_profile``) over the
+    ``level_window`` periods that ended ``back`` before the cutoff; NaN where it had no row by then,
+    or had sold for fewer than ``min_length`` periods."""
     out = np.full(len(keys), np.nan)
-    for ago, rows in keys.assign(ago=keys["cutoff"] - YEAR).groupby("ago")[SERIES]:
-        profile = series_profile(history[history["date"] <= ago], level_window)
-        judged = profile["level"].where(profile["length"] * 2 >= level_window)
-        at = pd.MultiIndex.from_frame(rows)
-        out[keys.index.get_indexer(rows.index)] = judged.reindex(at).to_numpy(dtype=float)
+    for when, rows in keys.assign(when=keys["cutoff"] - back).groupby("when")[SERIES]:
+        profile = series_profile(history[history["date"] <= when], level_window)
+        level = profile["level"].where(profile["length"] >= min_length)
+        out[keys.index.get_indexer(rows.index)] = level.reindex(pd.MultiIndex.from_frame(rows)).to_numpy(
+            float
+        )
     return out
 
 
